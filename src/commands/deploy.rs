@@ -1,0 +1,38 @@
+//! `haelk deploy`: converge every host to the inventory, play by play.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::{GlobalArgs, InventoryArgs};
+use crate::exit::Outcome;
+
+/// Converge every host to the inventory, play by play, verifying health after each
+/// batch. Lint runs first and errors stop the deploy before anything is touched.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Only these hosts (comma-separated names).
+    #[arg(long, value_name = "HOST[,HOST]", value_delimiter = ',')]
+    pub limit: Vec<String>,
+    /// Connect and read live state, change nothing: print every command that would
+    /// run and a unified diff of every file that would be written (secrets masked).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: exit 0 when nothing would change, 2 when changes are pending.
+    #[arg(long, requires = "dry_run")]
+    pub detailed_exitcode: bool,
+}
+
+pub fn run(args: DeployArgs, _global: &GlobalArgs) -> Result<Outcome> {
+    let inventory = crate::inventory::load(&args.inventory.path())?;
+    let report = crate::lint::lint(&inventory);
+    if report.has_errors() {
+        eprint!("{}", report.human(&inventory.source));
+        anyhow::bail!(
+            "lint found errors in {}; deploy refuses to start",
+            inventory.source.display()
+        );
+    }
+    super::not_built_yet("deploy", "convergence over SSH is issue #4")
+}

@@ -1,0 +1,17 @@
+//! One file per subcommand: each parses its flags and calls the library.
+
+pub mod deploy;
+pub mod lint;
+pub mod migrate_node;
+pub mod render;
+pub mod status;
+
+use anyhow::Result;
+
+use crate::exit::Outcome;
+
+/// What a command whose capability has not been built yet says, plainly.
+fn not_built_yet(command: &str, issue: &str) -> Result<Outcome> {
+    eprintln!("haelk {command}: not available in this version yet ({issue}).");
+    Ok(Outcome::Failed)
+}

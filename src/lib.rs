@@ -1,0 +1,19 @@
+//! haelk: deploy and operate a highly available Elasticsearch + Kibana + HAProxy
+//! stack inside FreeBSD jails on ZFS, agentless, over SSH.
+//!
+//! The pipeline is pure until the last step:
+//! [`inventory`] (YAML -> validated model) -> [`desired`] (every resource a host
+//! should have) -> plan -> execution over a `Remote`. [`render`] and [`lint`]
+//! stop before any I/O beyond reading the inventory, templates and secrets.
+
+pub mod cli;
+pub mod commands;
+pub mod desired;
+pub mod exit;
+pub mod inventory;
+pub mod lint;
+pub mod playbook;
+pub mod render;
+pub mod secret;
+pub mod shell;
+pub mod templates;
