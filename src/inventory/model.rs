@@ -222,7 +222,7 @@ impl ByteSize {
             ("m", Self::MIB),
             ("k", 1024),
         ] {
-            if self.0 % size == 0 {
+            if self.0.is_multiple_of(size) {
                 return format!("{}{unit}", self.0 / size);
             }
         }
