@@ -275,7 +275,26 @@ impl Inventory {
     pub fn find_jail(&self, name: &str) -> Option<(&Host, &Jail)> {
         self.jails().find(|(_, j)| j.name.as_str() == name)
     }
+
+    /// The heap of an Elasticsearch jail: the cluster's explicit `heap`, else half
+    /// the jail's `memory` (whole MiB, at most [`MAX_DEFAULT_HEAP`]), else 1g.
+    pub fn heap(&self, jail: &Jail) -> ByteSize {
+        if let Some(heap) = self.cluster.elasticsearch.heap {
+            return heap;
+        }
+        match jail.memory {
+            Some(memory) => {
+                let half_in_mib = memory.bytes() / 2 / ByteSize::MIB * ByteSize::MIB;
+                ByteSize(half_in_mib.clamp(ByteSize::MIB, MAX_DEFAULT_HEAP.bytes()))
+            }
+            None => ByteSize(ByteSize::GIB),
+        }
+    }
 }
+
+/// The largest heap haelk derives by itself: below the ~26-31 GB where the JVM
+/// loses compressed object pointers.
+pub const MAX_DEFAULT_HEAP: ByteSize = ByteSize(26 * ByteSize::GIB);
 
 #[derive(Debug, Clone)]
 pub struct Cluster {
