@@ -1,0 +1,433 @@
+//! End-to-end tests of the `haelk` binary: the command-line contract (inventory
+//! resolution, flags, exit codes, messages), driven through one fluent builder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+const EXAMPLE: &str = include_str!("../inventories/example.yaml");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One run of `haelk` in a scratch directory holding an inventory and its secrets.
+struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    expected_status: i32,
+    stdout_has: Vec<String>,
+    stderr_has: Vec<String>,
+}
+
+impl Test {
+    /// A scratch directory with the example secrets in `secrets/`.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secrets = dir.path().join("secrets");
+        fs::create_dir(&secrets).expect("mkdir secrets");
+        for entry in fs::read_dir(repo().join("inventories/secrets")).expect("read secrets") {
+            let entry = entry.expect("dir entry");
+            fs::copy(entry.path(), secrets.join(entry.file_name())).expect("copy secret");
+        }
+        Self {
+            dir,
+            args: Vec::new(),
+            envs: Vec::new(),
+            expected_status: 0,
+            stdout_has: Vec::new(),
+            stderr_has: Vec::new(),
+        }
+    }
+
+    /// Writes `inventory.yaml`: the example inventory after `edit`.
+    fn example_inventory(self, edit: impl FnOnce(&str) -> String) -> Self {
+        self.file("inventory.yaml", &edit(EXAMPLE))
+    }
+
+    fn file(self, name: &str, content: &str) -> Self {
+        let path = self.dir.path().join(name);
+        fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
+        fs::write(path, content).expect("write file");
+        self
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn status(mut self, code: i32) -> Self {
+        self.expected_status = code;
+        self
+    }
+
+    fn stdout_has(mut self, text: &str) -> Self {
+        self.stdout_has.push(text.to_owned());
+        self
+    }
+
+    fn stderr_has(mut self, text: &str) -> Self {
+        self.stderr_has.push(text.to_owned());
+        self
+    }
+
+    /// Runs haelk, checks the expectations, and returns the output and the
+    /// scratch directory for further checks.
+    fn run(self) -> (Output, tempfile::TempDir) {
+        let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
+        cmd.current_dir(self.dir.path())
+            .args(&self.args)
+            .env_remove("HAELK_INVENTORY");
+        for (key, value) in &self.envs {
+            cmd.env(key, value);
+        }
+        let output = cmd.output().expect("run haelk");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let context = format!(
+            "haelk {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            self.args
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(self.expected_status),
+            "exit status of {context}"
+        );
+        for text in &self.stdout_has {
+            assert!(
+                stdout.contains(text.as_str()),
+                "stdout lacks {text:?}: {context}"
+            );
+        }
+        for text in &self.stderr_has {
+            assert!(
+                stderr.contains(text.as_str()),
+                "stderr lacks {text:?}: {context}"
+            );
+        }
+        (output, self.dir)
+    }
+}
+
+fn example_path() -> String {
+    repo()
+        .join("inventories/example.yaml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn help_reads_like_a_man_page() {
+    let (output, _) = Test::new().args(["--help"]).run();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for word in [
+        "deploy",
+        "status",
+        "migrate-node",
+        "render",
+        "lint",
+        "EXIT STATUS",
+        "HAELK_INVENTORY",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}:\n{help}");
+    }
+    for command in ["deploy", "status", "migrate-node", "render", "lint"] {
+        Test::new()
+            .args([command, "--help"])
+            .stdout_has("Usage: haelk")
+            .run();
+    }
+}
+
+#[test]
+fn lint_passes_the_example() {
+    Test::new().args(["lint", &example_path()]).run();
+}
+
+#[test]
+fn lint_rejects_the_original_two_host_layout_and_explains_the_quorum() {
+    let original = repo().join("tests/fixtures/inventories/ha-elk-original.yaml");
+    let (output, _) = Test::new()
+        .args(["lint", &original.display().to_string()])
+        .status(1)
+        .run();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(stderr.contains("quorum"), "{stderr}");
+    assert!(
+        stderr.contains("third host"),
+        "the hint names the fix: {stderr}"
+    );
+}
+
+#[test]
+fn lint_json_is_one_document() {
+    let (output, _) = Test::new()
+        .args(["lint", "--format", "json", &example_path()])
+        .run();
+    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert!(parsed.is_object() || parsed.is_array(), "{parsed}");
+}
+
+#[test]
+fn inventory_comes_from_positional_then_option_then_env_then_cwd() {
+    // ./inventory.yaml in the working directory.
+    Test::new()
+        .example_inventory(str::to_owned)
+        .args(["lint"])
+        .run();
+    // $HAELK_INVENTORY wins over ./inventory.yaml.
+    Test::new()
+        .example_inventory(str::to_owned)
+        .env("HAELK_INVENTORY", "missing-from-env.yaml")
+        .args(["lint"])
+        .status(1)
+        .stderr_has("missing-from-env.yaml")
+        .run();
+    // -i wins over $HAELK_INVENTORY; the positional argument wins over -i.
+    Test::new()
+        .env("HAELK_INVENTORY", "missing-from-env.yaml")
+        .args(["lint", "-i", &example_path()])
+        .run();
+    Test::new()
+        .args(["lint", "-i", "missing-from-option.yaml", &example_path()])
+        .run();
+}
+
+#[test]
+fn bad_inventories_fail_with_file_line_and_column() {
+    let cases: [(&str, &str, &str, &str); 6] = [
+        (
+            "typo'd key",
+            "    address: 192.0.2.11",
+            "    adress: 192.0.2.11",
+            "inventory.yaml:43:5",
+        ),
+        (
+            "duplicate jail",
+            "      8f15-kibana:                { role: kibana, ip: 10.0.0.22 }",
+            "      8f15-kibana:                { role: kibana, ip: 10.0.0.22 }\n      8f15-kibana:                { role: kibana, ip: 10.0.0.29 }",
+            "inventory.yaml:47:7",
+        ),
+        (
+            "bad IP",
+            "ip: 10.0.0.22 }",
+            "ip: 10.0.0.300 }",
+            "inventory.yaml:46:",
+        ),
+        (
+            "unknown role",
+            "{ role: kibana, ip: 10.0.0.22 }",
+            "{ role: kibbana, ip: 10.0.0.22 }",
+            "inventory.yaml:46:",
+        ),
+        (
+            "shell metacharacter",
+            "      8f15-kibana:",
+            "      8f15-kibana$(reboot):",
+            "inventory.yaml:46:7",
+        ),
+        (
+            "missing secret",
+            "secrets/EXAMPLE-carp.pass",
+            "secrets/nope.pass",
+            "inventory.yaml:26:",
+        ),
+    ];
+    for (what, from, to, location) in cases {
+        assert!(EXAMPLE.contains(from), "{what}: the example has {from:?}");
+        let (output, _) = Test::new()
+            .example_inventory(|s| s.replacen(from, to, 1))
+            .args(["lint"])
+            .status(1)
+            .stderr_has(location)
+            .run();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        eprintln!("{what}: {stderr}");
+    }
+}
+
+#[test]
+fn a_missing_secret_names_the_resolved_path() {
+    Test::new()
+        .example_inventory(|s| s.replace("secrets/EXAMPLE-carp.pass", "secrets/nope.pass"))
+        .args(["lint"])
+        .status(1)
+        .stderr_has("nope.pass")
+        .run();
+}
+
+#[test]
+fn render_writes_every_file_and_a_fresh_render_has_no_differences() {
+    let (_, dir) = Test::new()
+        .args(["render", &example_path(), "--out", "out"])
+        .run();
+    let out = dir.path().join("out");
+    for file in [
+        "8f14-jmm/etc/jail.conf.d/d12c-elasticsearch.conf",
+        "8f14-jmm/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml",
+        "8f14-jmm/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/jvm.options.d/heap.options",
+        "8f14-jmm/usr/local/jails/8f15-kibana/usr/local/etc/kibana/kibana.yml",
+        "8f14-jmm/usr/local/jails/9fbb-haproxy-elasticsearch/usr/local/etc/haproxy.conf",
+        "8f14-jmm/usr/local/jails/11e9-haproxy-kibana/etc/rc.conf",
+        "8f14-jmm/etc/rc.conf",
+        "8f14-jmm/boot/loader.conf",
+        "7c3a-tiebreak/usr/local/jails/7c3a-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml",
+    ] {
+        assert!(out.join(file).is_file(), "render wrote no {file}");
+    }
+    let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
+    cmd.args(["render", &example_path(), "--diff"])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout("");
+}
+
+#[test]
+fn render_never_writes_a_secret() {
+    let (_, dir) = Test::new()
+        .args(["render", &example_path(), "--out", "out"])
+        .run();
+    let secrets: Vec<String> = ["EXAMPLE-carp.pass", "EXAMPLE-kibana.key"]
+        .iter()
+        .map(|f| {
+            fs::read_to_string(repo().join("inventories/secrets").join(f))
+                .expect("secret")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    for file in walk(&dir.path().join("out")) {
+        let content = fs::read_to_string(&file).expect("read rendered file");
+        for secret in &secrets {
+            assert!(
+                !content.contains(secret.as_str()),
+                "{} holds a secret",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn render_diff_shows_a_one_line_change_and_exits_2() {
+    let test = Test::new().example_inventory(str::to_owned);
+    let inventory = test.path("inventory.yaml");
+    let (_, dir) = test.args(["render", "--out", "out"]).run();
+    let changed = fs::read_to_string(&inventory).expect("read").replace(
+        "action.destructive_requires_name: true",
+        "action.destructive_requires_name: false",
+    );
+    fs::write(&inventory, changed).expect("write");
+    let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
+    let output = cmd
+        .current_dir(dir.path())
+        .args(["render", "--diff", "out"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let diff = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        diff.contains("-action.destructive_requires_name: true"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+action.destructive_requires_name: false"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml"),
+        "{diff}"
+    );
+    let changed_lines = diff
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .count();
+    assert_eq!(
+        changed_lines, 3,
+        "one line in each of the three elasticsearch.yml:\n{diff}"
+    );
+}
+
+#[test]
+fn render_diff_shows_new_and_removed_files() {
+    let (_, dir) = Test::new()
+        .args(["render", &example_path(), "--out", "out"])
+        .run();
+    let out = dir.path().join("out");
+    fs::remove_file(out.join("8f14-jmm/boot/loader.conf")).expect("remove");
+    fs::write(out.join("8f14-jmm/stale.conf"), "stale\n").expect("write");
+    let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
+    let output = cmd
+        .args(["render", &example_path(), "--diff"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let diff = String::from_utf8_lossy(&output.stdout);
+    assert!(diff.contains("8f14-jmm/boot/loader.conf"), "{diff}");
+    assert!(diff.contains("+carp_load=\"YES\""), "{diff}");
+    assert!(diff.contains("8f14-jmm/stale.conf"), "{diff}");
+    assert!(diff.contains("-stale"), "{diff}");
+}
+
+#[test]
+fn commands_of_later_issues_say_so_and_exit_1() {
+    Test::new()
+        .args(["status", &example_path()])
+        .status(1)
+        .stderr_has("not available")
+        .run();
+    Test::new()
+        .args([
+            "migrate-node",
+            "d12c-elasticsearch",
+            "--to",
+            "7c3a-tiebreak",
+            "-i",
+            &example_path(),
+        ])
+        .status(1)
+        .stderr_has("not available")
+        .run();
+}
+
+#[test]
+fn deploy_refuses_a_design_that_fails_lint() {
+    let original = repo().join("tests/fixtures/inventories/ha-elk-original.yaml");
+    Test::new()
+        .args(["deploy", &original.display().to_string()])
+        .status(1)
+        .stderr_has("deploy refuses to start")
+        .run();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
