@@ -13,6 +13,7 @@ pub mod exit;
 pub mod inventory;
 pub mod lint;
 pub mod playbook;
+pub mod remote;
 pub mod render;
 pub mod secret;
 pub mod shell;

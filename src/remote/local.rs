@@ -1,0 +1,96 @@
+//! A [`Remote`] that runs scripts on this machine: for engine tests without SSH,
+//! through exactly the same script path (`sh -s` fed on standard input).
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::{Output, Remote, RemoteError, stdin_script};
+
+/// Runs scripts with the local `/bin/sh`.
+#[derive(Debug)]
+pub struct LocalRemote {
+    name: String,
+    round_trips: AtomicU64,
+}
+
+impl LocalRemote {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            round_trips: AtomicU64::new(0),
+        }
+    }
+
+    fn transport_error(&self, err: std::io::Error) -> RemoteError {
+        RemoteError::Transport {
+            host: self.name.clone(),
+            message: format!("cannot run /bin/sh: {err}"),
+        }
+    }
+}
+
+impl Remote for LocalRemote {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, script: &str) -> Result<Output, RemoteError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut child = Command::new("/bin/sh")
+            .arg("-s")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| self.transport_error(e))?;
+        let mut stdin = child.stdin.take().ok_or_else(|| {
+            self.transport_error(std::io::Error::other(
+                "the shell's standard input is not piped",
+            ))
+        })?;
+        stdin
+            .write_all(stdin_script(script).as_bytes())
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        drop(stdin);
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        Ok(Output {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_a_script_and_counts_the_round_trip() {
+        let remote = LocalRemote::new("local");
+        let output = remote.run("echo out; echo err >&2; exit 4").await.unwrap();
+        assert_eq!(output.code, Some(4));
+        assert_eq!(output.stdout, "out\n");
+        assert_eq!(output.stderr, "err\n");
+        assert_eq!(remote.round_trips(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_command_reading_stdin_cannot_eat_the_rest_of_the_script() {
+        let remote = LocalRemote::new("local");
+        let output = remote.run("cat\necho still-running").await.unwrap();
+        assert_eq!(output.stdout, "still-running\n");
+    }
+}
