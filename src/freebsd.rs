@@ -1,0 +1,267 @@
+//! FreeBSD command lines, built by small pure functions.
+//!
+//! Every value is quoted with [`shell::quote`], whatever validation it passed
+//! before. Commands use only flags that both FreeBSD and the local lab's zfs-fuse
+//! accept (no `zfs list -p`, no `zfs get -t`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::desired::{Dataset, ManagedFile};
+use crate::shell::{join, quote};
+
+/// `zfs create -p -o k=v ... NAME`: creates the dataset and its parents, and
+/// succeeds if it exists (its properties are then set by [`zfs_set`]).
+pub fn zfs_create(dataset: &Dataset) -> String {
+    let mut words = vec!["zfs".to_owned(), "create".into(), "-p".into()];
+    for (key, value) in &dataset.properties {
+        words.push("-o".into());
+        words.push(format!("{key}={value}"));
+    }
+    words.push(dataset.name.clone());
+    join(words)
+}
+
+/// `zfs set k=v NAME`.
+pub fn zfs_set(dataset: &str, key: &str, value: &str) -> String {
+    join(["zfs", "set", &format!("{key}={value}"), dataset])
+}
+
+/// `sysrc [-f FILE] key=value` on the host.
+pub fn sysrc_set(file: Option<&Path>, key: &str, value: &str) -> String {
+    let assignment = format!("{key}={value}");
+    match file {
+        Some(file) => join(["sysrc", "-f", &file.to_string_lossy(), &assignment]),
+        None => join(["sysrc", &assignment]),
+    }
+}
+
+/// `service jail start|stop|restart NAME`.
+pub fn jail_service(action: &str, jail: &str) -> String {
+    join(["service", "jail", action, jail])
+}
+
+/// `tar -xf BASE -C ROOT --unlink`: a jail's userland from `base.txz`.
+pub fn extract_base(base: &Path, root: &Path) -> String {
+    join([
+        "tar",
+        "-xf",
+        &base.to_string_lossy(),
+        "-C",
+        &root.to_string_lossy(),
+        "--unlink",
+    ])
+}
+
+/// `pkg -j JAIL install -y PKG...` (the jail must be running).
+pub fn pkg_install(jail: &str, packages: &[String]) -> String {
+    let mut words = vec!["pkg", "-j", jail, "install", "-y"];
+    words.extend(packages.iter().map(String::as_str));
+    join(words)
+}
+
+/// `service -j JAIL SERVICE ACTION`.
+pub fn jail_service_action(jail: &str, service: &str, action: &str) -> String {
+    join(["service", "-j", jail, service, action])
+}
+
+/// A script fragment that writes `file` atomically: the content goes to a
+/// temporary name in the same directory, gets its owner and mode, and only then is
+/// renamed over the target, so a reader (or a broken connection) never sees half
+/// a file. Owner and group are resolved in `passwd_root`'s `/etc/passwd` and
+/// `/etc/group` - the jail's, for a file inside a jail - because the host's user
+/// database does not know a jail's users.
+pub fn write_file_atomically(file: &ManagedFile, passwd_root: &Path) -> String {
+    let path = file.path.to_string_lossy();
+    let temporary = format!("{path}.haelk-new");
+    let directory = file
+        .path
+        .parent()
+        .map_or_else(|| "/".into(), |p| p.to_string_lossy().into_owned());
+    let delimiter = heredoc_delimiter(&file.content);
+    let root = passwd_root.to_string_lossy();
+    let mut script = String::new();
+    // `writeln!` into a String cannot fail.
+    let _ = writeln!(script, "mkdir -p {}", quote(&directory));
+    let _ = writeln!(script, "cat > {} <<'{delimiter}'", quote(&temporary));
+    script.push_str(&file.content);
+    if !file.content.ends_with('\n') && !file.content.is_empty() {
+        // A heredoc always ends with a newline; only content that has one may use it.
+        script.push('\n');
+    }
+    let _ = writeln!(script, "{delimiter}");
+    let _ = writeln!(
+        script,
+        "chown {} {}",
+        owner_lookup(&root, &file.owner, &file.group),
+        quote(&temporary)
+    );
+    let _ = writeln!(script, "chmod {:o} {}", file.mode, quote(&temporary));
+    let _ = writeln!(script, "mv -f {} {}", quote(&temporary), quote(&path));
+    script
+}
+
+/// `UID:GID` looked up by name in ROOT's user database, as shell word(s).
+fn owner_lookup(root: &str, owner: &str, group: &str) -> String {
+    let lookup = |database: &str, name: &str| {
+        format!(
+            "$(awk -F: -v n={} '$1 == n {{ print $3 }}' {})",
+            quote(name),
+            quote(&format!("{}/etc/{database}", root.trim_end_matches('/')))
+        )
+    };
+    format!("\"{}:{}\"", lookup("passwd", owner), lookup("group", group))
+}
+
+/// A heredoc delimiter that does not occur as a line of `content`.
+fn heredoc_delimiter(content: &str) -> String {
+    let mut delimiter = "HAELK_EOF".to_owned();
+    while content.lines().any(|line| line == delimiter) {
+        delimiter.push('_');
+    }
+    delimiter
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::desired::OnChange;
+
+    #[test]
+    fn zfs_create_sets_properties_and_tolerates_an_existing_dataset() {
+        let dataset = Dataset {
+            name: "zroot/jails".into(),
+            properties: BTreeMap::from([
+                ("compression".into(), "lz4".into()),
+                ("mountpoint".into(), "/usr/local/jails".into()),
+            ]),
+        };
+        assert_eq!(
+            zfs_create(&dataset),
+            "zfs create -p -o compression=lz4 -o mountpoint=/usr/local/jails zroot/jails"
+        );
+        assert_eq!(
+            zfs_set("zroot/jails", "haelk:cluster-uuid", "x y"),
+            "zfs set 'haelk:cluster-uuid=x y' zroot/jails"
+        );
+    }
+
+    #[test]
+    fn host_commands_quote_every_value() {
+        assert_eq!(
+            sysrc_set(None, "jail_enable", "YES"),
+            "sysrc jail_enable=YES"
+        );
+        assert_eq!(
+            sysrc_set(Some(Path::new("/boot/loader.conf")), "carp_load", "YES"),
+            "sysrc -f /boot/loader.conf carp_load=YES"
+        );
+        assert_eq!(sysrc_set(None, "jail_list", "a b"), "sysrc 'jail_list=a b'");
+        assert_eq!(
+            jail_service("start", "d12c-elasticsearch"),
+            "service jail start d12c-elasticsearch"
+        );
+        assert_eq!(
+            pkg_install("j1", &["elasticsearch8".into(), "openjdk17".into()]),
+            "pkg -j j1 install -y elasticsearch8 openjdk17"
+        );
+        assert_eq!(
+            jail_service_action("j1", "haproxy", "reload"),
+            "service -j j1 haproxy reload"
+        );
+        assert_eq!(
+            extract_base(
+                Path::new("/media/base.txz"),
+                Path::new("/usr/local/jails/j1")
+            ),
+            "tar -xf /media/base.txz -C /usr/local/jails/j1 --unlink"
+        );
+    }
+
+    fn file(content: &str) -> ManagedFile {
+        ManagedFile {
+            path: PathBuf::from("/usr/local/jails/j1/usr/local/etc/haproxy.conf"),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o640,
+            content: content.into(),
+            on_change: OnChange::Reload,
+        }
+    }
+
+    #[test]
+    fn a_file_is_written_to_a_temporary_name_owned_and_moded_before_the_rename() {
+        let script = write_file_atomically(&file("global\n"), Path::new("/usr/local/jails/j1"));
+        let lines: Vec<&str> = script.lines().collect();
+        let tmp = "/usr/local/jails/j1/usr/local/etc/haproxy.conf.haelk-new";
+        assert_eq!(lines[0], "mkdir -p /usr/local/jails/j1/usr/local/etc");
+        assert_eq!(lines[1], format!("cat > {tmp} <<'HAELK_EOF'"));
+        assert_eq!(lines[2], "global");
+        assert_eq!(lines[3], "HAELK_EOF");
+        assert!(
+            lines[4].starts_with("chown \"$(awk")
+                && lines[4].contains("/usr/local/jails/j1/etc/passwd")
+        );
+        assert_eq!(lines[5], format!("chmod 640 {tmp}"));
+        assert_eq!(
+            lines[6],
+            format!("mv -f {tmp} /usr/local/jails/j1/usr/local/etc/haproxy.conf")
+        );
+    }
+
+    #[test]
+    fn content_holding_the_delimiter_gets_another_one() {
+        let script = write_file_atomically(&file("HAELK_EOF\n"), Path::new("/"));
+        assert!(
+            script.contains("<<'HAELK_EOF_'\nHAELK_EOF\nHAELK_EOF_\n"),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn the_written_file_round_trips_through_a_real_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let uid = current_ids();
+        std::fs::write(
+            root.join("etc/passwd"),
+            format!("svc:*:{}:{}::0:0:x:/:/bin/sh\n", uid.0, uid.1),
+        )
+        .unwrap();
+        std::fs::write(root.join("etc/group"), format!("svcgrp:*:{}:\n", uid.1)).unwrap();
+        let content = "a 'quoted' $HOME `line`\nHAELK_EOF\n";
+        let target = ManagedFile {
+            path: root.join("usr/local/etc/x.conf"),
+            owner: "svc".into(),
+            group: "svcgrp".into(),
+            mode: 0o600,
+            content: content.into(),
+            on_change: OnChange::Nothing,
+        };
+        let script = write_file_atomically(&target, root);
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read_to_string(&target.path).unwrap(), content);
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(&target.path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+        assert_eq!((meta.uid(), meta.gid()), uid);
+        assert!(!root.join("usr/local/etc/x.conf.haelk-new").exists());
+    }
+
+    /// The ids new files get here: chown to them works without root.
+    fn current_ids() -> (u32, u32) {
+        use std::os::unix::fs::MetadataExt;
+        let probe = tempfile::NamedTempFile::new().unwrap();
+        let meta = probe.as_file().metadata().unwrap();
+        (meta.uid(), meta.gid())
+    }
+}
