@@ -330,10 +330,9 @@ impl Builder<'_> {
             Role::Kibana => cluster.kibana.port,
             Role::Haproxy => bail!("a haproxy jail cannot front haproxy"),
         };
-        let servers = self
-            .inventory
-            .jails_with_role(fronts)
-            .map(|(_, node)| Server {
+        let servers = client_facing_nodes(self.inventory, fronts)
+            .into_iter()
+            .map(|node| Server {
                 name: node.name.as_str(),
                 address: node.ip,
                 port: server_port,
@@ -433,6 +432,26 @@ impl Builder<'_> {
             first_start_only_keys: Vec::new(),
         })
     }
+}
+
+/// The nodes of `service` a load balancer should send clients to, in file order.
+/// For Elasticsearch that leaves out dedicated master-eligible nodes (including
+/// voting-only tiebreakers): client load on them would slow elections, and a
+/// small tiebreaker is not sized for it. Should that leave nobody, every node.
+pub fn client_facing_nodes(inventory: &Inventory, service: Role) -> Vec<&Jail> {
+    let all: Vec<&Jail> = inventory
+        .jails_with_role(service)
+        .map(|(_, jail)| jail)
+        .collect();
+    if service != Role::Elasticsearch {
+        return all;
+    }
+    let serving: Vec<&Jail> = all
+        .iter()
+        .copied()
+        .filter(|jail| jail.holds_data() || !jail.is_master_eligible())
+        .collect();
+    if serving.is_empty() { all } else { serving }
 }
 
 /// `path` (absolute inside the jail) as a path on the host.
@@ -781,6 +800,33 @@ mod tests {
         assert!(
             message.contains("2a41-haproxy-kibana and 2a43-haproxy-elasticsearch"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn haproxy_sends_clients_to_data_nodes_not_to_the_tiebreaker() {
+        let inventory = fixture::example();
+        let names = |role| -> Vec<&str> {
+            client_facing_nodes(&inventory, role)
+                .iter()
+                .map(|j| j.name.as_str())
+                .collect()
+        };
+        assert_eq!(
+            names(Role::Elasticsearch),
+            ["d12c-elasticsearch", "2a44-elasticsearch"]
+        );
+        assert_eq!(names(Role::Kibana), ["8f15-kibana", "2a42-kibana"]);
+
+        let mut masters_only = fixture::example();
+        for host in &mut masters_only.hosts {
+            for jail in &mut host.jails {
+                jail.node_roles.retain(|r| !r.holds_data());
+            }
+        }
+        assert_eq!(
+            client_facing_nodes(&masters_only, Role::Elasticsearch).len(),
+            3
         );
     }
 }

@@ -173,3 +173,76 @@ pub fn example() -> Inventory {
         templates: None,
     }
 }
+
+/// `inventories/lab.yaml`, as the loader should produce it.
+pub fn lab() -> Inventory {
+    use NodeRole::*;
+    let mut inventory = example();
+    inventory.source = inventories_dir().join("lab.yaml");
+    inventory.cluster.name = name("ha-elk-lab");
+    inventory.cluster.elasticsearch.settings.clear();
+    for (role, address) in [
+        (Role::Elasticsearch, [127, 0, 30, 10]),
+        (Role::Kibana, [127, 0, 30, 20]),
+    ] {
+        if let Some(vip) = inventory.cluster.vips.get_mut(&role) {
+            vip.address = Ipv4Addr::from(address);
+        }
+    }
+    let lab_host = |n: u8, jails: Vec<Jail>| {
+        let host_name = format!("lab{n}");
+        let mut lab = host(&host_name, &format!("127.0.10.{n}"), jails);
+        lab.ssh.identity_file = Some("/var/tmp/haelk-lab/ssh/id_ed25519".into());
+        lab.ssh.known_hosts = Some("/var/tmp/haelk-lab/ssh/known_hosts".into());
+        lab.zfs = Zfs {
+            dataset: format!("{host_name}/jails"),
+            mountpoint: format!("/var/tmp/haelk-lab/mnt/{host_name}").into(),
+            compression: "on".into(),
+        };
+        lab.jail_defaults.base = "/var/tmp/haelk-lab/media/14.3-RELEASE-base.txz".into();
+        lab.jail_defaults.gateway = Ipv4Addr::new(127, 0, 20, 1);
+        lab
+    };
+    let pair = |n: u8| {
+        lab_host(
+            n,
+            vec![
+                haproxy(
+                    &format!("lab{n}-haproxy-kibana"),
+                    Role::Kibana,
+                    [127, 0, 20, n * 10 + 1],
+                ),
+                jail(
+                    &format!("lab{n}-kibana"),
+                    Role::Kibana,
+                    [127, 0, 20, n * 10 + 2],
+                ),
+                haproxy(
+                    &format!("lab{n}-haproxy-es"),
+                    Role::Elasticsearch,
+                    [127, 0, 20, n * 10 + 3],
+                ),
+                elasticsearch(
+                    &format!("lab{n}-elasticsearch"),
+                    [127, 0, 20, n * 10 + 4],
+                    vec![Master, Data],
+                    "1g",
+                ),
+            ],
+        )
+    };
+    inventory.hosts = vec![
+        pair(1),
+        pair(2),
+        lab_host(
+            3,
+            vec![elasticsearch(
+                "lab3-elasticsearch",
+                [127, 0, 20, 34],
+                vec![Master, VotingOnly],
+                "512m",
+            )],
+        ),
+    ];
+    inventory
+}

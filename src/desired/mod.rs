@@ -9,7 +9,7 @@ pub mod epair;
 #[cfg(test)]
 pub(crate) mod fixture;
 
-pub use build::{build, jail_start_order};
+pub use build::{build, client_facing_nodes, jail_start_order};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
