@@ -3,13 +3,21 @@
 //! files with owner and mode, and services. Pure: no I/O beyond what the caller
 //! passes in (templates and secrets).
 
+mod build;
+pub mod carp;
+pub mod epair;
+#[cfg(test)]
+pub(crate) mod fixture;
+
+pub use build::{build, client_facing_nodes, jail_start_order};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::inventory::{Name, Role};
 
 /// Whether the Elasticsearch cluster has formed yet. `cluster.initial_master_nodes`
-/// is written only while it has not (see `docs/bootstrap.md`).
+/// is written only while it has not (design.md, "Bootstrap").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClusterPhase {
     /// No node has ever formed the cluster: bootstrap it.
@@ -22,6 +30,7 @@ pub enum ClusterPhase {
 /// Everything every host should have.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredState {
+    /// Hosts in inventory order.
     pub hosts: Vec<HostState>,
 }
 
@@ -37,12 +46,23 @@ pub struct HostState {
     pub loader_conf: BTreeMap<String, String>,
     /// Host-side files, e.g. `/etc/jail.conf.d/NAME.conf`.
     pub files: Vec<ManagedFile>,
+    /// Jails in inventory order (start order is `rc_conf["jail_list"]`).
     pub jails: Vec<JailState>,
+}
+
+impl HostState {
+    /// Every file of the host: host-side files, then each jail's.
+    pub fn all_files(&self) -> impl Iterator<Item = &ManagedFile> {
+        self.files
+            .iter()
+            .chain(self.jails.iter().flat_map(|j| j.files.iter()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
     pub name: String,
+    /// Properties set at creation (`zfs create -o`); the others are inherited.
     pub properties: BTreeMap<String, String>,
 }
 
@@ -75,6 +95,44 @@ pub struct ManagedFile {
     pub content: String,
     /// What a change to this file asks of the services that read it.
     pub on_change: OnChange,
+    /// Top-level keys the service reads only at its very first start
+    /// (`cluster.initial_master_nodes`): a change confined to them needs nothing.
+    pub first_start_only_keys: Vec<String>,
+}
+
+impl ManagedFile {
+    /// What replacing `old` (the content on the host) with this file's content
+    /// asks of the service. Changes confined to comments, blank lines and
+    /// [`first_start_only_keys`](Self::first_start_only_keys) ask nothing: the
+    /// service would read the same configuration.
+    pub fn on_change_from(&self, old: &str) -> OnChange {
+        if self.significant_lines(old) == self.significant_lines(&self.content) {
+            OnChange::Nothing
+        } else {
+            self.on_change
+        }
+    }
+
+    fn significant_lines<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        text.lines()
+            .map(str::trim_end)
+            .filter(|line| {
+                let trimmed = line.trim_start();
+                !trimmed.is_empty()
+                    && !trimmed.starts_with('#')
+                    && !self
+                        .first_start_only_keys
+                        .iter()
+                        .any(|key| is_top_level_key(line, key))
+            })
+            .collect()
+    }
+}
+
+/// Whether `line` is the YAML line `KEY: ...` (top level, so not indented).
+fn is_top_level_key(line: &str, key: &str) -> bool {
+    line.strip_prefix(key)
+        .is_some_and(|rest| rest.trim_start().starts_with(':'))
 }
 
 /// What to do to a jail's service when a file changes.
@@ -82,8 +140,45 @@ pub struct ManagedFile {
 pub enum OnChange {
     /// Nothing: the file is read only at bootstrap, or by the host itself.
     Nothing,
-    /// Reload the service (haproxy).
+    /// Reload the service (haproxy, after `configtest`).
     Reload,
     /// Restart the service (rolling, health-gated for Elasticsearch).
     Restart,
+    /// Restart the jail: jail.conf(5) parameters apply only when it is created.
+    RestartJail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elasticsearch_yml(content: &str) -> ManagedFile {
+        ManagedFile {
+            path: "/usr/local/jails/es/usr/local/etc/elasticsearch/elasticsearch.yml".into(),
+            owner: "root".into(),
+            group: "elasticsearch".into(),
+            mode: 0o640,
+            content: content.into(),
+            on_change: OnChange::Restart,
+            first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
+        }
+    }
+
+    #[test]
+    fn dropping_initial_master_nodes_needs_no_restart() {
+        let bootstrap = "cluster.name: \"x\"\n# first start only\ncluster.initial_master_nodes: [\"a\",\"b\"]\nnode.name: \"a\"\n";
+        let formed = elasticsearch_yml("cluster.name: \"x\"\nnode.name: \"a\"\n");
+        assert_eq!(formed.on_change_from(bootstrap), OnChange::Nothing);
+        assert_eq!(formed.on_change_from(&formed.content), OnChange::Nothing);
+    }
+
+    #[test]
+    fn any_other_change_asks_for_the_files_action() {
+        let formed = elasticsearch_yml("cluster.name: \"x\"\nnode.name: \"a\"\n");
+        let old = "cluster.name: \"x\"\nnode.name: \"b\"\n";
+        assert_eq!(formed.on_change_from(old), OnChange::Restart);
+        // A key that merely starts with the first-start-only key is a real setting.
+        let old = "cluster.name: \"x\"\ncluster.initial_master_nodes_x: 1\nnode.name: \"a\"\n";
+        assert_eq!(formed.on_change_from(old), OnChange::Restart);
+    }
 }

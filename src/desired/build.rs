@@ -1,0 +1,832 @@
+//! Building the desired state of every host from the inventory: the resources
+//! (datasets, rc.conf keys, packages, services) and every file, rendered from the
+//! templates with the secrets in place.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use super::{
+    ClusterPhase, Dataset, DesiredState, HostState, JailState, ManagedFile, OnChange, carp, epair,
+};
+use crate::inventory::{Host, Inventory, Jail, Role};
+use crate::secret::Secrets;
+use crate::templates::{TemplateName, Templates};
+
+/// Where each service's configuration lives inside its jail.
+const ELASTICSEARCH_CONFIG_DIR: &str = "/usr/local/etc/elasticsearch";
+const KIBANA_YML: &str = "/usr/local/etc/kibana/kibana.yml";
+const HAPROXY_CONF: &str = "/usr/local/etc/haproxy.conf";
+
+/// The `elasticsearch.yml` keys haelk writes itself; inventory settings may not
+/// repeat them (Elasticsearch refuses duplicate keys, and two sources for one
+/// value would hide which one wins).
+const ELASTICSEARCH_MANAGED_KEYS: &[&str] = &[
+    "cluster.name",
+    "node.name",
+    "node.roles",
+    "network.host",
+    "http.port",
+    "transport.port",
+    "discovery.seed_hosts",
+    "cluster.initial_master_nodes",
+    "path.data",
+    "path.logs",
+    "path.repo",
+    "xpack.ml.enabled",
+    "xpack.security.enabled",
+];
+
+/// The `kibana.yml` keys haelk writes itself.
+const KIBANA_MANAGED_KEYS: &[&str] = &[
+    "server.host",
+    "server.port",
+    "server.name",
+    "server.publicBaseUrl",
+    "elasticsearch.hosts",
+    "path.data",
+    "pid.file",
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.security.encryptionKey",
+    "xpack.reporting.encryptionKey",
+];
+
+/// Everything every host of `inventory` should have. Fails when a template does
+/// not render or the inventory asks for something contradictory (two jails with
+/// one epair, a setting haelk manages itself).
+pub fn build(
+    inventory: &Inventory,
+    templates: &Templates,
+    secrets: &Secrets,
+    phase: ClusterPhase,
+) -> Result<DesiredState> {
+    let builder = Builder {
+        inventory,
+        templates,
+        secrets,
+        phase,
+    };
+    check_settings(
+        "cluster.elasticsearch.settings",
+        &inventory.cluster.elasticsearch.settings,
+        ELASTICSEARCH_MANAGED_KEYS,
+    )?;
+    check_settings(
+        "cluster.kibana.settings",
+        &inventory.cluster.kibana.settings,
+        KIBANA_MANAGED_KEYS,
+    )?;
+    let hosts = inventory
+        .hosts
+        .iter()
+        .map(|host| {
+            builder
+                .host(host)
+                .with_context(|| format!("host {}", host.name))
+        })
+        .collect::<Result<_>>()?;
+    Ok(DesiredState { hosts })
+}
+
+/// The jails of `host` in the order they start: Elasticsearch first (Kibana needs
+/// it), then Kibana, then the haproxy jails that front them; file order within a
+/// role.
+pub fn jail_start_order(host: &Host) -> Vec<&Jail> {
+    let mut jails: Vec<&Jail> = host.jails.iter().collect();
+    // A stable sort keeps file order within a role.
+    jails.sort_by_key(|jail| start_rank(jail.role));
+    jails
+}
+
+fn start_rank(role: Role) -> u8 {
+    match role {
+        Role::Elasticsearch => 0,
+        Role::Kibana => 1,
+        Role::Haproxy => 2,
+    }
+}
+
+fn check_settings(
+    origin: &str,
+    settings: &BTreeMap<String, serde_json::Value>,
+    managed: &[&str],
+) -> Result<()> {
+    for key in settings.keys() {
+        let overlaps = |m: &&&str| {
+            let m: &str = m;
+            key == m
+                || key.strip_prefix(m).is_some_and(|r| r.starts_with('.'))
+                || m.strip_prefix(key.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        };
+        if let Some(m) = managed.iter().find(overlaps) {
+            bail!("{origin}: `{key}` overlaps `{m}`, which haelk writes itself from the inventory");
+        }
+    }
+    Ok(())
+}
+
+struct Builder<'a> {
+    inventory: &'a Inventory,
+    templates: &'a Templates,
+    secrets: &'a Secrets,
+    phase: ClusterPhase,
+}
+
+impl Builder<'_> {
+    fn host(&self, host: &Host) -> Result<HostState> {
+        let epairs = epair::allocate(&host.jails)?;
+        let mut datasets = vec![Dataset {
+            name: host.zfs.dataset.clone(),
+            properties: BTreeMap::from([
+                (
+                    "mountpoint".to_owned(),
+                    host.zfs.mountpoint.display().to_string(),
+                ),
+                ("compression".to_owned(), host.zfs.compression.clone()),
+            ]),
+        }];
+        let mut files = Vec::new();
+        let mut jails = Vec::new();
+        for (jail, epair) in host.jails.iter().zip(epairs) {
+            let state = self
+                .jail(host, jail, epair)
+                .with_context(|| format!("jail {}", jail.name))?;
+            datasets.push(Dataset {
+                name: state.dataset.clone(),
+                properties: BTreeMap::new(),
+            });
+            files.push(self.jail_conf(host, jail, &state)?);
+            jails.push(state);
+        }
+
+        let jail_list: Vec<&str> = jail_start_order(host)
+            .into_iter()
+            .map(|j| j.name.as_str())
+            .collect();
+        let rc_conf = BTreeMap::from([
+            ("jail_enable".to_owned(), "YES".to_owned()),
+            // rc.d/jail finds /etc/jail.conf.d/NAME.conf only for the jails it is
+            // told about, and starts them in this order.
+            ("jail_list".to_owned(), jail_list.join(" ")),
+        ]);
+        let mut loader_conf = BTreeMap::new();
+        if host.jails.iter().any(|j| j.role == Role::Haproxy) {
+            // CARP runs inside the haproxy jails' VNET stacks; the module is global.
+            loader_conf.insert("carp_load".to_owned(), "YES".to_owned());
+        }
+        Ok(HostState {
+            host: host.name.clone(),
+            datasets,
+            rc_conf,
+            loader_conf,
+            files,
+            jails,
+        })
+    }
+
+    fn jail(&self, host: &Host, jail: &Jail, epair: u16) -> Result<JailState> {
+        let root = host.zfs.mountpoint.join(jail.name.as_str());
+        let dataset = format!("{}/{}", host.zfs.dataset, jail.name);
+        let cluster = &self.inventory.cluster;
+        let (package, mut files) = match jail.role {
+            Role::Elasticsearch => (
+                &cluster.elasticsearch.package,
+                self.elasticsearch_files(jail, &root)?,
+            ),
+            Role::Kibana => (&cluster.kibana.package, vec![self.kibana_yml(jail, &root)?]),
+            Role::Haproxy => (
+                &cluster.haproxy.package,
+                vec![self.haproxy_conf(jail, &root)?],
+            ),
+        };
+        files.push(self.jail_rc_conf(host, jail, epair, &root)?);
+        Ok(JailState {
+            name: jail.name.clone(),
+            role: jail.role,
+            root,
+            dataset,
+            epair,
+            packages: vec![package.clone()],
+            files,
+            services: vec![jail.role.as_str().to_owned()],
+        })
+    }
+
+    fn render(&self, template: TemplateName, context: &impl Serialize) -> Result<String> {
+        self.templates.render(template, context)
+    }
+
+    fn elasticsearch_files(&self, jail: &Jail, root: &Path) -> Result<Vec<ManagedFile>> {
+        let cluster = &self.inventory.cluster;
+        let es = &cluster.elasticsearch;
+        let masters: Vec<&Jail> = self
+            .inventory
+            .jails()
+            .map(|(_, j)| j)
+            .filter(|j| j.is_master_eligible())
+            .collect();
+        let context = ElasticsearchYml {
+            cluster_name: cluster.name.as_str(),
+            node_name: jail.name.as_str(),
+            node_roles: jail.node_roles.iter().map(|r| r.as_str()).collect(),
+            network_host: jail.ip.to_string(),
+            http_port: es.http_port,
+            transport_port: es.transport_port,
+            seed_hosts: masters
+                .iter()
+                .map(|m| format!("{}:{}", m.ip, es.transport_port))
+                .collect(),
+            initial_master_nodes: match self.phase {
+                ClusterPhase::Bootstrap => masters.iter().map(|m| m.name.as_str()).collect(),
+                ClusterPhase::Formed => Vec::new(),
+            },
+            path_repo: cluster
+                .snapshots
+                .as_ref()
+                .map(|s| s.path.display().to_string()),
+            settings: settings_list(&es.settings),
+        };
+        let config_dir = in_jail(root, ELASTICSEARCH_CONFIG_DIR);
+        let heap = self.inventory.heap(jail).jvm();
+        Ok(vec![
+            ManagedFile {
+                path: config_dir.join("elasticsearch.yml"),
+                owner: "root".into(),
+                group: "elasticsearch".into(),
+                mode: 0o640,
+                content: self.render(TemplateName::ElasticsearchYml, &context)?,
+                on_change: OnChange::Restart,
+                first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
+            },
+            ManagedFile {
+                path: config_dir.join("jvm.options.d/heap.options"),
+                owner: "root".into(),
+                group: "elasticsearch".into(),
+                mode: 0o644,
+                content: self.render(
+                    TemplateName::HeapOptions,
+                    &HeapOptions {
+                        node_name: jail.name.as_str(),
+                        heap: &heap,
+                    },
+                )?,
+                on_change: OnChange::Restart,
+                first_start_only_keys: Vec::new(),
+            },
+        ])
+    }
+
+    fn kibana_yml(&self, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let cluster = &self.inventory.cluster;
+        let public_base_url = match cluster.vips.get(&Role::Kibana) {
+            Some(vip) => format!("http://{}:{}", vip.address, vip.port),
+            None => format!("http://{}:{}", jail.ip, cluster.kibana.port),
+        };
+        // Through the VIP when there is one; otherwise Kibana fails over between
+        // the nodes itself.
+        let elasticsearch_hosts = match cluster.vips.get(&Role::Elasticsearch) {
+            Some(vip) => vec![format!("http://{}:{}", vip.address, vip.port)],
+            None => self
+                .inventory
+                .jails_with_role(Role::Elasticsearch)
+                .map(|(_, j)| format!("http://{}:{}", j.ip, cluster.elasticsearch.http_port))
+                .collect(),
+        };
+        let context = KibanaYml {
+            cluster_name: cluster.name.as_str(),
+            server_host: jail.ip.to_string(),
+            server_port: cluster.kibana.port,
+            server_name: jail.name.as_str(),
+            public_base_url,
+            elasticsearch_hosts,
+            encryption_key: self.secrets.kibana_encryption_key.expose(),
+            settings: settings_list(&cluster.kibana.settings),
+        };
+        Ok(ManagedFile {
+            path: in_jail(root, KIBANA_YML),
+            owner: "root".into(),
+            group: "www".into(),
+            mode: 0o640,
+            content: self.render(TemplateName::KibanaYml, &context)?,
+            on_change: OnChange::Restart,
+            first_start_only_keys: Vec::new(),
+        })
+    }
+
+    fn haproxy_conf(&self, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let cluster = &self.inventory.cluster;
+        let Some(fronts) = jail.fronts else {
+            bail!("a haproxy jail must say which service it fronts (`fronts:`)");
+        };
+        let Some(vip) = cluster.vips.get(&fronts) else {
+            bail!("it fronts {fronts}, which has no entry in cluster.vips");
+        };
+        let server_port = match fronts {
+            Role::Elasticsearch => cluster.elasticsearch.http_port,
+            Role::Kibana => cluster.kibana.port,
+            Role::Haproxy => bail!("a haproxy jail cannot front haproxy"),
+        };
+        let servers = client_facing_nodes(self.inventory, fronts)
+            .into_iter()
+            .map(|node| Server {
+                name: node.name.as_str(),
+                address: node.ip,
+                port: server_port,
+            })
+            .collect();
+        let context = HaproxyConf {
+            jail_name: jail.name.as_str(),
+            fronts: fronts.as_str(),
+            vip_address: vip.address,
+            vip_port: vip.port,
+            vhid: vip.vhid,
+            servers,
+        };
+        Ok(ManagedFile {
+            path: in_jail(root, HAPROXY_CONF),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o644,
+            content: self.render(TemplateName::HaproxyConf, &context)?,
+            on_change: OnChange::Reload,
+            first_start_only_keys: Vec::new(),
+        })
+    }
+
+    fn jail_rc_conf(
+        &self,
+        host: &Host,
+        jail: &Jail,
+        epair: u16,
+        root: &Path,
+    ) -> Result<ManagedFile> {
+        let cluster = &self.inventory.cluster;
+        let carp = match jail.fronts {
+            Some(fronts) if jail.role == Role::Haproxy => {
+                let Some(vip) = cluster.vips.get(&fronts) else {
+                    bail!("it fronts {fronts}, which has no entry in cluster.vips");
+                };
+                let Some(advskew) = carp::advskew(self.inventory, jail) else {
+                    bail!("it is not a member of the {fronts} VIP");
+                };
+                Some(CarpAlias {
+                    interface: &cluster.carp.interface,
+                    vhid: vip.vhid,
+                    advskew,
+                    password: self.secrets.carp_password.expose(),
+                    address: vip.address,
+                })
+            }
+            _ => None,
+        };
+        let service_config = match jail.role {
+            // The rc script wants the configuration *directory* (ES_PATH_CONF).
+            Role::Elasticsearch => ELASTICSEARCH_CONFIG_DIR,
+            Role::Kibana => KIBANA_YML,
+            Role::Haproxy => HAPROXY_CONF,
+        };
+        // The CARP password makes the file a secret.
+        let mode = if carp.is_some() { 0o600 } else { 0o644 };
+        let context = JailRcConf {
+            jail_name: jail.name.as_str(),
+            epair,
+            ip: jail.ip,
+            netmask: host.jail_defaults.netmask,
+            gateway: host.jail_defaults.gateway,
+            carp,
+            service: jail.role.as_str(),
+            service_config,
+        };
+        Ok(ManagedFile {
+            path: in_jail(root, "/etc/rc.conf"),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode,
+            content: self.render(TemplateName::JailRcConf, &context)?,
+            on_change: OnChange::Restart,
+            first_start_only_keys: Vec::new(),
+        })
+    }
+
+    fn jail_conf(&self, host: &Host, jail: &Jail, state: &JailState) -> Result<ManagedFile> {
+        let context = JailConf {
+            name: jail.name.as_str(),
+            role: jail.role.as_str(),
+            path: state.root.display().to_string(),
+            bridge: &host.jail_defaults.bridge,
+            epair: state.epair,
+            // The elasticsearch port's pkg-message asks for 1: it reads mounts.
+            enforce_statfs: (jail.role == Role::Elasticsearch).then_some(1),
+        };
+        Ok(ManagedFile {
+            path: PathBuf::from(format!("/etc/jail.conf.d/{}.conf", jail.name)),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o644,
+            content: self.render(TemplateName::JailConf, &context)?,
+            on_change: OnChange::RestartJail,
+            first_start_only_keys: Vec::new(),
+        })
+    }
+}
+
+/// The nodes of `service` a load balancer should send clients to, in file order.
+/// For Elasticsearch that leaves out dedicated master-eligible nodes (including
+/// voting-only tiebreakers): client load on them would slow elections, and a
+/// small tiebreaker is not sized for it. Should that leave nobody, every node.
+pub fn client_facing_nodes(inventory: &Inventory, service: Role) -> Vec<&Jail> {
+    let all: Vec<&Jail> = inventory
+        .jails_with_role(service)
+        .map(|(_, jail)| jail)
+        .collect();
+    if service != Role::Elasticsearch {
+        return all;
+    }
+    let serving: Vec<&Jail> = all
+        .iter()
+        .copied()
+        .filter(|jail| jail.holds_data() || !jail.is_master_eligible())
+        .collect();
+    if serving.is_empty() { all } else { serving }
+}
+
+/// `path` (absolute inside the jail) as a path on the host.
+fn in_jail(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+fn settings_list(settings: &BTreeMap<String, serde_json::Value>) -> Vec<Setting<'_>> {
+    settings
+        .iter()
+        .map(|(key, value)| Setting { key, value })
+        .collect()
+}
+
+// Template contexts: one struct per template, so a template's inputs are listed
+// in one place (and an override directory's author can read them here).
+
+/// An extra setting from the inventory. A list, not a map: Tera's maps do not
+/// keep order, and the file must not change between renders.
+#[derive(Serialize)]
+struct Setting<'a> {
+    key: &'a str,
+    value: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct ElasticsearchYml<'a> {
+    cluster_name: &'a str,
+    node_name: &'a str,
+    node_roles: Vec<&'a str>,
+    network_host: String,
+    http_port: u16,
+    transport_port: u16,
+    seed_hosts: Vec<String>,
+    /// Empty once the cluster has formed.
+    initial_master_nodes: Vec<&'a str>,
+    path_repo: Option<String>,
+    settings: Vec<Setting<'a>>,
+}
+
+#[derive(Serialize)]
+struct HeapOptions<'a> {
+    node_name: &'a str,
+    heap: &'a str,
+}
+
+#[derive(Serialize)]
+struct KibanaYml<'a> {
+    cluster_name: &'a str,
+    server_host: String,
+    server_port: u16,
+    server_name: &'a str,
+    public_base_url: String,
+    elasticsearch_hosts: Vec<String>,
+    encryption_key: &'a str,
+    settings: Vec<Setting<'a>>,
+}
+
+#[derive(Serialize)]
+struct Server<'a> {
+    name: &'a str,
+    address: Ipv4Addr,
+    port: u16,
+}
+
+#[derive(Serialize)]
+struct HaproxyConf<'a> {
+    jail_name: &'a str,
+    fronts: &'a str,
+    vip_address: Ipv4Addr,
+    vip_port: u16,
+    vhid: u8,
+    servers: Vec<Server<'a>>,
+}
+
+#[derive(Serialize)]
+struct CarpAlias<'a> {
+    interface: &'a str,
+    vhid: u8,
+    advskew: u8,
+    password: &'a str,
+    address: Ipv4Addr,
+}
+
+#[derive(Serialize)]
+struct JailRcConf<'a> {
+    jail_name: &'a str,
+    epair: u16,
+    ip: Ipv4Addr,
+    netmask: u8,
+    gateway: Ipv4Addr,
+    carp: Option<CarpAlias<'a>>,
+    service: &'a str,
+    service_config: &'a str,
+}
+
+#[derive(Serialize)]
+struct JailConf<'a> {
+    name: &'a str,
+    role: &'a str,
+    path: String,
+    bridge: &'a str,
+    epair: u16,
+    enforce_statfs: Option<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::fixture;
+
+    fn build_example(phase: ClusterPhase) -> DesiredState {
+        let inventory = fixture::example();
+        let secrets = Secrets::load(&inventory).unwrap();
+        build(&inventory, &Templates::builtin().unwrap(), &secrets, phase).unwrap()
+    }
+
+    fn host<'a>(state: &'a DesiredState, name: &str) -> &'a HostState {
+        state
+            .hosts
+            .iter()
+            .find(|h| h.host.as_str() == name)
+            .unwrap()
+    }
+
+    fn file<'a>(state: &'a DesiredState, path: &str) -> &'a ManagedFile {
+        state
+            .hosts
+            .iter()
+            .flat_map(|h| h.all_files())
+            .find(|f| f.path == Path::new(path))
+            .unwrap_or_else(|| panic!("no file {path}"))
+    }
+
+    #[test]
+    fn datasets_are_the_parent_then_one_per_jail() {
+        let state = build_example(ClusterPhase::Formed);
+        let datasets = &host(&state, "8f14-jmm").datasets;
+        let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "zroot/jails",
+                "zroot/jails/11e9-haproxy-kibana",
+                "zroot/jails/8f15-kibana",
+                "zroot/jails/9fbb-haproxy-elasticsearch",
+                "zroot/jails/d12c-elasticsearch",
+            ]
+        );
+        assert_eq!(datasets[0].properties["mountpoint"], "/usr/local/jails");
+        assert_eq!(datasets[0].properties["compression"], "lz4");
+        assert!(datasets[1..].iter().all(|d| d.properties.is_empty()));
+    }
+
+    #[test]
+    fn jail_list_starts_elasticsearch_then_kibana_then_haproxy() {
+        let state = build_example(ClusterPhase::Formed);
+        let rc = &host(&state, "8f14-jmm").rc_conf;
+        assert_eq!(rc["jail_enable"], "YES");
+        assert_eq!(
+            rc["jail_list"],
+            "d12c-elasticsearch 8f15-kibana 11e9-haproxy-kibana 9fbb-haproxy-elasticsearch"
+        );
+        assert_eq!(
+            host(&state, "7c3a-tiebreak").rc_conf["jail_list"],
+            "7c3a-elasticsearch"
+        );
+    }
+
+    #[test]
+    fn carp_is_loaded_only_on_hosts_with_haproxy_jails() {
+        let state = build_example(ClusterPhase::Formed);
+        assert_eq!(host(&state, "8f14-jmm").loader_conf["carp_load"], "YES");
+        assert!(host(&state, "7c3a-tiebreak").loader_conf.is_empty());
+    }
+
+    #[test]
+    fn each_jail_has_its_package_service_epair_and_jail_conf() {
+        let state = build_example(ClusterPhase::Formed);
+        let jmm = host(&state, "8f14-jmm");
+        let summary: Vec<(&str, u16, &str, &str)> = jmm
+            .jails
+            .iter()
+            .map(|j| {
+                (
+                    j.name.as_str(),
+                    j.epair,
+                    j.packages[0].as_str(),
+                    j.services[0].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("11e9-haproxy-kibana", 0, "haproxy", "haproxy"),
+                ("8f15-kibana", 1, "kibana8", "kibana"),
+                ("9fbb-haproxy-elasticsearch", 2, "haproxy", "haproxy"),
+                ("d12c-elasticsearch", 3, "elasticsearch8", "elasticsearch"),
+            ]
+        );
+        let es = &jmm.jails[3];
+        assert_eq!(es.root, Path::new("/usr/local/jails/d12c-elasticsearch"));
+        assert_eq!(es.dataset, "zroot/jails/d12c-elasticsearch");
+        let host_files: Vec<&Path> = jmm.files.iter().map(|f| f.path.as_path()).collect();
+        assert_eq!(
+            host_files[3],
+            Path::new("/etc/jail.conf.d/d12c-elasticsearch.conf")
+        );
+        assert!(
+            jmm.files[3]
+                .content
+                .contains("vnet.interface = \"epair3b\";")
+        );
+    }
+
+    #[test]
+    fn owners_and_modes_keep_secrets_from_other_users() {
+        let state = build_example(ClusterPhase::Formed);
+        let jails = "/usr/local/jails";
+        let expect = [
+            (
+                "d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml",
+                "root",
+                "elasticsearch",
+                0o640,
+                OnChange::Restart,
+            ),
+            (
+                "d12c-elasticsearch/usr/local/etc/elasticsearch/jvm.options.d/heap.options",
+                "root",
+                "elasticsearch",
+                0o644,
+                OnChange::Restart,
+            ),
+            (
+                "8f15-kibana/usr/local/etc/kibana/kibana.yml",
+                "root",
+                "www",
+                0o640,
+                OnChange::Restart,
+            ),
+            (
+                "11e9-haproxy-kibana/usr/local/etc/haproxy.conf",
+                "root",
+                "wheel",
+                0o644,
+                OnChange::Reload,
+            ),
+            (
+                "11e9-haproxy-kibana/etc/rc.conf",
+                "root",
+                "wheel",
+                0o600,
+                OnChange::Restart,
+            ),
+            (
+                "8f15-kibana/etc/rc.conf",
+                "root",
+                "wheel",
+                0o644,
+                OnChange::Restart,
+            ),
+        ];
+        for (path, owner, group, mode, on_change) in expect {
+            let f = file(&state, &format!("{jails}/{path}"));
+            assert_eq!(
+                (f.owner.as_str(), f.group.as_str(), f.mode, f.on_change),
+                (owner, group, mode, on_change),
+                "{path}"
+            );
+        }
+        let jail_conf = file(&state, "/etc/jail.conf.d/8f15-kibana.conf");
+        assert_eq!(
+            (jail_conf.mode, jail_conf.on_change),
+            (0o644, OnChange::RestartJail)
+        );
+    }
+
+    #[test]
+    fn initial_master_nodes_only_while_bootstrapping_and_its_removal_needs_no_restart() {
+        let path =
+            "/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml";
+        let bootstrap = build_example(ClusterPhase::Bootstrap);
+        let formed = build_example(ClusterPhase::Formed);
+        let bootstrap_yml = &file(&bootstrap, path).content;
+        assert!(bootstrap_yml.contains(
+            "cluster.initial_master_nodes: [\"d12c-elasticsearch\",\"2a44-elasticsearch\",\"7c3a-elasticsearch\"]"
+        ));
+        let formed_file = file(&formed, path);
+        assert!(!formed_file.content.contains("initial_master_nodes"));
+        assert_eq!(formed_file.on_change_from(bootstrap_yml), OnChange::Nothing);
+    }
+
+    #[test]
+    fn a_setting_haelk_manages_is_refused() {
+        let mut inventory = fixture::example();
+        inventory
+            .cluster
+            .elasticsearch
+            .settings
+            .insert("network.host".into(), "0.0.0.0".into());
+        let secrets = Secrets::load(&inventory).unwrap();
+        let err = build(
+            &inventory,
+            &Templates::builtin().unwrap(),
+            &secrets,
+            ClusterPhase::Formed,
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("`network.host` overlaps `network.host`"));
+
+        let mut inventory = fixture::example();
+        inventory.cluster.kibana.settings.insert(
+            "xpack.security".into(),
+            serde_json::json!({"enabled": true}),
+        );
+        let err = build(
+            &inventory,
+            &Templates::builtin().unwrap(),
+            &secrets,
+            ClusterPhase::Formed,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`xpack.security` overlaps"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn colliding_explicit_epairs_fail_naming_host_and_jails() {
+        let mut inventory = fixture::example();
+        inventory.hosts[1].jails[0].epair = Some(5);
+        inventory.hosts[1].jails[2].epair = Some(5);
+        let secrets = Secrets::load(&inventory).unwrap();
+        let err = build(
+            &inventory,
+            &Templates::builtin().unwrap(),
+            &secrets,
+            ClusterPhase::Formed,
+        )
+        .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("host 11e9-jmm"), "{message}");
+        assert!(
+            message.contains("2a41-haproxy-kibana and 2a43-haproxy-elasticsearch"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn haproxy_sends_clients_to_data_nodes_not_to_the_tiebreaker() {
+        let inventory = fixture::example();
+        let names = |role| -> Vec<&str> {
+            client_facing_nodes(&inventory, role)
+                .iter()
+                .map(|j| j.name.as_str())
+                .collect()
+        };
+        assert_eq!(
+            names(Role::Elasticsearch),
+            ["d12c-elasticsearch", "2a44-elasticsearch"]
+        );
+        assert_eq!(names(Role::Kibana), ["8f15-kibana", "2a42-kibana"]);
+
+        let mut masters_only = fixture::example();
+        for host in &mut masters_only.hosts {
+            for jail in &mut host.jails {
+                jail.node_roles.retain(|r| !r.holds_data());
+            }
+        }
+        assert_eq!(
+            client_facing_nodes(&masters_only, Role::Elasticsearch).len(),
+            3
+        );
+    }
+}
