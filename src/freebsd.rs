@@ -189,6 +189,7 @@ mod tests {
             mode: 0o640,
             content: content.into(),
             on_change: OnChange::Reload,
+            first_start_only_keys: Vec::new(),
         }
     }
 
@@ -241,6 +242,7 @@ mod tests {
             mode: 0o600,
             content: content.into(),
             on_change: OnChange::Nothing,
+            first_start_only_keys: Vec::new(),
         };
         let script = write_file_atomically(&target, root);
         let status = std::process::Command::new("/bin/sh")
