@@ -92,6 +92,13 @@ fn parse_error(path: &Path, error: &serde_saphyr::Error) -> InventoryError {
              another; write the values out, or use an alias (`*name`) for a whole value"
                 .to_owned()
         }
+        serde_saphyr::Error::InvalidScalar { ty, .. } if ty.starts_with(['i', 'u']) => {
+            "expected a whole number here".to_owned()
+        }
+        serde_saphyr::Error::Unexpected {
+            expected: "string scalar",
+            ..
+        } => "expected a single value (text) here, not a list or a mapping".to_owned(),
         other => plain_message(other),
     };
     InventoryError {
@@ -394,6 +401,22 @@ hosts:
     fn a_yaml_syntax_error_names_file_line_and_column() {
         let err = assert_error(&base_with("  name: test", "  name: test: again"), 2, 13, "");
         assert!(err.to_string().contains("inventory.yaml:2:13: "), "{err}");
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_errors() {
+        assert_error(
+            &base_with("vhid: 2", "vhid: two"),
+            7,
+            41,
+            "expected a whole number",
+        );
+        assert_error(
+            &base_with("ip: 10.0.0.23", "ip: [10.0.0.23]"),
+            22,
+            32,
+            "expected a single value",
+        );
     }
 
     #[test]

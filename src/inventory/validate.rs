@@ -1474,3 +1474,166 @@ pub mod rules {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_come_only_for_close_values() {
+        let fields = ["address", "ssh", "zfs", "jail_defaults", "jails"];
+        assert_eq!(closest("adress", &fields), Some("address"));
+        assert_eq!(closest("jail", &fields), Some("jails"));
+        assert_eq!(closest("colour", &fields), None);
+        assert_eq!(
+            closest("elastic", &["elasticsearch", "kibana"]),
+            Some("elasticsearch")
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn unknown_values_list_what_is_expected() {
+        assert_eq!(
+            unknown("role", "kibanna", &["kibana", "haproxy"]),
+            "unknown role `kibanna` (did you mean `kibana`?), expected one of `kibana`, `haproxy`"
+        );
+        assert_eq!(
+            unknown("role", "x\ny", &["kibana"]),
+            "unknown role `x\\ny`, expected one of `kibana`"
+        );
+    }
+
+    #[test]
+    fn dotted_keys_overlap_only_at_dots() {
+        assert!(overlaps("path", "path.data"));
+        assert!(overlaps("path.data.x", "path.data"));
+        assert!(!overlaps("path.database", "path.data"));
+        assert!(!overlaps("path.data", "path.data"));
+    }
+
+    #[test]
+    fn shell_bound_values_follow_their_rules() {
+        let accepted: &[(fn(&str) -> Result<(), String>, &str)] = &[
+            (rules::address, "192.0.2.11"),
+            (rules::address, "host-1.example.org"),
+            (rules::address, "fe80::1"),
+            (rules::user, "root"),
+            (rules::user, "_deploy.user-1"),
+            (rules::jump, "bastion"),
+            (rules::jump, "admin@bastion.example.org:2222"),
+            (rules::dataset, "zroot/jails"),
+            (rules::dataset, "tank/a/b_c-d.e:f"),
+            (rules::absolute_path, "/usr/local/jails"),
+            (rules::absolute_path, "/"),
+            (rules::local_path, "ssh/id_ed25519"),
+            (rules::package, "elasticsearch8"),
+            (rules::package, "py311-foo+bar"),
+            (rules::interface, "vnet0"),
+            (rules::release, "14.3-RELEASE"),
+            (rules::zfs_property, "gzip-9"),
+            (rules::cron, "0 30 1 * * ?"),
+            (rules::time_value, "30d"),
+            (rules::setting_key, "xpack.security.authc.token.enabled"),
+        ];
+        for (rule, value) in accepted {
+            assert_eq!(rule(value), Ok(()), "{value:?} should be accepted");
+        }
+        let rejected: &[(fn(&str) -> Result<(), String>, &str)] = &[
+            (rules::address, "-oProxyCommand=x"),
+            (rules::address, "host name"),
+            (rules::address, ""),
+            (rules::user, "1root"),
+            (rules::user, "root;id"),
+            (rules::jump, "admin@bastion:0"),
+            (rules::jump, "-J@x"),
+            (rules::dataset, "/zroot/jails"),
+            (rules::dataset, "zroot/jails/"),
+            (rules::dataset, "zroot"),
+            (rules::dataset, "zroot/my jails"),
+            (rules::dataset, "zroot/jails@snap"),
+            (rules::dataset, "1pool/jails"),
+            (rules::absolute_path, "usr/local"),
+            (rules::absolute_path, "/usr/local/"),
+            (rules::absolute_path, "/usr/../etc"),
+            (rules::absolute_path, "/usr/lo cal"),
+            (rules::absolute_path, "/usr/$(id)"),
+            (rules::local_path, "a'b"),
+            (rules::package, "-haproxy"),
+            (rules::package, "haproxy;id"),
+            (rules::interface, "Vnet0"),
+            (rules::interface, "averyveryverylongname0"),
+            (rules::release, "14.3 RELEASE"),
+            (rules::zfs_property, "LZ4"),
+            (rules::cron, "0 30 1 * *"),
+            (rules::cron, "0 30 1 * * ?; id"),
+            (rules::time_value, "30"),
+            (rules::time_value, "d"),
+            (rules::time_value, "30 days"),
+            (rules::setting_key, "a..b"),
+            (rules::setting_key, ".a"),
+            (rules::setting_key, "a b"),
+        ];
+        for (rule, value) in rejected {
+            assert!(rule(value).is_err(), "{value:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_inventory_directory() {
+        assert_eq!(base_dir_of(Path::new("inventory.yaml")), Path::new("."));
+        assert_eq!(
+            base_dir_of(Path::new("inventories/lab.yaml")),
+            Path::new("inventories")
+        );
+    }
+
+    /// A file system where only the listed files exist.
+    struct OnlyFiles(Vec<PathBuf>);
+
+    impl PathProbe for OnlyFiles {
+        fn kind(&self, path: &Path) -> Option<PathKind> {
+            self.0.contains(&path.to_owned()).then_some(PathKind::File)
+        }
+    }
+
+    #[test]
+    fn secret_files_are_checked_through_the_probe() {
+        let yaml = "\
+cluster:
+  name: test
+  kibana: { encryption_key_file: /secrets/kibana.key }
+  carp: { password_file: carp.pass }
+defaults:
+  zfs: { dataset: zroot/jails }
+  jails: { release: 14.3-RELEASE, base: /base.txz, gateway: 10.0.0.1 }
+hosts:
+  one: { address: 192.0.2.1 }
+";
+        let raw: RawInventory = serde_saphyr::from_str(yaml).unwrap();
+        let source = Path::new("/etc/haelk/inventory.yaml");
+        let probe = OnlyFiles(vec![PathBuf::from("/secrets/kibana.key")]);
+        let diagnostics = validate(&raw, source, &probe).unwrap_err();
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert_eq!(
+            diagnostics[0].location,
+            Location {
+                line: 4,
+                column: 26
+            }
+        );
+        assert_eq!(
+            diagnostics[0].message,
+            "cluster.carp.password_file: file /etc/haelk/carp.pass does not exist"
+        );
+        let probe = OnlyFiles(vec![
+            PathBuf::from("/secrets/kibana.key"),
+            PathBuf::from("/etc/haelk/carp.pass"),
+        ]);
+        let inventory = validate(&raw, source, &probe).unwrap();
+        assert_eq!(
+            inventory.cluster.carp.password_file,
+            Path::new("/etc/haelk/carp.pass")
+        );
+    }
+}
