@@ -290,12 +290,7 @@ impl Validator<'_> {
     }
 
     /// A string that must pass `rule`, a check of its characters.
-    fn safe(
-        &mut self,
-        what: &str,
-        value: &Text,
-        rule: fn(&str) -> Result<(), String>,
-    ) -> Option<String> {
+    fn safe(&mut self, what: &str, value: &Text, rule: rules::Rule) -> Option<String> {
         let result = rule(&value.value)
             .map(|()| value.value.clone())
             .map_err(|reason| format!("{what} `{}` is not allowed: {reason}", shown(&value.value)));
@@ -308,7 +303,7 @@ impl Validator<'_> {
         what: &str,
         value: Option<&Text>,
         default: &str,
-        rule: fn(&str) -> Result<(), String>,
+        rule: rules::Rule,
     ) -> Option<String> {
         match value {
             Some(value) => self.safe(what, value, rule),
@@ -1263,6 +1258,9 @@ fn overlaps(a: &str, b: &str) -> bool {
 pub mod rules {
     use std::path::{Component, Path};
 
+    /// A check of one value: `Err` says which rule it breaks.
+    pub type Rule = fn(&str) -> Result<(), String>;
+
     fn chars(
         value: &str,
         max_len: usize,
@@ -1514,7 +1512,7 @@ mod tests {
 
     #[test]
     fn shell_bound_values_follow_their_rules() {
-        let accepted: &[(fn(&str) -> Result<(), String>, &str)] = &[
+        let accepted: &[(rules::Rule, &str)] = &[
             (rules::address, "192.0.2.11"),
             (rules::address, "host-1.example.org"),
             (rules::address, "fe80::1"),
@@ -1539,7 +1537,7 @@ mod tests {
         for (rule, value) in accepted {
             assert_eq!(rule(value), Ok(()), "{value:?} should be accepted");
         }
-        let rejected: &[(fn(&str) -> Result<(), String>, &str)] = &[
+        let rejected: &[(rules::Rule, &str)] = &[
             (rules::address, "-oProxyCommand=x"),
             (rules::address, "host name"),
             (rules::address, ""),
