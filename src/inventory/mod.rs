@@ -301,6 +301,17 @@ hosts:
     }
 
     #[test]
+    fn the_minimal_inventory_in_the_docs_loads() {
+        let docs = std::fs::read_to_string(crate_file("docs/inventory.md")).unwrap();
+        let (_, after) = docs.split_once("## A minimal inventory").unwrap();
+        let (_, block) = after.split_once("```yaml\n").unwrap();
+        let (yaml, _) = block.split_once("```").unwrap();
+        let inventory = load_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(inventory.jails().count(), 3);
+        assert_eq!(inventory.cluster.vips[&Role::Kibana].port, 5601);
+    }
+
+    #[test]
     fn omitted_values_get_their_defaults() {
         let inventory = load_yaml(BASE).unwrap_or_else(|e| panic!("{e}"));
         let cluster = &inventory.cluster;
