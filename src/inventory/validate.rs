@@ -199,17 +199,15 @@ fn describe(location: Location) -> String {
 
 /// A user-supplied value, safe to print: control characters are escaped.
 pub fn shown(value: &str) -> String {
-    value
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// "unknown WHAT `VALUE`, expected one of ..." with a suggestion when one of the
@@ -323,10 +321,15 @@ impl Validator<'_> {
         self.check(at(value), result)
     }
 
+    /// `value` checked as a port, or `default` when it is absent.
     fn port(&mut self, what: &str, value: Option<&Integer>, default: u16) -> Option<u16> {
-        let Some(value) = value else {
-            return Some(default);
-        };
+        match value {
+            Some(value) => self.port_value(what, value),
+            None => Some(default),
+        }
+    }
+
+    fn port_value(&mut self, what: &str, value: &Integer) -> Option<u16> {
         self.integer(what, value, 1, i64::from(u16::MAX))
             .and_then(|n| u16::try_from(n).ok())
     }
@@ -539,9 +542,9 @@ impl Validator<'_> {
                 Some(Role::Kibana) => kibana.map(|k| k.port),
                 _ => None,
             };
-            let port = match (&vip.port, service_port) {
-                (Some(port), _) => self.port(&format!("cluster.vips.{key}.port"), Some(port), 0),
-                (None, service_port) => service_port,
+            let port = match &vip.port {
+                Some(port) => self.port_value(&format!("cluster.vips.{key}.port"), port),
+                None => service_port,
             };
             if let (Some(vhid), Some(role)) = (vhid, role) {
                 if let Some((other, other_at)) = vhids.get(&vhid) {
