@@ -1,0 +1,1476 @@
+//! Validation: turns the raw, parsed inventory into the [`model`](super::model),
+//! enforcing every rule of the inventory contract and merging `defaults` into
+//! each host.
+//!
+//! Validation goes on after the first problem so one run reports every error it
+//! can, but a value that failed its own rule is left out of the checks that
+//! compare values (unique IPs, subnets, ...), so one mistake yields one message.
+//! The only I/O is asking a [`PathProbe`] whether referenced files exist.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use super::model::{
+    ByteSize, Carp, Cluster, ElasticsearchConfig, HaproxyConfig, Host, Inventory, Jail,
+    JailDefaults, KibanaConfig, Location, Name, NodeRole, Retention, Role, Snapshots, Ssh, Vip,
+    Zfs,
+};
+use super::raw::{
+    Integer, Keyed, KeyedMap, RawCluster, RawHost, RawInventory, RawJail, RawJailSettings, RawSsh,
+    RawZfs, SettingValue, Text,
+};
+
+/// One problem found in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub location: Location,
+    pub message: String,
+}
+
+/// What a path on the machine running haelk is, if it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    File,
+    Directory,
+    Other,
+}
+
+/// Answers whether a path exists; the one piece of I/O validation needs.
+pub trait PathProbe {
+    fn kind(&self, path: &Path) -> Option<PathKind>;
+}
+
+/// The real file system.
+pub struct FileSystem;
+
+impl PathProbe for FileSystem {
+    fn kind(&self, path: &Path) -> Option<PathKind> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(if metadata.is_file() {
+            PathKind::File
+        } else if metadata.is_dir() {
+            PathKind::Directory
+        } else {
+            PathKind::Other
+        })
+    }
+}
+
+/// Default values for everything the inventory may leave out.
+pub mod defaults {
+    pub const SSH_USER: &str = "root";
+    pub const SSH_PORT: u16 = 22;
+    pub const ZFS_MOUNTPOINT: &str = "/usr/local/jails";
+    pub const ZFS_COMPRESSION: &str = "lz4";
+    pub const BRIDGE: &str = "bridge0";
+    pub const NETMASK: u8 = 24;
+    pub const ELASTICSEARCH_PACKAGE: &str = "elasticsearch8";
+    pub const ELASTICSEARCH_HTTP_PORT: u16 = 9200;
+    pub const ELASTICSEARCH_TRANSPORT_PORT: u16 = 9300;
+    pub const KIBANA_PACKAGE: &str = "kibana8";
+    pub const KIBANA_PORT: u16 = 5601;
+    pub const HAPROXY_PACKAGE: &str = "haproxy";
+    pub const CARP_INTERFACE: &str = "vnet0";
+    pub const SNAPSHOT_SCHEDULE: &str = "0 30 1 * * ?";
+    pub const SNAPSHOT_EXPIRE_AFTER: &str = "30d";
+    pub const SNAPSHOT_MIN_COUNT: u32 = 5;
+    pub const SNAPSHOT_MAX_COUNT: u32 = 50;
+}
+
+/// `elasticsearch.yml` keys haelk writes itself, with where their value comes from.
+pub const ELASTICSEARCH_DERIVED_SETTINGS: &[(&str, &str)] = &[
+    ("cluster.name", "cluster.name"),
+    ("node.name", "the jail's name"),
+    ("node.roles", "the jail's node_roles"),
+    ("network.host", "the jail's ip"),
+    ("http.port", "cluster.elasticsearch.http_port"),
+    ("transport.port", "cluster.elasticsearch.transport_port"),
+    ("discovery.seed_hosts", "the master-eligible jails"),
+    (
+        "cluster.initial_master_nodes",
+        "the master-eligible jails, at first bootstrap only",
+    ),
+    ("path.data", "the jail layout"),
+    ("path.logs", "the jail layout"),
+    ("path.repo", "cluster.snapshots.path"),
+];
+
+/// `kibana.yml` keys haelk writes itself, with where their value comes from.
+pub const KIBANA_DERIVED_SETTINGS: &[(&str, &str)] = &[
+    ("server.host", "the jail's ip"),
+    ("server.port", "cluster.kibana.port"),
+    ("server.name", "the jail's name"),
+    ("server.publicBaseUrl", "the kibana VIP"),
+    ("elasticsearch.hosts", "the elasticsearch VIP"),
+    ("path.data", "the jail layout"),
+    ("pid.file", "the jail layout"),
+    (
+        "xpack.encryptedSavedObjects.encryptionKey",
+        "cluster.kibana.encryption_key_file",
+    ),
+    (
+        "xpack.security.encryptionKey",
+        "cluster.kibana.encryption_key_file",
+    ),
+    (
+        "xpack.reporting.encryptionKey",
+        "cluster.kibana.encryption_key_file",
+    ),
+];
+
+/// Validates `raw`, read from `source`, into the model; or every problem found,
+/// in file order.
+pub fn validate(
+    raw: &RawInventory,
+    source: &Path,
+    probe: &dyn PathProbe,
+) -> Result<Inventory, Vec<Diagnostic>> {
+    let mut validator = Validator {
+        base_dir: base_dir_of(source),
+        probe,
+        diagnostics: Vec::new(),
+    };
+    let cluster = validator.cluster(&raw.cluster);
+    let templates = raw
+        .templates
+        .as_ref()
+        .and_then(|dir| validator.existing_path("templates", dir, PathKind::Directory));
+    let fronted_roles = vip_roles(&raw.cluster.vips);
+    let hosts = validator.hosts(raw, &fronted_roles);
+    if let Some(cluster) = &cluster {
+        validator.cross_checks(cluster, &hosts);
+    }
+
+    let mut diagnostics = validator.diagnostics;
+    diagnostics.sort();
+    diagnostics.dedup();
+    match cluster {
+        Some(cluster) if diagnostics.is_empty() => Ok(Inventory {
+            source: source.to_owned(),
+            cluster,
+            hosts,
+            templates,
+        }),
+        // A missing part always comes with the diagnostic that explains it.
+        _ => Err(diagnostics),
+    }
+}
+
+/// Relative paths in the inventory are relative to the directory of its file.
+fn base_dir_of(source: &Path) -> PathBuf {
+    match source.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The roles named by the keys of `vips` (valid or not otherwise), so a bad VIP
+/// does not also make every jail that fronts it an error.
+fn vip_roles(vips: &KeyedMap<super::raw::RawVip>) -> BTreeSet<Role> {
+    vips.iter()
+        .filter_map(|(key, _)| Role::parse(key))
+        .filter(|role| *role != Role::Haproxy)
+        .collect()
+}
+
+/// The model's location of a parsed value.
+pub fn location_of(location: &serde_saphyr::Location) -> Location {
+    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Location {
+        line: clamp(location.line()),
+        column: clamp(location.column()),
+    }
+}
+
+fn at<T>(value: &Spanned<T>) -> Location {
+    location_of(&value.referenced)
+}
+
+fn key_at<V>(entry: &Keyed<V>) -> Location {
+    location_of(&entry.key_location)
+}
+
+fn describe(location: Location) -> String {
+    format!("line {}, column {}", location.line, location.column)
+}
+
+/// A user-supplied value, safe to print: control characters are escaped.
+pub fn shown(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// "unknown WHAT `VALUE`, expected one of ..." with a suggestion when one of the
+/// expected values is close.
+pub fn unknown(what: &str, value: &str, expected: &[&str]) -> String {
+    let list = expected
+        .iter()
+        .map(|e| format!("`{e}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let suggestion = closest(value, expected)
+        .map(|close| format!(" (did you mean `{close}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown {what} `{}`{suggestion}, expected one of {list}",
+        shown(value)
+    )
+}
+
+/// The expected value `value` is most likely a typo of, if any is close enough.
+fn closest<'a>(value: &str, expected: &[&'a str]) -> Option<&'a str> {
+    let value = value.to_ascii_lowercase();
+    expected
+        .iter()
+        .map(|candidate| (edit_distance(&value, candidate), *candidate))
+        .filter(|(distance, candidate)| {
+            *distance <= (candidate.len() / 3).max(1)
+                || (value.len() >= 3 && candidate.starts_with(&value))
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// A host value over its `defaults` value.
+fn merged<'a, T>(host: &'a Option<T>, default: &'a Option<T>) -> Option<&'a T> {
+    host.as_ref().or(default.as_ref())
+}
+
+struct Validator<'a> {
+    base_dir: PathBuf,
+    probe: &'a dyn PathProbe,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, location: Location, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            location,
+            message: message.into(),
+        });
+    }
+
+    /// `result`'s value, or `None` after reporting its error at `location`.
+    fn check<T>(&mut self, location: Location, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.error(location, message)).ok()
+    }
+
+    fn name(&mut self, what: &str, value: &Text) -> Option<Name> {
+        self.check(
+            at(value),
+            Name::new(&value.value).map_err(|e| format!("invalid {what}: {e}")),
+        )
+    }
+
+    /// A string that must pass `rule`, a check of its characters.
+    fn safe(
+        &mut self,
+        what: &str,
+        value: &Text,
+        rule: fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let result = rule(&value.value)
+            .map(|()| value.value.clone())
+            .map_err(|reason| format!("{what} `{}` is not allowed: {reason}", shown(&value.value)));
+        self.check(at(value), result)
+    }
+
+    /// `value` if present and passing `rule`, else `default`.
+    fn safe_or(
+        &mut self,
+        what: &str,
+        value: Option<&Text>,
+        default: &str,
+        rule: fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        match value {
+            Some(value) => self.safe(what, value, rule),
+            None => Some(default.to_owned()),
+        }
+    }
+
+    fn integer(&mut self, what: &str, value: &Integer, min: i64, max: i64) -> Option<i64> {
+        let n = value.value;
+        let result = if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!(
+                "{what} {n} is out of range: it must be {min} to {max}"
+            ))
+        };
+        self.check(at(value), result)
+    }
+
+    fn port(&mut self, what: &str, value: Option<&Integer>, default: u16) -> Option<u16> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        self.integer(what, value, 1, i64::from(u16::MAX))
+            .and_then(|n| u16::try_from(n).ok())
+    }
+
+    fn ipv4(&mut self, what: &str, value: &Text) -> Option<Ipv4Addr> {
+        let result = value.value.parse::<Ipv4Addr>().map_err(|_| {
+            format!(
+                "{what} `{}` is not an IPv4 address (write it as four numbers, e.g. 10.0.0.21)",
+                shown(&value.value)
+            )
+        });
+        self.check(at(value), result)
+    }
+
+    fn byte_size(&mut self, what: &str, value: &Text) -> Option<ByteSize> {
+        let result = ByteSize::parse(&value.value).map_err(|e| format!("invalid {what}: {e}"));
+        self.check(at(value), result)
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// A file or directory haelk itself reads, resolved against the inventory's
+    /// directory; it must exist.
+    fn existing_path(&mut self, what: &str, value: &Text, kind: PathKind) -> Option<PathBuf> {
+        if value.value.is_empty() {
+            self.error(at(value), format!("{what} is empty: it must name a path"));
+            return None;
+        }
+        let resolved = self.resolve(&value.value);
+        let found = self.probe.kind(&resolved);
+        let (expected, article) = match kind {
+            PathKind::File => ("file", "a file"),
+            PathKind::Directory => ("directory", "a directory"),
+            PathKind::Other => ("path", "a path"),
+        };
+        match found {
+            Some(found) if found == kind => Some(resolved),
+            Some(_) => {
+                self.error(
+                    at(value),
+                    format!(
+                        "{what} {} is not {article}",
+                        shown(&resolved.display().to_string())
+                    ),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    at(value),
+                    format!(
+                        "{what}: {expected} {} does not exist",
+                        shown(&resolved.display().to_string())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn cluster(&mut self, raw: &RawCluster) -> Option<Cluster> {
+        let name = self.name("cluster name", &raw.name);
+        let elasticsearch = self.elasticsearch(raw);
+        let kibana = self.kibana(raw);
+        let haproxy = self
+            .safe_or(
+                "cluster.haproxy.package",
+                raw.haproxy.package.as_ref(),
+                defaults::HAPROXY_PACKAGE,
+                rules::package,
+            )
+            .map(|package| HaproxyConfig { package });
+        let vips = self.vips(raw, elasticsearch.as_ref(), kibana.as_ref());
+        let carp = self.carp(raw);
+        let snapshots = match &raw.snapshots {
+            Some(snapshots) => self.snapshots(snapshots).map(Some),
+            None => Some(None),
+        };
+        Some(Cluster {
+            name: name?,
+            elasticsearch: elasticsearch?,
+            kibana: kibana?,
+            haproxy: haproxy?,
+            vips,
+            carp: carp?,
+            snapshots: snapshots?,
+        })
+    }
+
+    fn elasticsearch(&mut self, raw: &RawCluster) -> Option<ElasticsearchConfig> {
+        let es = &raw.elasticsearch;
+        let package = self.safe_or(
+            "cluster.elasticsearch.package",
+            es.package.as_ref(),
+            defaults::ELASTICSEARCH_PACKAGE,
+            rules::package,
+        );
+        let heap = match &es.heap {
+            Some(heap) => self.byte_size("cluster.elasticsearch.heap", heap).map(Some),
+            None => Some(None),
+        };
+        let http_port = self.port(
+            "cluster.elasticsearch.http_port",
+            es.http_port.as_ref(),
+            defaults::ELASTICSEARCH_HTTP_PORT,
+        );
+        let transport_port = self.port(
+            "cluster.elasticsearch.transport_port",
+            es.transport_port.as_ref(),
+            defaults::ELASTICSEARCH_TRANSPORT_PORT,
+        );
+        if let (Some(http), Some(transport), Some(raw_transport)) =
+            (http_port, transport_port, &es.transport_port)
+            && http == transport
+        {
+            self.error(
+                at(raw_transport),
+                format!("cluster.elasticsearch.transport_port {transport} is also the http_port"),
+            );
+        }
+        let settings = self.settings(
+            "cluster.elasticsearch.settings",
+            &es.settings,
+            ELASTICSEARCH_DERIVED_SETTINGS,
+        );
+        Some(ElasticsearchConfig {
+            package: package?,
+            heap: heap?,
+            http_port: http_port?,
+            transport_port: transport_port?,
+            settings: settings?,
+        })
+    }
+
+    fn kibana(&mut self, raw: &RawCluster) -> Option<KibanaConfig> {
+        let kibana = &raw.kibana;
+        let package = self.safe_or(
+            "cluster.kibana.package",
+            kibana.package.as_ref(),
+            defaults::KIBANA_PACKAGE,
+            rules::package,
+        );
+        let port = self.port(
+            "cluster.kibana.port",
+            kibana.port.as_ref(),
+            defaults::KIBANA_PORT,
+        );
+        let encryption_key_file = self.existing_path(
+            "cluster.kibana.encryption_key_file",
+            &kibana.encryption_key_file,
+            PathKind::File,
+        );
+        let settings = self.settings(
+            "cluster.kibana.settings",
+            &kibana.settings,
+            KIBANA_DERIVED_SETTINGS,
+        );
+        Some(KibanaConfig {
+            package: package?,
+            port: port?,
+            encryption_key_file: encryption_key_file?,
+            settings: settings?,
+        })
+    }
+
+    /// Every valid VIP; a bad one is reported and left out.
+    fn vips(
+        &mut self,
+        raw: &RawCluster,
+        elasticsearch: Option<&ElasticsearchConfig>,
+        kibana: Option<&KibanaConfig>,
+    ) -> BTreeMap<Role, Vip> {
+        let fronted: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|role| **role != Role::Haproxy)
+            .map(|role| role.as_str())
+            .collect();
+        let mut vips = BTreeMap::new();
+        let mut vhids: BTreeMap<u8, (Role, Location)> = BTreeMap::new();
+        for (key, entry) in raw.vips.iter() {
+            let role = match Role::parse(key) {
+                Some(Role::Haproxy) => {
+                    self.error(
+                        key_at(entry),
+                        "cluster.vips: `haproxy` cannot have a VIP: a VIP is keyed by the \
+                         service it fronts (elasticsearch or kibana), and haproxy carries it",
+                    );
+                    None
+                }
+                Some(role) => Some(role),
+                None => {
+                    self.error(key_at(entry), unknown("VIP service", key, &fronted));
+                    None
+                }
+            };
+            let vip = &entry.value;
+            let address = self.ipv4(&format!("cluster.vips.{key}.address"), &vip.address);
+            let vhid = self
+                .integer(&format!("cluster.vips.{key}.vhid"), &vip.vhid, 1, 255)
+                .and_then(|n| u8::try_from(n).ok());
+            let service_port = match role {
+                Some(Role::Elasticsearch) => elasticsearch.map(|es| es.http_port),
+                Some(Role::Kibana) => kibana.map(|k| k.port),
+                _ => None,
+            };
+            let port = match (&vip.port, service_port) {
+                (Some(port), _) => self.port(&format!("cluster.vips.{key}.port"), Some(port), 0),
+                (None, service_port) => service_port,
+            };
+            if let (Some(vhid), Some(role)) = (vhid, role) {
+                if let Some((other, other_at)) = vhids.get(&vhid) {
+                    self.error(
+                        at(&vip.vhid),
+                        format!(
+                            "cluster.vips.{key}.vhid {vhid} is already the vhid of the `{other}` \
+                             VIP ({}): every VIP needs its own vhid",
+                            describe(*other_at)
+                        ),
+                    );
+                } else {
+                    vhids.insert(vhid, (role, at(&vip.vhid)));
+                }
+            }
+            if let (Some(role), Some(address), Some(vhid), Some(port)) = (role, address, vhid, port)
+            {
+                vips.insert(
+                    role,
+                    Vip {
+                        address,
+                        vhid,
+                        port,
+                        location: key_at(entry),
+                    },
+                );
+            }
+        }
+        vips
+    }
+
+    fn carp(&mut self, raw: &RawCluster) -> Option<Carp> {
+        let interface = self.safe_or(
+            "cluster.carp.interface",
+            raw.carp.interface.as_ref(),
+            defaults::CARP_INTERFACE,
+            rules::interface,
+        );
+        let password_file = self.existing_path(
+            "cluster.carp.password_file",
+            &raw.carp.password_file,
+            PathKind::File,
+        );
+        Some(Carp {
+            interface: interface?,
+            password_file: password_file?,
+        })
+    }
+
+    fn snapshots(&mut self, raw: &super::raw::RawSnapshots) -> Option<Snapshots> {
+        let repository = self
+            .name("cluster.snapshots.repository", &raw.repository)
+            .map(|name| name.as_str().to_owned());
+        let path = self
+            .safe("cluster.snapshots.path", &raw.path, rules::absolute_path)
+            .map(PathBuf::from);
+        let schedule = self.safe_or(
+            "cluster.snapshots.schedule",
+            raw.schedule.as_ref(),
+            defaults::SNAPSHOT_SCHEDULE,
+            rules::cron,
+        );
+        let retention = &raw.retention;
+        let expire_after = self.safe_or(
+            "cluster.snapshots.retention.expire_after",
+            retention.expire_after.as_ref(),
+            defaults::SNAPSHOT_EXPIRE_AFTER,
+            rules::time_value,
+        );
+        let count = |v: &mut Self, what: &str, value: Option<&Integer>, default: u32| match value {
+            Some(value) => v
+                .integer(what, value, 1, i64::from(u32::MAX))
+                .and_then(|n| u32::try_from(n).ok()),
+            None => Some(default),
+        };
+        let min_count = count(
+            self,
+            "cluster.snapshots.retention.min_count",
+            retention.min_count.as_ref(),
+            defaults::SNAPSHOT_MIN_COUNT,
+        );
+        let max_count = count(
+            self,
+            "cluster.snapshots.retention.max_count",
+            retention.max_count.as_ref(),
+            defaults::SNAPSHOT_MAX_COUNT,
+        );
+        if let (Some(min), Some(max)) = (min_count, max_count)
+            && min > max
+        {
+            let where_ = retention
+                .max_count
+                .as_ref()
+                .or(retention.min_count.as_ref())
+                .map(at)
+                .unwrap_or_else(|| at(&raw.repository));
+            self.error(
+                where_,
+                format!("cluster.snapshots.retention.max_count {max} is below min_count {min}"),
+            );
+            return None;
+        }
+        Some(Snapshots {
+            repository: repository?,
+            path: path?,
+            schedule: schedule?,
+            retention: Retention {
+                expire_after: expire_after?,
+                min_count: min_count?,
+                max_count: max_count?,
+            },
+        })
+    }
+
+    /// Flat dotted keys with scalar or list-of-scalar values, none of them a key
+    /// haelk sets itself.
+    fn settings(
+        &mut self,
+        what: &str,
+        raw: &KeyedMap<SettingValue>,
+        derived: &[(&str, &str)],
+    ) -> Option<BTreeMap<String, serde_json::Value>> {
+        let errors_before = self.diagnostics.len();
+        let mut settings = BTreeMap::new();
+        let mut seen: Vec<(&str, Location)> = Vec::new();
+        for (key, entry) in raw.iter() {
+            let key_location = key_at(entry);
+            if let Err(reason) = rules::setting_key(key) {
+                self.error(
+                    key_location,
+                    format!("{what}: key `{}` is not allowed: {reason}", shown(key)),
+                );
+                continue;
+            }
+            let owned_by_haelk = derived
+                .iter()
+                .find(|(derived_key, _)| key == *derived_key || overlaps(key, derived_key));
+            if let Some((derived_key, source)) = owned_by_haelk {
+                self.error(
+                    key_location,
+                    format!(
+                        "{what}: `{key}` cannot be set here: haelk sets `{derived_key}` itself \
+                         (from {source})"
+                    ),
+                );
+                continue;
+            }
+            if let Some((other, other_at)) = seen.iter().find(|(other, _)| overlaps(key, other)) {
+                self.error(
+                    key_location,
+                    format!(
+                        "{what}: `{key}` and `{other}` ({}) would set the same setting twice",
+                        describe(*other_at)
+                    ),
+                );
+                continue;
+            }
+            seen.push((key, key_location));
+            if let Some(value) = self.setting_value(what, key, &entry.value) {
+                settings.insert(key.to_owned(), value);
+            }
+        }
+        (self.diagnostics.len() == errors_before).then_some(settings)
+    }
+
+    fn setting_value(
+        &mut self,
+        what: &str,
+        key: &str,
+        value: &SettingValue,
+    ) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        let location = at(value);
+        let scalar_problem = |v: &Value| match v {
+            Value::Null => Some("has no value".to_owned()),
+            Value::String(s) if s.chars().any(char::is_control) => {
+                Some("contains a control character (such as a line break)".to_owned())
+            }
+            Value::Array(_) => Some("is a nested list".to_owned()),
+            Value::Object(_) => Some("is a mapping".to_owned()),
+            _ => None,
+        };
+        match &value.value {
+            Value::Object(map) => {
+                let example = map
+                    .iter()
+                    .next()
+                    .map(|(child, _)| format!(" (`{key}.{}: ...`)", shown(child)))
+                    .unwrap_or_default();
+                self.error(
+                    location,
+                    format!(
+                        "{what}: `{key}` is a nested mapping; write flat dotted keys instead{example}"
+                    ),
+                );
+                None
+            }
+            Value::Array(items) => {
+                if let Some(problem) = items.iter().find_map(scalar_problem) {
+                    self.error(
+                        location,
+                        format!(
+                            "{what}: an item of `{key}` {problem}; list items must be strings, \
+                             numbers or booleans"
+                        ),
+                    );
+                    return None;
+                }
+                Some(value.value.clone())
+            }
+            scalar => match scalar_problem(scalar) {
+                Some(problem) => {
+                    self.error(location, format!("{what}: `{key}` {problem}"));
+                    None
+                }
+                None => Some(scalar.clone()),
+            },
+        }
+    }
+
+    /// Every host, defaults merged; a host with any error is reported and left out.
+    fn hosts(&mut self, raw: &RawInventory, fronted_roles: &BTreeSet<Role>) -> Vec<Host> {
+        if raw.hosts.value.is_empty() {
+            self.error(
+                at(&raw.hosts),
+                "hosts: the inventory needs at least one host",
+            );
+        }
+        let mut hosts = Vec::new();
+        for (key, entry) in raw.hosts.value.iter() {
+            let errors_before = self.diagnostics.len();
+            let host = self.host(key, entry, raw, fronted_roles);
+            if let Some(host) = host
+                && self.diagnostics.len() == errors_before
+            {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
+    fn host(
+        &mut self,
+        key: &str,
+        entry: &Keyed<RawHost>,
+        raw: &RawInventory,
+        fronted_roles: &BTreeSet<Role>,
+    ) -> Option<Host> {
+        let location = key_at(entry);
+        let name = self.check(
+            location,
+            Name::new(key).map_err(|e| format!("invalid host name: {e}")),
+        );
+        let host = &entry.value;
+        let address = self.safe("host address", &host.address, rules::address);
+        let context = HostContext {
+            name: key,
+            location,
+        };
+        let ssh = self.ssh(&host.ssh, &raw.defaults.ssh);
+        let zfs = self.zfs(&context, &host.zfs, &raw.defaults.zfs);
+        let jail_defaults = self.jail_defaults(&context, &host.jail_defaults, &raw.defaults.jails);
+        let mut jails = Vec::new();
+        for (jail_key, jail_entry) in host.jails.iter() {
+            let jail = self.jail(jail_key, jail_entry, fronted_roles);
+            if let (Some(jail), Some((settings, gateway_at))) = (&jail, &jail_defaults) {
+                self.check_subnet(jail, &jail_entry.value.ip, settings, *gateway_at);
+            }
+            jails.extend(jail);
+        }
+        Some(Host {
+            name: name?,
+            address: address?,
+            ssh: ssh?,
+            zfs: zfs?,
+            jail_defaults: jail_defaults?.0,
+            jails,
+            location,
+        })
+    }
+
+    fn missing(
+        &mut self,
+        host: &HostContext,
+        field: &str,
+        defaults_section: &str,
+        host_section: &str,
+    ) {
+        let leaf = field.rsplit('.').next().unwrap_or(field);
+        self.error(
+            host.location,
+            format!(
+                "host `{}` has no `{field}`: set `{leaf}` under `{defaults_section}` or under \
+                 the host's `{host_section}`",
+                host.name
+            ),
+        );
+    }
+
+    fn ssh(&mut self, own: &RawSsh, default: &RawSsh) -> Option<Ssh> {
+        let user = self.safe_or(
+            "ssh.user",
+            merged(&own.user, &default.user),
+            defaults::SSH_USER,
+            rules::user,
+        );
+        let port = self.port(
+            "ssh.port",
+            merged(&own.port, &default.port),
+            defaults::SSH_PORT,
+        );
+        let local_path = |v: &mut Self, what: &str, value: Option<&Text>| match value {
+            Some(value) => v
+                .safe(what, value, rules::local_path)
+                .map(|path| Some(v.resolve(&path))),
+            None => Some(None),
+        };
+        let identity_file = local_path(
+            self,
+            "ssh.identity_file",
+            merged(&own.identity_file, &default.identity_file),
+        );
+        let known_hosts = local_path(
+            self,
+            "ssh.known_hosts",
+            merged(&own.known_hosts, &default.known_hosts),
+        );
+        let jump = match merged(&own.jump, &default.jump) {
+            Some(jump) => self.safe("ssh.jump", jump, rules::jump).map(Some),
+            None => Some(None),
+        };
+        Some(Ssh {
+            user: user?,
+            port: port?,
+            identity_file: identity_file?,
+            known_hosts: known_hosts?,
+            jump: jump?,
+        })
+    }
+
+    fn zfs(&mut self, host: &HostContext, own: &RawZfs, default: &RawZfs) -> Option<Zfs> {
+        let dataset = match merged(&own.dataset, &default.dataset) {
+            Some(dataset) => self.safe("zfs.dataset", dataset, rules::dataset),
+            None => {
+                self.missing(host, "zfs.dataset", "defaults.zfs", "zfs");
+                None
+            }
+        };
+        let mountpoint = self
+            .safe_or(
+                "zfs.mountpoint",
+                merged(&own.mountpoint, &default.mountpoint),
+                defaults::ZFS_MOUNTPOINT,
+                rules::absolute_path,
+            )
+            .map(PathBuf::from);
+        let compression = self.safe_or(
+            "zfs.compression",
+            merged(&own.compression, &default.compression),
+            defaults::ZFS_COMPRESSION,
+            rules::zfs_property,
+        );
+        Some(Zfs {
+            dataset: dataset?,
+            mountpoint: mountpoint?,
+            compression: compression?,
+        })
+    }
+
+    /// The host's jail settings, with where its gateway was written.
+    fn jail_defaults(
+        &mut self,
+        host: &HostContext,
+        own: &RawJailSettings,
+        default: &RawJailSettings,
+    ) -> Option<(JailDefaults, Location)> {
+        let release = match merged(&own.release, &default.release) {
+            Some(release) => self.safe("jail release", release, rules::release),
+            None => {
+                self.missing(host, "jails.release", "defaults.jails", "jail_defaults");
+                None
+            }
+        };
+        let base = match merged(&own.base, &default.base) {
+            Some(base) => self
+                .safe("jail base", base, rules::absolute_path)
+                .map(PathBuf::from),
+            None => {
+                self.missing(host, "jails.base", "defaults.jails", "jail_defaults");
+                None
+            }
+        };
+        let bridge = self.safe_or(
+            "jail bridge",
+            merged(&own.bridge, &default.bridge),
+            defaults::BRIDGE,
+            rules::interface,
+        );
+        let netmask = match merged(&own.netmask, &default.netmask) {
+            Some(netmask) => self
+                .integer("jail netmask", netmask, 1, 32)
+                .and_then(|n| u8::try_from(n).ok()),
+            None => Some(defaults::NETMASK),
+        };
+        let gateway = match merged(&own.gateway, &default.gateway) {
+            Some(gateway) => self
+                .ipv4("jail gateway", gateway)
+                .map(|ip| (ip, at(gateway))),
+            None => {
+                self.missing(host, "jails.gateway", "defaults.jails", "jail_defaults");
+                None
+            }
+        };
+        let (gateway, gateway_at) = gateway?;
+        Some((
+            JailDefaults {
+                release: release?,
+                base: base?,
+                bridge: bridge?,
+                netmask: netmask?,
+                gateway,
+            },
+            gateway_at,
+        ))
+    }
+
+    fn jail(
+        &mut self,
+        key: &str,
+        entry: &Keyed<RawJail>,
+        fronted_roles: &BTreeSet<Role>,
+    ) -> Option<Jail> {
+        let location = key_at(entry);
+        let raw = &entry.value;
+        let name = self.check(
+            location,
+            Name::new(key).map_err(|e| format!("invalid jail name: {e}")),
+        );
+        let role_names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        let role = Role::parse(&raw.role.value);
+        if role.is_none() {
+            self.error(at(&raw.role), unknown("role", &raw.role.value, &role_names));
+        }
+        let ip = self.ipv4("jail ip", &raw.ip);
+        let fronts = role.and_then(|role| self.fronts(key, location, role, raw, fronted_roles));
+        let node_roles = role.and_then(|role| self.node_roles(role, raw));
+        let memory = match &raw.memory {
+            Some(memory) => self.byte_size("jail memory", memory).map(Some),
+            None => Some(None),
+        };
+        let epair = match &raw.epair {
+            Some(epair) => self
+                .integer("epair", epair, 0, i64::from(u16::MAX))
+                .and_then(|n| u16::try_from(n).ok())
+                .map(Some),
+            None => Some(None),
+        };
+        let advskew = match (&raw.advskew, role) {
+            (Some(advskew), Some(role)) if role != Role::Haproxy => {
+                self.error(
+                    at(advskew),
+                    format!("`advskew` is only for haproxy jails; this jail's role is {role}"),
+                );
+                None
+            }
+            (Some(advskew), _) => self
+                .integer("advskew", advskew, 0, 254)
+                .and_then(|n| u8::try_from(n).ok())
+                .map(Some),
+            (None, _) => Some(None),
+        };
+        Some(Jail {
+            name: name?,
+            role: role?,
+            ip: ip?,
+            fronts: fronts?,
+            node_roles: node_roles?,
+            memory: memory?,
+            epair: epair?,
+            advskew: advskew?,
+            location,
+        })
+    }
+
+    /// `fronts`: required for haproxy jails, only for them, naming a key of `vips`.
+    fn fronts(
+        &mut self,
+        jail: &str,
+        jail_at: Location,
+        role: Role,
+        raw: &RawJail,
+        fronted_roles: &BTreeSet<Role>,
+    ) -> Option<Option<Role>> {
+        let vip_keys: Vec<&str> = fronted_roles.iter().map(|r| r.as_str()).collect();
+        let Some(fronts) = &raw.fronts else {
+            if role == Role::Haproxy {
+                self.error(
+                    jail_at,
+                    format!(
+                        "haproxy jail `{jail}` needs `fronts`: the service whose VIP it carries \
+                         (a key of cluster.vips: {})",
+                        if vip_keys.is_empty() {
+                            "none defined".to_owned()
+                        } else {
+                            vip_keys.join(", ")
+                        }
+                    ),
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        if role != Role::Haproxy {
+            self.error(
+                at(fronts),
+                format!("`fronts` is only for haproxy jails; this jail's role is {role}"),
+            );
+            return None;
+        }
+        match Role::parse(&fronts.value) {
+            Some(fronted) if fronted_roles.contains(&fronted) => Some(Some(fronted)),
+            _ => {
+                let message = if vip_keys.is_empty() {
+                    format!(
+                        "fronts `{}` names no VIP: cluster.vips defines none",
+                        shown(&fronts.value)
+                    )
+                } else {
+                    format!(
+                        "fronts `{}` names no VIP: {}",
+                        shown(&fronts.value),
+                        unknown("VIP", &fronts.value, &vip_keys)
+                    )
+                };
+                self.error(at(fronts), message);
+                None
+            }
+        }
+    }
+
+    /// `node_roles`: only for elasticsearch jails; default `[master, data]`.
+    fn node_roles(&mut self, role: Role, raw: &RawJail) -> Option<Vec<NodeRole>> {
+        let Some(list) = &raw.node_roles else {
+            return Some(if role == Role::Elasticsearch {
+                vec![NodeRole::Master, NodeRole::Data]
+            } else {
+                Vec::new()
+            });
+        };
+        if role != Role::Elasticsearch {
+            self.error(
+                at(list),
+                format!("`node_roles` is only for elasticsearch jails; this jail's role is {role}"),
+            );
+            return None;
+        }
+        let known: Vec<&str> = NodeRole::ALL.iter().map(|r| r.as_str()).collect();
+        let mut roles = Vec::new();
+        let mut ok = true;
+        for item in &list.value {
+            match NodeRole::parse(&item.value) {
+                Some(node_role) if roles.contains(&node_role) => {
+                    self.error(at(item), format!("node role `{node_role}` is listed twice"));
+                    ok = false;
+                }
+                Some(node_role) => roles.push(node_role),
+                None => {
+                    self.error(at(item), unknown("node role", &item.value, &known));
+                    ok = false;
+                }
+            }
+        }
+        if roles.contains(&NodeRole::VotingOnly) && !roles.contains(&NodeRole::Master) {
+            self.error(
+                at(list),
+                "node role `voting_only` requires `master` too (a voting-only node is a \
+                 master-eligible node that never becomes master)",
+            );
+            ok = false;
+        }
+        ok.then_some(roles)
+    }
+
+    /// The jail's ip must be a usable host address on the subnet of its gateway.
+    fn check_subnet(
+        &mut self,
+        jail: &Jail,
+        ip: &Text,
+        settings: &JailDefaults,
+        gateway_at: Location,
+    ) {
+        let netmask = settings.netmask;
+        let mask = u32::MAX.checked_shl(32 - u32::from(netmask)).unwrap_or(0);
+        let network = Ipv4Addr::from(u32::from(settings.gateway) & mask);
+        let broadcast = Ipv4Addr::from(u32::from(network) | !mask);
+        let subnet = format!("{network}/{netmask}");
+        let problem = if jail.ip == settings.gateway {
+            Some(format!("is the gateway ({})", describe(gateway_at)))
+        } else if u32::from(jail.ip) & mask != u32::from(network) {
+            Some(format!(
+                "is not on the subnet {subnet} of the gateway {} ({})",
+                settings.gateway,
+                describe(gateway_at)
+            ))
+        } else if netmask <= 30 && jail.ip == network {
+            Some(format!("is the network address of {subnet}"))
+        } else if netmask <= 30 && jail.ip == broadcast {
+            Some(format!("is the broadcast address of {subnet}"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.error(
+                at(ip),
+                format!("ip {} of jail `{}` {problem}", jail.ip, jail.name),
+            );
+        }
+    }
+
+    /// Rules across hosts and jails: global jail names, unique addresses, epairs.
+    fn cross_checks(&mut self, cluster: &Cluster, hosts: &[Host]) {
+        let mut addresses: Vec<(Ipv4Addr, Location, String)> = cluster
+            .vips
+            .iter()
+            .map(|(role, vip)| (vip.address, vip.location, format!("the `{role}` VIP")))
+            .collect();
+        let mut jail_names: BTreeMap<&str, (&str, Location)> = BTreeMap::new();
+        let mut ssh_targets: BTreeMap<(&str, u16), (&str, Location)> = BTreeMap::new();
+        for host in hosts {
+            if let Some((other, other_at)) = ssh_targets.insert(
+                (&host.address, host.ssh.port),
+                (host.name.as_str(), host.location),
+            ) {
+                self.error(
+                    host.location,
+                    format!(
+                        "host `{}` has the address {} and ssh port {} of host `{other}` ({})",
+                        host.name,
+                        host.address,
+                        host.ssh.port,
+                        describe(other_at)
+                    ),
+                );
+            }
+            let mut epairs: BTreeMap<u16, (&str, Location)> = BTreeMap::new();
+            for jail in &host.jails {
+                addresses.push((jail.ip, jail.location, format!("jail `{}`", jail.name)));
+                if let Some((other_host, other_at)) =
+                    jail_names.insert(jail.name.as_str(), (host.name.as_str(), jail.location))
+                {
+                    self.error(
+                        jail.location,
+                        format!(
+                            "jail name `{}` is also used on host `{other_host}` ({}): jail names \
+                             must be unique across all hosts (they become node and host names)",
+                            jail.name,
+                            describe(other_at)
+                        ),
+                    );
+                }
+                if let Some(epair) = jail.epair
+                    && let Some((other, other_at)) =
+                        epairs.insert(epair, (jail.name.as_str(), jail.location))
+                {
+                    self.error(
+                        jail.location,
+                        format!(
+                            "jail `{}` has epair {epair}, already the epair of jail `{other}` \
+                             ({}) on host `{}`",
+                            jail.name,
+                            describe(other_at),
+                            host.name
+                        ),
+                    );
+                }
+            }
+        }
+        addresses.sort_by_key(|(_, location, _)| *location);
+        let mut seen: BTreeMap<Ipv4Addr, (Location, &str)> = BTreeMap::new();
+        for (address, location, owner) in &addresses {
+            if let Some((other_at, other)) = seen.get(address) {
+                self.error(
+                    *location,
+                    format!(
+                        "address {address} of {owner} is already used by {other} ({}): jail IPs \
+                         and VIPs must all differ",
+                        describe(*other_at)
+                    ),
+                );
+            } else {
+                seen.insert(*address, (*location, owner));
+            }
+        }
+    }
+}
+
+/// Where a host is, for messages about values it lacks.
+struct HostContext<'a> {
+    name: &'a str,
+    location: Location,
+}
+
+/// Whether one dotted key is a proper prefix of the other (`a` and `a.b`): both
+/// would set the same subtree of the generated YAML.
+fn overlaps(a: &str, b: &str) -> bool {
+    let prefix_of = |short: &str, long: &str| {
+        long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'.'
+    };
+    prefix_of(a, b) || prefix_of(b, a)
+}
+
+/// Character rules for values that end up on a command line or in a config
+/// file on a host. Each returns why a value breaks the rule.
+pub mod rules {
+    use std::path::{Component, Path};
+
+    fn chars(
+        value: &str,
+        max_len: usize,
+        first: fn(char) -> bool,
+        rest: fn(char) -> bool,
+        description: &str,
+    ) -> Result<(), String> {
+        let mut iter = value.chars();
+        let ok = match iter.next() {
+            None => false,
+            Some(c) => first(c) && iter.all(rest) && value.len() <= max_len,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "it must be {description} (at most {max_len} characters)"
+            ))
+        }
+    }
+
+    fn alnum(c: char) -> bool {
+        c.is_ascii_alphanumeric()
+    }
+
+    /// Where ssh connects: a DNS name, an IPv4 or an IPv6 address.
+    pub fn address(value: &str) -> Result<(), String> {
+        chars(
+            value,
+            253,
+            |c| alnum(c) || c == ':',
+            |c| alnum(c) || matches!(c, '.' | '-' | ':'),
+            "a host name or IP address: letters, digits, `.`, `-` and `:`, not starting with `-` or `.`",
+        )
+    }
+
+    /// A login name on the host.
+    pub fn user(value: &str) -> Result<(), String> {
+        chars(
+            value,
+            32,
+            |c| c.is_ascii_alphabetic() || c == '_',
+            |c| alnum(c) || matches!(c, '.' | '_' | '-'),
+            "a user name: letters, digits, `.`, `_` and `-`, starting with a letter or `_`",
+        )
+    }
+
+    /// `ProxyJump`: `[user@]host[:port]`.
+    pub fn jump(value: &str) -> Result<(), String> {
+        let (user, rest) = match value.split_once('@') {
+            Some((user, rest)) => (Some(user), rest),
+            None => (None, value),
+        };
+        if let Some(user) = user {
+            self::user(user).map_err(|e| format!("its user part is not valid: {e}"))?;
+        }
+        let host = match rest.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
+                match port.parse::<u16>() {
+                    Ok(n) if n > 0 => host,
+                    _ => return Err(format!("its port {port} must be 1 to 65535")),
+                }
+            }
+            _ => rest,
+        };
+        address(host)
+            .map_err(|e| format!("it must be [user@]host[:port]; its host part is not valid: {e}"))
+    }
+
+    /// A ZFS dataset: `pool/child[/...]`.
+    pub fn dataset(value: &str) -> Result<(), String> {
+        const RULE: &str = "a ZFS dataset POOL/CHILD[/...]: no leading or trailing `/`, no spaces, \
+                            each part letters, digits, `_`, `-`, `.` or `:`, the pool starting with a letter";
+        let parts: Vec<&str> = value.split('/').collect();
+        let part_ok = |part: &&str| {
+            !part.is_empty()
+                && *part != "."
+                && *part != ".."
+                && part
+                    .chars()
+                    .all(|c| alnum(c) || matches!(c, '_' | '-' | '.' | ':'))
+        };
+        let pool_ok = parts[0].starts_with(|c: char| c.is_ascii_alphabetic());
+        if parts.len() >= 2 && parts.iter().all(part_ok) && pool_ok && value.len() <= 200 {
+            Ok(())
+        } else {
+            Err(format!("it must be {RULE}"))
+        }
+    }
+
+    const PATH_CHARS: &str = "letters, digits, `/`, `.`, `_`, `-` and `+`";
+
+    fn path_chars(value: &str) -> Result<(), String> {
+        let ok_char = |c: char| alnum(c) || matches!(c, '/' | '.' | '_' | '-' | '+');
+        if value.is_empty() || value.len() > 1024 || !value.chars().all(ok_char) {
+            return Err(format!("a path may contain only {PATH_CHARS}"));
+        }
+        if Path::new(value)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err("a path may not contain `..`".to_owned());
+        }
+        Ok(())
+    }
+
+    /// An absolute path on a host.
+    pub fn absolute_path(value: &str) -> Result<(), String> {
+        path_chars(value)?;
+        if !value.starts_with('/') {
+            return Err("it must be an absolute path (starting with `/`)".to_owned());
+        }
+        if value.len() > 1 && value.ends_with('/') {
+            return Err("it must not end with `/`".to_owned());
+        }
+        Ok(())
+    }
+
+    /// A path on the machine running haelk, absolute or relative to the inventory.
+    pub fn local_path(value: &str) -> Result<(), String> {
+        path_chars(value)
+    }
+
+    /// A package name for `pkg install`.
+    pub fn package(value: &str) -> Result<(), String> {
+        chars(
+            value,
+            100,
+            alnum,
+            |c| alnum(c) || matches!(c, '.' | '_' | '-' | '+'),
+            "a package name: letters, digits, `.`, `_`, `-` and `+`, starting with a letter or digit",
+        )
+    }
+
+    /// A network interface name (`vnet0`, `bridge0`).
+    pub fn interface(value: &str) -> Result<(), String> {
+        chars(
+            value,
+            15,
+            |c| c.is_ascii_lowercase(),
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.'),
+            "an interface name: lower-case letters, digits, `_` and `.`, starting with a letter",
+        )
+    }
+
+    /// A FreeBSD release name (`14.3-RELEASE`).
+    pub fn release(value: &str) -> Result<(), String> {
+        chars(
+            value,
+            64,
+            alnum,
+            |c| alnum(c) || matches!(c, '.' | '_' | '-'),
+            "a release name such as 14.3-RELEASE: letters, digits, `.`, `_` and `-`",
+        )
+    }
+
+    /// A ZFS property value such as the compression (`lz4`, `on`, `gzip-9`).
+    pub fn zfs_property(value: &str) -> Result<(), String> {
+        chars(
+            value,
+            32,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+            "a ZFS property value: lower-case letters, digits and `-`",
+        )
+    }
+
+    /// An Elasticsearch cron expression: 6 or 7 fields.
+    pub fn cron(value: &str) -> Result<(), String> {
+        let ok_char = |c: char| alnum(c) || matches!(c, ' ' | '*' | '?' | '/' | ',' | '-' | '#');
+        let fields = value.split_whitespace().count();
+        if value.chars().all(ok_char) && (6..=7).contains(&fields) {
+            Ok(())
+        } else {
+            Err(
+                "it must be an Elasticsearch cron expression of 6 or 7 fields \
+                 (seconds minutes hours day-of-month month day-of-week [year]), e.g. `0 30 1 * * ?`"
+                    .to_owned(),
+            )
+        }
+    }
+
+    /// An Elasticsearch time value (`30d`, `12h`).
+    pub fn time_value(value: &str) -> Result<(), String> {
+        let digits = value.chars().take_while(char::is_ascii_digit).count();
+        let unit = &value[digits..];
+        if digits > 0 && matches!(unit, "d" | "h" | "m" | "s" | "ms" | "micros" | "nanos") {
+            Ok(())
+        } else {
+            Err(
+                "it must be a number and a unit (d, h, m, s, ms, micros, nanos), e.g. `30d`"
+                    .to_owned(),
+            )
+        }
+    }
+
+    /// A flat, dotted settings key (`action.destructive_requires_name`).
+    pub fn setting_key(value: &str) -> Result<(), String> {
+        let part_ok = |part: &str| {
+            !part.is_empty() && part.chars().all(|c| alnum(c) || matches!(c, '_' | '-'))
+        };
+        if value.split('.').all(part_ok) {
+            Ok(())
+        } else {
+            Err(
+                "a settings key is words of letters, digits, `_` and `-` joined by single dots"
+                    .to_owned(),
+            )
+        }
+    }
+}
