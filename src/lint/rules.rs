@@ -1017,8 +1017,10 @@ fn duplicate_address(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
 }
 
 fn duplicate_host_address(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    // `192.0.2.1` and `192.000.002.001` are not both valid Rust IPs, but names
-    // differ only in case: compare parsed IPs, else lower-cased names.
+    // Two inventory hosts may share an address legitimately when ssh reaches them
+    // through different ports (NAT) or jump hosts; the same address, port and jump
+    // is one machine. Addresses compare as parsed IPs, names without case or the
+    // trailing dot of a fully qualified name.
     let normal = |address: &str| -> String {
         let trimmed = address.trim().trim_end_matches('.');
         match trimmed.parse::<std::net::IpAddr>() {
@@ -1026,15 +1028,19 @@ fn duplicate_host_address(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic>
             Err(_) => trimmed.to_ascii_lowercase(),
         }
     };
-    let mut seen: BTreeMap<String, &Host> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, u16, Option<String>), &Host> = BTreeMap::new();
     let mut found = Vec::new();
     for host in &inventory.hosts {
-        let key = normal(&host.address);
+        let key = (
+            normal(&host.address),
+            host.ssh.port,
+            host.ssh.jump.as_deref().map(normal),
+        );
         match seen.get(&key) {
             Some(first) => found.push(
                 rule.diagnostic(format!(
-                    "hosts {} and {} have the same address {}",
-                    first.name, host.name, host.address
+                    "hosts {} and {} have the same address {} (ssh port {})",
+                    first.name, host.name, host.address, host.ssh.port
                 ))
                 .at_host(host)
                 .note(

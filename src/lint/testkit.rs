@@ -75,6 +75,8 @@ pub(crate) fn inv() -> InventoryBuilder {
 /// each and a voting-only tiebreaker on a third host.
 pub(crate) fn example() -> InventoryBuilder {
     inv()
+        .setting("action.destructive_requires_name", serde_json::json!(true))
+        .setting("xpack.security.enabled", serde_json::json!(false))
         .vip(Role::Elasticsearch, "10.0.0.10", 1, 9200)
         .vip(Role::Kibana, "10.0.0.20", 2, 5601)
         .host("8f14-jmm", |h| {
@@ -215,6 +217,11 @@ impl InventoryBuilder {
         self
     }
 
+    pub(crate) fn without_setting(mut self, key: &str) -> Self {
+        self.inventory.cluster.elasticsearch.settings.remove(key);
+        self
+    }
+
     pub(crate) fn snapshots(mut self, path: &str) -> Self {
         self.inventory.cluster.snapshots = Some(Snapshots {
             repository: "backups".into(),
@@ -246,6 +253,11 @@ impl InventoryBuilder {
 impl HostBuilder {
     pub(crate) fn address(mut self, address: &str) -> Self {
         self.host.address = address.into();
+        self
+    }
+
+    pub(crate) fn ssh_port(mut self, port: u16) -> Self {
+        self.host.ssh.port = port;
         self
     }
 
