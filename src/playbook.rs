@@ -600,6 +600,21 @@ mod tests {
     }
 
     #[test]
+    fn docs_describe_every_gate_and_target() {
+        let docs = include_str!("../docs/playbooks.md");
+        for gate in Gate::ALL {
+            let row = format!("| `{gate}` |");
+            assert!(docs.contains(&row), "docs/playbooks.md lacks {row}");
+            let default = gate.default_timeout().as_secs() / 60;
+            let line = docs.lines().find(|l| l.starts_with(&row)).unwrap();
+            assert!(line.ends_with(&format!("| {default}m |")), "{gate}: {line}");
+        }
+        for target in Target::NAMES {
+            assert!(docs.contains(&format!("`{target}`")), "{target}");
+        }
+    }
+
+    #[test]
     fn load_reads_a_file_and_names_it_in_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mine.yaml");
