@@ -199,17 +199,15 @@ fn describe(location: Location) -> String {
 
 /// A user-supplied value, safe to print: control characters are escaped.
 pub fn shown(value: &str) -> String {
-    value
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// "unknown WHAT `VALUE`, expected one of ..." with a suggestion when one of the
@@ -290,12 +288,7 @@ impl Validator<'_> {
     }
 
     /// A string that must pass `rule`, a check of its characters.
-    fn safe(
-        &mut self,
-        what: &str,
-        value: &Text,
-        rule: fn(&str) -> Result<(), String>,
-    ) -> Option<String> {
+    fn safe(&mut self, what: &str, value: &Text, rule: rules::Rule) -> Option<String> {
         let result = rule(&value.value)
             .map(|()| value.value.clone())
             .map_err(|reason| format!("{what} `{}` is not allowed: {reason}", shown(&value.value)));
@@ -308,7 +301,7 @@ impl Validator<'_> {
         what: &str,
         value: Option<&Text>,
         default: &str,
-        rule: fn(&str) -> Result<(), String>,
+        rule: rules::Rule,
     ) -> Option<String> {
         match value {
             Some(value) => self.safe(what, value, rule),
@@ -328,10 +321,15 @@ impl Validator<'_> {
         self.check(at(value), result)
     }
 
+    /// `value` checked as a port, or `default` when it is absent.
     fn port(&mut self, what: &str, value: Option<&Integer>, default: u16) -> Option<u16> {
-        let Some(value) = value else {
-            return Some(default);
-        };
+        match value {
+            Some(value) => self.port_value(what, value),
+            None => Some(default),
+        }
+    }
+
+    fn port_value(&mut self, what: &str, value: &Integer) -> Option<u16> {
         self.integer(what, value, 1, i64::from(u16::MAX))
             .and_then(|n| u16::try_from(n).ok())
     }
@@ -544,9 +542,9 @@ impl Validator<'_> {
                 Some(Role::Kibana) => kibana.map(|k| k.port),
                 _ => None,
             };
-            let port = match (&vip.port, service_port) {
-                (Some(port), _) => self.port(&format!("cluster.vips.{key}.port"), Some(port), 0),
-                (None, service_port) => service_port,
+            let port = match &vip.port {
+                Some(port) => self.port_value(&format!("cluster.vips.{key}.port"), port),
+                None => service_port,
             };
             if let (Some(vhid), Some(role)) = (vhid, role) {
                 if let Some((other, other_at)) = vhids.get(&vhid) {
@@ -1263,6 +1261,9 @@ fn overlaps(a: &str, b: &str) -> bool {
 pub mod rules {
     use std::path::{Component, Path};
 
+    /// A check of one value: `Err` says which rule it breaks.
+    pub type Rule = fn(&str) -> Result<(), String>;
+
     fn chars(
         value: &str,
         max_len: usize,
@@ -1472,5 +1473,168 @@ pub mod rules {
                     .to_owned(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_come_only_for_close_values() {
+        let fields = ["address", "ssh", "zfs", "jail_defaults", "jails"];
+        assert_eq!(closest("adress", &fields), Some("address"));
+        assert_eq!(closest("jail", &fields), Some("jails"));
+        assert_eq!(closest("colour", &fields), None);
+        assert_eq!(
+            closest("elastic", &["elasticsearch", "kibana"]),
+            Some("elasticsearch")
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn unknown_values_list_what_is_expected() {
+        assert_eq!(
+            unknown("role", "kibanna", &["kibana", "haproxy"]),
+            "unknown role `kibanna` (did you mean `kibana`?), expected one of `kibana`, `haproxy`"
+        );
+        assert_eq!(
+            unknown("role", "x\ny", &["kibana"]),
+            "unknown role `x\\ny`, expected one of `kibana`"
+        );
+    }
+
+    #[test]
+    fn dotted_keys_overlap_only_at_dots() {
+        assert!(overlaps("path", "path.data"));
+        assert!(overlaps("path.data.x", "path.data"));
+        assert!(!overlaps("path.database", "path.data"));
+        assert!(!overlaps("path.data", "path.data"));
+    }
+
+    #[test]
+    fn shell_bound_values_follow_their_rules() {
+        let accepted: &[(rules::Rule, &str)] = &[
+            (rules::address, "192.0.2.11"),
+            (rules::address, "host-1.example.org"),
+            (rules::address, "fe80::1"),
+            (rules::user, "root"),
+            (rules::user, "_deploy.user-1"),
+            (rules::jump, "bastion"),
+            (rules::jump, "admin@bastion.example.org:2222"),
+            (rules::dataset, "zroot/jails"),
+            (rules::dataset, "tank/a/b_c-d.e:f"),
+            (rules::absolute_path, "/usr/local/jails"),
+            (rules::absolute_path, "/"),
+            (rules::local_path, "ssh/id_ed25519"),
+            (rules::package, "elasticsearch8"),
+            (rules::package, "py311-foo+bar"),
+            (rules::interface, "vnet0"),
+            (rules::release, "14.3-RELEASE"),
+            (rules::zfs_property, "gzip-9"),
+            (rules::cron, "0 30 1 * * ?"),
+            (rules::time_value, "30d"),
+            (rules::setting_key, "xpack.security.authc.token.enabled"),
+        ];
+        for (rule, value) in accepted {
+            assert_eq!(rule(value), Ok(()), "{value:?} should be accepted");
+        }
+        let rejected: &[(rules::Rule, &str)] = &[
+            (rules::address, "-oProxyCommand=x"),
+            (rules::address, "host name"),
+            (rules::address, ""),
+            (rules::user, "1root"),
+            (rules::user, "root;id"),
+            (rules::jump, "admin@bastion:0"),
+            (rules::jump, "-J@x"),
+            (rules::dataset, "/zroot/jails"),
+            (rules::dataset, "zroot/jails/"),
+            (rules::dataset, "zroot"),
+            (rules::dataset, "zroot/my jails"),
+            (rules::dataset, "zroot/jails@snap"),
+            (rules::dataset, "1pool/jails"),
+            (rules::absolute_path, "usr/local"),
+            (rules::absolute_path, "/usr/local/"),
+            (rules::absolute_path, "/usr/../etc"),
+            (rules::absolute_path, "/usr/lo cal"),
+            (rules::absolute_path, "/usr/$(id)"),
+            (rules::local_path, "a'b"),
+            (rules::package, "-haproxy"),
+            (rules::package, "haproxy;id"),
+            (rules::interface, "Vnet0"),
+            (rules::interface, "averyveryverylongname0"),
+            (rules::release, "14.3 RELEASE"),
+            (rules::zfs_property, "LZ4"),
+            (rules::cron, "0 30 1 * *"),
+            (rules::cron, "0 30 1 * * ?; id"),
+            (rules::time_value, "30"),
+            (rules::time_value, "d"),
+            (rules::time_value, "30 days"),
+            (rules::setting_key, "a..b"),
+            (rules::setting_key, ".a"),
+            (rules::setting_key, "a b"),
+        ];
+        for (rule, value) in rejected {
+            assert!(rule(value).is_err(), "{value:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_inventory_directory() {
+        assert_eq!(base_dir_of(Path::new("inventory.yaml")), Path::new("."));
+        assert_eq!(
+            base_dir_of(Path::new("inventories/lab.yaml")),
+            Path::new("inventories")
+        );
+    }
+
+    /// A file system where only the listed files exist.
+    struct OnlyFiles(Vec<PathBuf>);
+
+    impl PathProbe for OnlyFiles {
+        fn kind(&self, path: &Path) -> Option<PathKind> {
+            self.0.contains(&path.to_owned()).then_some(PathKind::File)
+        }
+    }
+
+    #[test]
+    fn secret_files_are_checked_through_the_probe() {
+        let yaml = "\
+cluster:
+  name: test
+  kibana: { encryption_key_file: /secrets/kibana.key }
+  carp: { password_file: carp.pass }
+defaults:
+  zfs: { dataset: zroot/jails }
+  jails: { release: 14.3-RELEASE, base: /base.txz, gateway: 10.0.0.1 }
+hosts:
+  one: { address: 192.0.2.1 }
+";
+        let raw: RawInventory = serde_saphyr::from_str(yaml).unwrap();
+        let source = Path::new("/etc/haelk/inventory.yaml");
+        let probe = OnlyFiles(vec![PathBuf::from("/secrets/kibana.key")]);
+        let diagnostics = validate(&raw, source, &probe).unwrap_err();
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert_eq!(
+            diagnostics[0].location,
+            Location {
+                line: 4,
+                column: 26
+            }
+        );
+        assert_eq!(
+            diagnostics[0].message,
+            "cluster.carp.password_file: file /etc/haelk/carp.pass does not exist"
+        );
+        let probe = OnlyFiles(vec![
+            PathBuf::from("/secrets/kibana.key"),
+            PathBuf::from("/etc/haelk/carp.pass"),
+        ]);
+        let inventory = validate(&raw, source, &probe).unwrap();
+        assert_eq!(
+            inventory.cluster.carp.password_file,
+            Path::new("/etc/haelk/carp.pass")
+        );
     }
 }
