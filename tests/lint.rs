@@ -55,7 +55,7 @@ fn lint_command_exits_1_on_errors_and_explains_on_stderr() {
         .stderr(predicate::str::contains(
             "error[HA003]: losing host 8f14-jmm loses the master quorum",
         ))
-        .stderr(predicate::str::contains(format!("--> {ORIGINAL}:40:3")))
+        .stderr(predicate::str::contains(format!("--> {ORIGINAL}:39:3")))
         .stderr(predicate::str::contains("3 errors, no warnings"));
 }
 
@@ -90,6 +90,6 @@ fn lint_command_prints_the_documented_json() {
     );
     assert_eq!(
         quorum["location"],
-        serde_json::json!({"line": 40, "column": 3})
+        serde_json::json!({"line": 39, "column": 3})
     );
 }
