@@ -1,25 +1,30 @@
-//! Resilience and sanity rules. (Being written: see the foundation issue.)
+//! `haelk lint`: resilience and sanity rules over a validated inventory.
+//!
+//! The inventory loader guarantees that an inventory is *well-formed* (names,
+//! references, unique addresses); lint judges whether the design is *highly
+//! available and sane*: enough master-eligible nodes spread so that losing any one
+//! physical host keeps the quorum, data and Kibana on two hosts or more, every VIP
+//! with failover, heaps the JVM can live with, addresses that can be routed.
+//!
+//! Lint is pure: it reads only the [`Inventory`]. Every rule lives in [`rules`],
+//! has a stable code (`HA001`...) and a slug name, and is documented in
+//! `docs/lint.md`. A [`Report`] prints compiler-style text or one JSON document.
 
-use std::path::Path;
+mod report;
+pub mod rules;
+#[cfg(test)]
+pub(crate) mod testkit;
 
-use anyhow::Result;
+pub use report::{Diagnostic, Report, Severity, Subject, SubjectKind};
+pub use rules::{RULES, Rule};
 
 use crate::inventory::Inventory;
 
-pub struct Report;
-
-impl Report {
-    pub fn has_errors(&self) -> bool {
-        false
-    }
-    pub fn human(&self, _source: &Path) -> String {
-        String::new()
-    }
-    pub fn json(&self) -> Result<String> {
-        Ok("[]".into())
-    }
-}
-
-pub fn lint(_inventory: &Inventory) -> Report {
-    Report
+/// Runs every rule over `inventory`, in the order of [`RULES`].
+pub fn lint(inventory: &Inventory) -> Report {
+    let diagnostics = RULES
+        .iter()
+        .flat_map(|rule| (rule.check)(rule, inventory))
+        .collect();
+    Report::new(inventory.source.clone(), diagnostics)
 }

@@ -1,0 +1,95 @@
+//! `haelk lint` end to end: real inventory files through the loader, the rules
+//! and the command line (exit codes, text on stderr, JSON on stdout).
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const EXAMPLE: &str = "inventories/example.yaml";
+const ORIGINAL: &str = "tests/fixtures/inventories/ha-elk-original.yaml";
+
+fn lint(path: &str) -> haelk::lint::Report {
+    let inventory = haelk::inventory::load(Path::new(path)).expect("the inventory loads");
+    haelk::lint::lint(&inventory)
+}
+
+#[test]
+fn the_example_inventory_is_clean() {
+    let report = lint(EXAMPLE);
+    assert!(report.diagnostics().is_empty(), "{report:#?}");
+}
+
+#[test]
+fn the_lab_inventory_has_no_errors() {
+    let report = lint("inventories/lab.yaml");
+    assert!(!report.has_errors(), "{report:#?}");
+}
+
+#[test]
+fn the_original_two_host_layout_fails_on_the_quorum() {
+    let report = lint(ORIGINAL);
+    let found: Vec<_> = report
+        .diagnostics()
+        .iter()
+        .map(|d| (d.code, d.subject.as_ref().map(|s| s.name.as_str())))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("HA001", None),
+            ("HA003", Some("8f14-jmm")),
+            ("HA003", Some("11e9-jmm")),
+        ]
+    );
+    insta::assert_snapshot!(report.human(Path::new(ORIGINAL)));
+}
+
+#[test]
+fn lint_command_exits_1_on_errors_and_explains_on_stderr() {
+    Command::cargo_bin("haelk")
+        .unwrap()
+        .args(["lint", ORIGINAL])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error[HA003]: losing host 8f14-jmm loses the master quorum",
+        ))
+        .stderr(predicate::str::contains(format!("--> {ORIGINAL}:39:3")))
+        .stderr(predicate::str::contains("3 errors, no warnings"));
+}
+
+#[test]
+fn lint_command_exits_0_on_the_example() {
+    Command::cargo_bin("haelk")
+        .unwrap()
+        .args(["lint", EXAMPLE])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no errors, no warnings"));
+}
+
+#[test]
+fn lint_command_prints_the_documented_json() {
+    let output = Command::cargo_bin("haelk")
+        .unwrap()
+        .args(["lint", ORIGINAL, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["errors"], 3);
+    assert_eq!(json["warnings"], 0);
+    let quorum = &json["diagnostics"][1];
+    assert_eq!(quorum["code"], "HA003");
+    assert_eq!(quorum["name"], "host-loss-loses-quorum");
+    assert_eq!(
+        quorum["subject"],
+        serde_json::json!({"kind": "host", "name": "8f14-jmm"})
+    );
+    assert_eq!(
+        quorum["location"],
+        serde_json::json!({"line": 39, "column": 3})
+    );
+}
