@@ -37,8 +37,11 @@ const ELASTICSEARCH_MANAGED_KEYS: &[&str] = &[
     "path.logs",
     "path.repo",
     "xpack.ml.enabled",
-    "xpack.security.enabled",
 ];
+
+/// The `elasticsearch.yml` key whose default haelk writes (`false`, see the
+/// template) unless the inventory's settings decide it.
+const SECURITY_ENABLED: &str = "xpack.security.enabled";
 
 /// The `kibana.yml` keys haelk writes itself.
 const KIBANA_MANAGED_KEYS: &[&str] = &[
@@ -248,6 +251,7 @@ impl Builder<'_> {
                 .snapshots
                 .as_ref()
                 .map(|s| s.path.display().to_string()),
+            security_default: !es.settings.contains_key(SECURITY_ENABLED),
             settings: settings_list(&es.settings),
         };
         let config_dir = in_jail(root, ELASTICSEARCH_CONFIG_DIR);
@@ -489,6 +493,9 @@ struct ElasticsearchYml<'a> {
     /// Empty once the cluster has formed.
     initial_master_nodes: Vec<&'a str>,
     path_repo: Option<String>,
+    /// Whether to write haelk's default `xpack.security.enabled: false`: only
+    /// when the inventory's settings do not decide it themselves.
+    security_default: bool,
     settings: Vec<Setting<'a>>,
 }
 

@@ -96,10 +96,16 @@ pub fn example() -> Inventory {
                 heap: None,
                 http_port: 9200,
                 transport_port: 9300,
-                settings: BTreeMap::from([(
-                    "action.destructive_requires_name".to_owned(),
-                    serde_json::Value::Bool(true),
-                )]),
+                settings: BTreeMap::from([
+                    (
+                        "action.destructive_requires_name".to_owned(),
+                        serde_json::Value::Bool(true),
+                    ),
+                    (
+                        "xpack.security.enabled".to_owned(),
+                        serde_json::Value::Bool(false),
+                    ),
+                ]),
             },
             kibana: KibanaConfig {
                 package: "kibana8".into(),
