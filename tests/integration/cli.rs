@@ -7,7 +7,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
-const EXAMPLE: &str = include_str!("../inventories/example.yaml");
+const EXAMPLE: &str = include_str!("../../inventories/example.yaml");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,5 @@
+//! haelk's one integration test binary: the command line and the library, end to
+//! end, with real inventory files.
+
+mod cli;
+mod lint;
