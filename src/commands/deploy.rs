@@ -1,10 +1,14 @@
 //! `haelk deploy`: converge every host to the inventory, play by play.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Args;
 
 use crate::cli::{GlobalArgs, InventoryArgs};
 use crate::exit::Outcome;
+use crate::playbook::Playbook;
+use crate::render::{self, RenderOptions};
 
 /// Converge every host to the inventory, play by play, verifying health after each
 /// batch. Lint runs first and errors stop the deploy before anything is touched.
@@ -22,6 +26,12 @@ pub struct DeployArgs {
     /// With --dry-run: exit 0 when nothing would change, 2 when changes are pending.
     #[arg(long, requires = "dry_run")]
     pub detailed_exitcode: bool,
+    /// The plays to run, in order (default: the built-in playbooks/site.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub playbook: Option<PathBuf>,
+    /// Use templates from DIR instead of the built-in ones (see `haelk render --help`).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 pub fn run(args: DeployArgs, _global: &GlobalArgs) -> Result<Outcome> {
@@ -34,5 +44,18 @@ pub fn run(args: DeployArgs, _global: &GlobalArgs) -> Result<Outcome> {
             inventory.source.display()
         );
     }
+    let playbook = match &args.playbook {
+        Some(path) => Playbook::load(path)?,
+        None => Playbook::builtin()?,
+    };
+    playbook.check(&inventory)?;
+    // Everything deploy would write must render before any host is touched.
+    render::render(
+        &inventory,
+        &RenderOptions {
+            templates: args.templates,
+            ..Default::default()
+        },
+    )?;
     super::not_built_yet("deploy", "convergence over SSH is issue #4")
 }

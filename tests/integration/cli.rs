@@ -431,3 +431,16 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn deploy_validates_the_playbook_before_anything_else() {
+    Test::new()
+        .file(
+            "site.yaml",
+            "plays:\n  - name: hosts\n    target: hosts\n    bogus: 1\n",
+        )
+        .args(["deploy", &example_path(), "--playbook", "site.yaml"])
+        .status(1)
+        .stderr_has("site.yaml:4:5: unknown field `bogus`")
+        .run();
+}
