@@ -206,8 +206,11 @@ def ensure_pool(record, host, pool):
     record["hosts"][host]["pool"] = pool
     save_record(record)
     if os.path.exists(image):
-        run(["zpool", "import", "-d", paths.POOLS, "-o", "cachefile=none", pool])
-        return
+        imported = run(["zpool", "import", "-d", paths.POOLS, "-o", "cachefile=none", pool],
+                       check=False)
+        if imported.returncode == 0:
+            return
+        os.unlink(image)  # destroyed by an interrupted `down`: start afresh
     with open(image, "wb") as f:
         f.truncate(POOL_SIZE)
     run(["zpool", "create", "-o", "cachefile=none", "-m", "none", pool, image])
@@ -238,7 +241,9 @@ def prepare_host_dir(host, address):
             os.makedirs(os.path.dirname(src), exist_ok=True)
             if not os.path.exists(src):
                 open(src, "w").close()
-    os.makedirs(os.path.join(hdir, "run"), exist_ok=True)
+    # A (re)started host has just "booted": no jails, interfaces or modules yet.
+    shutil.rmtree(os.path.join(hdir, "run"), ignore_errors=True)
+    os.makedirs(os.path.join(hdir, "run"))
     with open(os.path.join(hdir, "hostname"), "w") as f:
         f.write(host + "\n")
     key = os.path.join(hdir, "ssh_host_ed25519_key")
@@ -385,7 +390,14 @@ def down():
         pool = entry.get("pool")
         if pool and alive(record.get("zfs_fuse")):
             if run(["zpool", "list", "-H", pool], check=False).returncode == 0:
-                result = run(["zpool", "destroy", "-f", pool], check=False)
+                # The kernel tears the stopped namespaces' mounts down a moment
+                # after their last process exits; until then the pool is busy.
+                deadline = time.time() + 15
+                while True:
+                    result = run(["zpool", "destroy", "-f", pool], check=False)
+                    if result.returncode == 0 or time.time() > deadline:
+                        break
+                    time.sleep(0.25)
                 if result.returncode != 0:
                     problems.append(f"zpool destroy {pool}: {result.stderr.strip()}")
     if alive(record.get("zfs_fuse")):

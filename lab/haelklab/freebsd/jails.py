@@ -73,9 +73,6 @@ def create(name, conf_path):
         jid = state.setdefault("next_jid", 1)
         state["next_jid"] = jid + 1
         ip4 = [a.split("|", 1)[-1].split("/")[0] for a in params.get("ip4.addr", [])]
-        if not ip4 and "vnet" in params:
-            ip4 = [a.split("/")[0] for tbl in [read_state("ifconfig", {}).get("jails", {}).get(name, {})]
-                   for i in tbl.values() for a in i.get("inet", [])]
         state["jails"][name] = {
             "jid": jid, "path": root, "conf": conf_path,
             "hostname": (params.get("host.hostname") or [""])[0], "ip4": ip4,

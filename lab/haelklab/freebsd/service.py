@@ -250,7 +250,7 @@ class RcScript:
         return self.start_standin()
 
     def configtest_quiet(self):
-        result = subprocess.run([HAPROXY, "-c", "-q", "-f", self.config], capture_output=True, text=True)
+        result = subprocess.run([HAPROXY, "-c", "-f", self.config], capture_output=True, text=True)
         if result.returncode != 0:
             sys.stderr.write(result.stdout + result.stderr)
             raise Fail(f"/usr/local/etc/rc.d/{self.name}: WARNING: failed precmd routine for {self.name}")
