@@ -1,0 +1,1 @@
+"""Strict stand-ins for FreeBSD-only commands, one module per command family."""

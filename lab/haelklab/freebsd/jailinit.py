@@ -1,0 +1,83 @@
+"""Runs as the first process of a jail's mount namespace (under unshare): binds the
+jail root's directories over the absolute paths, records the namespace so
+`jail -r` and `labctl down` can find its processes, then becomes the command.
+
+The jail's own /etc/rc.conf is created empty if missing, so writes to it can
+never reach the host's rc.conf.
+"""
+import fcntl
+import json
+import os
+import pwd
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from haelklab import paths  # noqa: E402
+
+BINDS = [("usr/local/etc", "/usr/local/etc"), ("var/db", "/var/db"), ("var/log", "/var/log"),
+         ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf")]
+
+
+def record_namespace(spec):
+    ns = os.readlink("/proc/self/ns/mnt")
+    run_dir = spec["run_dir"]
+    with open(os.path.join(run_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(os.path.join(run_dir, "namespaces"), "a") as f:
+            f.write(ns + "\n")
+        path = os.path.join(run_dir, "jails.json")
+        with open(path) as f:
+            state = json.load(f)
+        rec = state["jails"].get(spec["name"])
+        if rec is None:
+            print(f'jexec: jail "{spec["name"]}" not found', file=sys.stderr)
+            sys.exit(1)
+        if ns not in rec["namespaces"]:
+            rec["namespaces"].append(ns)
+        with open(path + ".tmp", "w") as f:
+            json.dump(state, f, indent=1)
+        os.replace(path + ".tmp", path)
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    root = spec["root"]
+    record_namespace(spec)
+    for rel, target in BINDS:
+        source = os.path.join(root, rel)
+        if rel == "etc/rc.conf":
+            if not os.path.exists(source):
+                os.makedirs(os.path.dirname(source), exist_ok=True)
+                open(source, "w").close()
+        else:
+            os.makedirs(source, exist_ok=True)
+        subprocess.run(["mount", "--bind", source, target], check=True)
+    if spec["hostname"]:
+        subprocess.run(["hostname", spec["hostname"]], check=True)
+    env = dict(os.environ) if not spec["login"] else {"TERM": os.environ.get("TERM", "dumb")}
+    env["PATH"] = paths.BIN + ":/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+    env["HAELK_LAB_JAIL"] = spec["name"]
+    env["HAELK_LAB_JAIL_ROOT"] = root
+    user = spec["user"] or "root"
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        print(f"jexec: getpwnam: {user}: no such user", file=sys.stderr)
+        sys.exit(1)
+    if spec["login"] or spec["user"]:
+        env.update(HOME=pw.pw_dir, USER=user, LOGNAME=user, SHELL="/bin/sh")
+    os.chdir("/")
+    if pw.pw_uid != 0:
+        os.initgroups(user, pw.pw_gid)
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    try:
+        os.execvpe(spec["command"][0], spec["command"], env)
+    except OSError as e:
+        print(f"jexec: execvp: {spec['command'][0]}: {e.strerror}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""jail, jls and jexec: jails simulated as mount namespaces over a recorded root.
+
+A running jail is a record (jid, path, hostname, parameters) in the host's state;
+jexec runs a command in a new mount namespace where the jail root's directories
+are bound over the absolute paths services use (see jailinit.py). There is no
+process or network isolation.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from haelklab import paths
+from haelklab.freebsd import ifconfig, jailconf
+from haelklab.freebsd.common import (EX_USAGE, Fail, current_jail, find_jail, locked_state,
+                                     parse_rc, read_state, run_main, run_dir)
+
+JAIL_USAGE = ("usage: jail [-dhilqv] [-J jid_file] [-u username] [-U username]\n"
+              "            -[cmr] param=value ... [command=command ...]\n"
+              "       jail [-dqv] [-f file] -[cmr] [jail]\n"
+              "       jail [-qv] [-f file] -[rR] ['*' | jail ...]\n"
+              "       jail [-dhilqv] [-J jid_file] [-u username] [-U username]\n"
+              "            [-n jailname] [-s securelevel]\n"
+              "            path hostname ip[,...] command ...")
+
+
+def conf_files(name):
+    """rc.d/jail's order: /etc/jail.NAME.conf, /etc/jail.conf.d/NAME.conf, /etc/jail.conf."""
+    for path in (f"/etc/jail.{name}.conf", f"/etc/jail.conf.d/{name}.conf", "/etc/jail.conf"):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def sh(command, what, name):
+    env = dict(os.environ, PATH=paths.SESSION_PATH)
+    result = subprocess.run(["/bin/sh", "-c", command], env=env, capture_output=True, text=True)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        raise Fail(f"jail: {name}: {what} {command} failed")
+
+
+def create(name, conf_path):
+    if current_jail():
+        raise Fail("jail: jail_set: Operation not permitted")
+    if conf_path is None or not os.path.isfile(conf_path):
+        raise Fail(f"jail: open {conf_path or '/etc/jail.conf'}: No such file or directory")
+    with open(conf_path) as f:
+        text = f.read()
+    try:
+        conf = jailconf.parse(text, conf_path)
+        params = conf.params_for(name)
+        jailconf.check(name, params, os.path.isdir)
+    except jailconf.ConfError as e:
+        raise Fail(f"jail: {e}") from None
+    if name in read_state("jails", {"jails": {}})["jails"]:
+        raise Fail(f"jail: {name}: jail {name} already exists")
+    for cmd in params.get("exec.prestart", []):
+        sh(cmd, "exec.prestart", name)
+    root = params["path"][0]
+    rc = {}
+    try:
+        rc = parse_rc(os.path.join(root, "etc", "rc.conf"))
+    except Fail:
+        pass
+    if "vnet.interface" in params:
+        for ifname in params["vnet.interface"]:
+            ifconfig.move_to_jail(name, ifname, rc)
+    with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
+        jid = state.setdefault("next_jid", 1)
+        state["next_jid"] = jid + 1
+        ip4 = [a.split("|", 1)[-1].split("/")[0] for a in params.get("ip4.addr", [])]
+        state["jails"][name] = {
+            "jid": jid, "path": root, "conf": conf_path,
+            "hostname": (params.get("host.hostname") or [""])[0], "ip4": ip4,
+            "vnet": "vnet" in params, "params": params, "namespaces": [],
+        }
+    for cmd in params.get("exec.poststart", []):
+        sh(cmd, "exec.poststart", name)
+    print(f"{name}: created")
+
+
+def remove(name):
+    jname, rec = find_jail(name)
+    if rec is None:
+        raise Fail(f'jail: "{name}" not found')
+    params = rec["params"]
+    for cmd in params.get("exec.prestop", []):
+        sh(cmd, "exec.prestop", jname)
+    kill_jail_processes(rec)
+    ifconfig.release_from_jail(jname)
+    with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
+        state["jails"].pop(jname, None)
+    for cmd in params.get("exec.poststop", []):
+        sh(cmd, "exec.poststop", jname)
+    print(f"{jname}: removed")
+
+
+def kill_jail_processes(rec):
+    """jail -r kills every process of the jail: here, of its namespaces."""
+    namespaces = set(rec.get("namespaces", []))
+    if not namespaces:
+        return
+    me = os.getpid()
+
+    def members():
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != me:
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/mnt") in namespaces:
+                        found.append(int(entry))
+                except OSError:
+                    pass
+        return found
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        pids = members()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + wait
+        while time.time() < deadline and members():
+            time.sleep(0.1)
+
+
+def jail_main(argv):
+    return run_main(_jail, argv)
+
+
+def _jail(argv):
+    conf_path, action, names = "/etc/jail.conf", None, []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-f":
+            if i + 1 >= len(argv):
+                raise Fail(f"jail: option requires an argument -- f\n{JAIL_USAGE}", EX_USAGE)
+            conf_path = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            letters = arg[1:]
+            if any(c not in "crmqv" for c in letters):
+                bad = next(c for c in letters if c not in "crmqv")
+                raise Fail(f"jail: illegal option -- {bad}\n{JAIL_USAGE}", EX_USAGE)
+            act = "".join(sorted(c for c in letters if c in "crm"))
+            if act:
+                if action:
+                    raise Fail(JAIL_USAGE, EX_USAGE)
+                action = act
+        elif "=" in arg:
+            raise Fail("jail: command-line parameters are not supported by the haelk lab "
+                       "(use a jail.conf file)")
+        else:
+            names.append(arg)
+        i += 1
+    if action not in ("c", "r", "cr") or len(names) != 1:
+        raise Fail(JAIL_USAGE, EX_USAGE)
+    name = names[0]
+    if action == "c":
+        create(name, conf_path)
+    elif action == "r":
+        remove(name)
+    else:
+        rec = find_jail(name)[1]
+        conf = rec["conf"] if rec else conf_path
+        if rec:
+            remove(name)
+        create(name, conf)
+    return 0
+
+
+# ------------------------------------------------------------------- jls ---
+
+JLS_USAGE = "usage: jls [-dhNnqsv] [-j jail] [param ...]"
+
+
+def param_value(name, rec, key):
+    return {"jid": str(rec["jid"]), "name": name, "path": rec["path"],
+            "host.hostname": rec["hostname"], "ip4.addr": ",".join(rec["ip4"]) or "-",
+            "vnet": "new" if rec["vnet"] else "inherit", "osrelease": "14.3-RELEASE",
+            "dying": "false", "persist": "true"}.get(
+        key, ",".join(rec["params"].get(key, [])) if key in rec["params"] else None)
+
+
+def jls_main(argv):
+    return run_main(_jls, argv)
+
+
+def _jls(argv):
+    header = names = libxo = False
+    only = None
+    params = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--libxo"):
+            fmt = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            if "=" not in arg:
+                i += 1
+            if fmt.split(",")[0] != "json":
+                raise Fail(f"jls: the haelk lab supports only --libxo json (got {fmt!r})")
+            libxo = True
+        elif arg == "-j":
+            if i + 1 >= len(argv):
+                raise Fail(f"jls: option requires an argument -- j\n{JLS_USAGE}", EX_USAGE)
+            only = argv[i + 1]
+            i += 1
+        elif arg.startswith("-") and len(arg) > 1:
+            for c in arg[1:]:
+                if c == "h":
+                    header = True
+                elif c == "N":
+                    names = True
+                elif c in "dqsvn":
+                    if c in "svn":
+                        raise Fail(f"jls: -{c} is not simulated by the haelk lab")
+                else:
+                    raise Fail(f"jls: illegal option -- {c}\n{JLS_USAGE}", EX_USAGE)
+        else:
+            params.append(arg)
+        i += 1
+    if current_jail():
+        jails = {}
+    else:
+        jails = read_state("jails", {"jails": {}})["jails"]
+    if only is not None:
+        name, rec = find_jail(only)
+        if rec is None:
+            raise Fail(f"jls: jail \"{only}\" not found")
+        jails = {name: rec}
+    rows = sorted(jails.items(), key=lambda kv: kv[1]["jid"])
+    for p in params:
+        if not jailconf.known_param(p) or p.startswith("$"):
+            raise Fail(f"jls: unknown parameter: {p}")
+    if libxo:
+        out = []
+        for name, rec in rows:
+            if params:
+                out.append({p: param_value(name, rec, p) for p in params})
+            else:
+                entry = {"jid": rec["jid"], "ipv4": ",".join(rec["ip4"]),
+                         "hostname": rec["hostname"], "path": rec["path"]}
+                if names:
+                    entry["name"] = name
+                out.append(entry)
+        print(json.dumps({"__version": "2", "jail-information": {"jail": out}}))
+        return 0
+    if params:
+        if header:
+            print(" ".join(params))
+        for name, rec in rows:
+            print(" ".join(param_value(name, rec, p) or "-" for p in params))
+        return 0
+    print(f"   JID  IP Address      Hostname                      Path")
+    for name, rec in rows:
+        ident = name if names else str(rec["jid"])
+        print(f"{ident:>6}  {','.join(rec['ip4'])[:15]:<15} {rec['hostname'][:29]:<29} {rec['path']}")
+    return 0
+
+
+# ----------------------------------------------------------------- jexec ---
+
+JEXEC_USAGE = "usage: jexec [-l] [-u username | -U username] jail [command ...]"
+
+
+def jexec_main(argv):
+    return run_main(_jexec, argv)
+
+
+def parse_jexec(argv):
+    login, user = False, None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        arg = argv[i]
+        if arg == "-l":
+            login = True
+        elif arg in ("-u", "-U"):
+            if i + 1 >= len(argv):
+                raise Fail(f"jexec: option requires an argument -- {arg[1]}\n{JEXEC_USAGE}", EX_USAGE)
+            user = argv[i + 1]
+            i += 1
+        else:
+            raise Fail(f"jexec: illegal option -- {arg[1:2]}\n{JEXEC_USAGE}", EX_USAGE)
+        i += 1
+    if i < len(argv) and argv[i] == "--":
+        i += 1
+    if i >= len(argv):
+        raise Fail(JEXEC_USAGE, EX_USAGE)
+    return login, user, argv[i], argv[i + 1:]
+
+
+def _jexec(argv):
+    login, user, jail, command = parse_jexec(argv)
+    exec_in_jail(jail, command or ["/bin/sh"], login=login, user=user)
+
+
+def exec_in_jail(jail, command, login=False, user=None, check_only=False):
+    """Replace this process by COMMAND inside JAIL's namespace (never returns)."""
+    if current_jail():
+        raise Fail(f'jexec: jail "{jail}" not found')
+    name, rec = find_jail(jail)
+    if rec is None:
+        raise Fail(f'jexec: jail "{jail}" not found')
+    if not os.path.isdir(os.path.join(rec["path"], "bin")):
+        raise Fail(f"jexec: execvp: {command[0]}: No such file or directory")
+    init = os.path.join(paths.LABDIR, "haelklab", "freebsd", "jailinit.py")
+    spec = json.dumps({"name": name, "root": rec["path"], "hostname": rec["hostname"],
+                       "login": login, "user": user, "command": command,
+                       "run_dir": run_dir()})
+    sys.stdout.flush()
+    os.execvp("unshare", ["unshare", "-m", "-u", "--propagation", "slave",
+                          paths.PYTHON, init, spec])

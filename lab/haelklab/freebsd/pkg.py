@@ -1,0 +1,263 @@
+"""pkg(8) with a fixed catalogue: install, info, query, delete; -j (running jail), -r ROOT.
+
+Installing records the package in ROOT/var/db/pkg/haelk-lab-local.json and lays
+out what the port ships (config samples, data/log dirs owned by the port's user).
+"""
+import json
+import os
+import pwd
+import re
+import sys
+
+from haelklab.freebsd.common import Fail, EX_USAGE, current_jail, find_jail, run_main
+
+USAGE = ("Usage: pkg [-v] [-d] [-l] [-N] [-j <jail name or id>|-c <chroot path>|-r <rootdir>] "
+         "[-C <configuration file>] [-R <repo config dir>] [-o var=value] [-4|-6] "
+         "<command> [<args>]")
+
+ES_YML = """\
+# ======================== Elasticsearch Configuration =========================
+# (sample shipped by the textproc/elasticsearch8 port; haelk writes its own)
+path.data: /var/db/elasticsearch
+path.logs: /var/log/elasticsearch
+xpack.ml.enabled: false
+"""
+JVM_OPTIONS = """\
+## JVM configuration (textproc/elasticsearch8 sample)
+## set the heap in jvm.options.d/*.options, not here
+-XX:+UseG1GC
+-Djava.io.tmpdir=${ES_TMPDIR}
+-XX:+HeapDumpOnOutOfMemoryError
+"""
+KIBANA_YML = """\
+# Kibana is served by a back end server (textproc/kibana8 sample).
+#server.port: 5601
+#server.host: "localhost"
+path.data: /var/db/kibana
+"""
+
+# name -> (version, comment, dependencies, [(dir, owner)], {file: text})
+CATALOGUE = {
+    "elasticsearch8": ("8.17.4", "Full-text search engine for Java", ["openjdk17"],
+                       [("usr/local/etc/elasticsearch", "root"),
+                        ("usr/local/etc/elasticsearch/jvm.options.d", "root"),
+                        ("var/db/elasticsearch", "elasticsearch"),
+                        ("var/log/elasticsearch", "elasticsearch")],
+                       {"usr/local/etc/elasticsearch/elasticsearch.yml": ES_YML,
+                        "usr/local/etc/elasticsearch/jvm.options": JVM_OPTIONS,
+                        "usr/local/etc/elasticsearch/log4j2.properties": "status = error\n"}),
+    "openjdk17": ("17.0.14+7.1", "Java Development Kit 17", [], [], {}),
+    "kibana8": ("8.17.4", "Browser-based analytics and search dashboard for Elasticsearch",
+                ["node20"], [("usr/local/etc/kibana", "root"), ("var/db/kibana", "www")],
+                {"usr/local/etc/kibana/kibana.yml": KIBANA_YML}),
+    "node20": ("20.18.3", "V8 JavaScript for client and server", [], [], {}),
+    "haproxy": ("3.0.9", "Reliable, high performance TCP/HTTP load balancer", [], [], {}),
+    "pkg": ("1.21.3", "Package manager", [], [], {}),
+    "ca_root_nss": ("3.108", "Root certificate bundle from the Mozilla Project", [], [], {}),
+    "curl": ("8.12.1", "Command line tool and library for transferring data with URLs", [], [], {}),
+    "bash": ("5.2.37", "GNU Project's Bourne Again SHell", [], [], {}),
+    "sudo": ("1.9.16p2", "Allow others to run commands as root", [], [], {}),
+    "rsync": ("3.4.1", "Network file distribution/synchronization utility", [], [], {}),
+    "jq": ("1.7.1", "Lightweight and flexible command-line JSON processor", [], [], {}),
+}
+
+
+def db_path(root):
+    return os.path.join(root, "var/db/pkg/haelk-lab-local.json")
+
+
+def load_db(root):
+    try:
+        with open(db_path(root)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def installed(root, name):
+    return name in load_db(root)
+
+
+def main(argv):
+    return run_main(_main, argv)
+
+
+def _main(argv):
+    root = None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        if arg in ("-j", "-r", "-c"):
+            if i + 1 >= len(argv):
+                raise Fail(f"pkg: option requires an argument -- '{arg[1]}'\n{USAGE}", EX_USAGE)
+            value = argv[i + 1]
+            if arg == "-j":
+                name, rec = find_jail(value) if not current_jail() else (None, None)
+                if rec is None:
+                    raise Fail(f"pkg: No such jail: {value}")
+                root = rec["path"]
+            else:
+                if not os.path.isdir(value):
+                    raise Fail(f"pkg: {value}: No such file or directory")
+                root = value
+            i += 2
+            continue
+        if arg in ("-N", "-d", "-v", "-4", "-6"):
+            i += 1
+            continue
+        raise Fail(f"pkg: illegal option -- {arg.lstrip('-')[:1]}\n{USAGE}", EX_USAGE)
+    if root is None:
+        root = os.environ.get("HAELK_LAB_JAIL_ROOT") or "/"
+    if i >= len(argv):
+        raise Fail(USAGE, EX_USAGE)
+    command, args = argv[i], argv[i + 1:]
+    if command == "install":
+        return install(root, args)
+    if command == "info":
+        return info(root, args)
+    if command == "query":
+        return query(root, args)
+    if command == "delete":
+        return delete(root, args)
+    if command in ("update", "bootstrap"):
+        return 0
+    raise Fail(f"pkg: unknown command: {command}\n{USAGE}", EX_USAGE)
+
+
+def with_deps(names):
+    order = []
+    for name in names:
+        for dep in CATALOGUE[name][2]:
+            if dep not in order:
+                order.append(dep)
+        if name not in order:
+            order.append(name)
+    return order
+
+
+def install(root, args):
+    yes = False
+    names = []
+    for arg in args:
+        if arg.startswith("-"):
+            for c in arg[1:]:
+                if c == "y":
+                    yes = True
+                elif c not in "AfIMnqRUgxX":
+                    raise Fail(f"pkg: illegal option -- {c}\nUsage: pkg install [-AfInFMqRUy] "
+                               "[-r reponame] [-Cgix] <pkg-name> ...", EX_USAGE)
+        else:
+            names.append(re.sub(r"-\d[\w.,_+]*$", "", arg))
+    if not names:
+        raise Fail("Usage: pkg install [-AfInFMqRUy] [-r reponame] [-Cgix] <pkg-name> ...", EX_USAGE)
+    unknown = [n for n in names if n not in CATALOGUE]
+    if unknown:
+        print("Updating FreeBSD repository catalogue...\nFreeBSD repository is up to date.\n"
+              "All repositories are up to date.")
+        raise Fail(f"pkg: No packages available to install matching '{unknown[0]}' "
+                   "have been found in the repositories")
+    db = load_db(root)
+    todo = [n for n in with_deps(names) if n not in db]
+    print("Updating FreeBSD repository catalogue...\nFreeBSD repository is up to date.\n"
+          "All repositories are up to date.")
+    if not todo:
+        print("Checking integrity... done (0 conflicting)\n"
+              "The most recent versions of packages are already installed")
+        return 0
+    print("The following %d package(s) will be affected (of 0 checked):\n\n"
+          "New packages to be INSTALLED:" % len(todo))
+    for n in todo:
+        print(f"\t{n}: {CATALOGUE[n][0]} [FreeBSD]")
+    if not yes:
+        print("\nProceed with this action? [y/N]: ", end="")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower() if sys.stdin.isatty() else ""
+        if answer not in ("y", "yes"):
+            raise Fail("")
+    for idx, n in enumerate(todo, 1):
+        version, comment, _deps, dirs, files = CATALOGUE[n]
+        print(f"[{idx}/{len(todo)}] Installing {n}-{version}...")
+        for rel, owner in dirs:
+            path = os.path.join(root, rel)
+            os.makedirs(path, exist_ok=True)
+            pw = pwd.getpwnam(owner)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        for rel, text in files.items():
+            path = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if not os.path.exists(path):
+                with open(path, "w") as f:
+                    f.write(text)
+        db[n] = {"version": version, "comment": comment, "automatic": n not in names}
+    os.makedirs(os.path.dirname(db_path(root)), exist_ok=True)
+    with open(db_path(root), "w") as f:
+        json.dump(db, f, indent=1)
+    return 0
+
+
+def info(root, args):
+    exists = quiet = False
+    names = []
+    for arg in args:
+        if arg.startswith("-"):
+            for c in arg[1:]:
+                if c == "e":
+                    exists = True
+                elif c == "q":
+                    quiet = True
+                else:
+                    raise Fail(f"pkg: illegal option -- {c}\nUsage: pkg info <pkg-name>\n"
+                               "       pkg info -a", EX_USAGE)
+        else:
+            names.append(arg)
+    db = load_db(root)
+    if exists:
+        if not names:
+            raise Fail("Usage: pkg info <pkg-name>\n       pkg info -a", EX_USAGE)
+        return 0 if all(n in db for n in names) else 1
+    if names:
+        missing = [n for n in names if n not in db]
+        if missing:
+            raise Fail(f"pkg: No package(s) matching {missing[0]}")
+        for n in names:
+            print(f"{n}-{db[n]['version']}" if quiet else
+                  f"{n}-{db[n]['version']}\nName           : {n}\nVersion        : "
+                  f"{db[n]['version']}\nComment        : {db[n]['comment']}")
+        return 0
+    for n in sorted(db):
+        print(f"{n}-{db[n]['version']}" if quiet else f"{n + '-' + db[n]['version']:<32} {db[n]['comment']}")
+    return 0
+
+
+def query(root, args):
+    if not args or args[0].startswith("-"):
+        raise Fail("Usage: pkg query <query-format> <pkg-name>\n"
+                   "       pkg query [-a] <query-format>", EX_USAGE)
+    fmt, names = args[0], args[1:]
+    for m in re.finditer(r"%(.)", fmt):
+        if m.group(1) not in "nvca%":
+            raise Fail(f"pkg: Invalid query format string: %{m.group(1)}")
+    db = load_db(root)
+    selected = names or sorted(db)
+    status = 0
+    for n in selected:
+        if n not in db:
+            status = 1
+            continue
+        rec = db[n]
+        print(re.sub(r"%(.)", lambda m: {"n": n, "v": rec["version"], "c": rec["comment"],
+                                          "a": "1" if rec["automatic"] else "0", "%": "%"}[m.group(1)], fmt))
+    return status
+
+
+def delete(root, args):
+    names = [a for a in args if not a.startswith("-")]
+    db = load_db(root)
+    missing = [n for n in names if n not in db]
+    if missing or not names:
+        raise Fail(f"pkg: No packages matched for pattern '{(missing or ['?'])[0]}'")
+    for n in names:
+        del db[n]
+    with open(db_path(root), "w") as f:
+        json.dump(db, f, indent=1)
+    return 0

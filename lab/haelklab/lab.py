@@ -1,0 +1,460 @@
+"""Bring the lab up and down: zfs-fuse, one pool and one sshd per inventory host.
+
+Everything the lab starts or changes outside its state directory is written to
+the record (paths.RECORD) first, so `down` undoes exactly that and nothing else.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+from haelklab import paths, basetar
+
+ZFS_FUSE = "/usr/sbin/zfs-fuse"
+POOL_SIZE = 1 << 30
+
+
+class LabError(Exception):
+    """A failure the operator can act on; printed without a traceback."""
+
+
+def run(cmd, check=True, **kw):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and result.returncode != 0:
+        raise LabError(f"{' '.join(cmd)} failed ({result.returncode}): "
+                       f"{result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+# ---------------------------------------------------------------- record ---
+
+def load_record():
+    try:
+        with open(paths.RECORD) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {"hosts": {}, "users": [], "scaffold": [], "namespaces": []}
+
+
+def save_record(record):
+    tmp = paths.RECORD + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(tmp, paths.RECORD)
+
+
+# ------------------------------------------------------------- processes ---
+
+def start_time(pid):
+    """The kernel start time of PID (field 22 of /proc/PID/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_ref(pid):
+    return {"pid": pid, "start": start_time(pid)}
+
+
+def alive(ref):
+    """True if the recorded process still runs (same PID *and* same start time)."""
+    return bool(ref) and start_time(ref["pid"]) == ref["start"] and ref["start"] is not None
+
+
+def mount_ns(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def pids_named(comm):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == comm:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def pids_in_namespaces(namespaces):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            if mount_ns(entry) in namespaces:
+                found.append(int(entry))
+    return found
+
+
+def stop_pids(pids, timeout=10.0):
+    """SIGTERM, then SIGKILL what is still there after TIMEOUT seconds."""
+    refs = [proc_ref(p) for p in pids]
+    refs = [r for r in refs if r["start"] is not None]
+    for r in refs:
+        try:
+            os.kill(r["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(alive(r) for r in refs):
+        time.sleep(0.1)
+    for r in refs:
+        if alive(r):
+            try:
+                os.kill(r["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    while any(alive(r) for r in refs):
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------- inventory ---
+
+def read_hosts(inventory):
+    """(name, address, pool) for each host; the pool is the dataset's first component."""
+    with open(inventory) as f:
+        doc = yaml.safe_load(f)
+    default_ds = ((doc.get("defaults") or {}).get("zfs") or {}).get("dataset")
+    hosts = []
+    for name, host in (doc.get("hosts") or {}).items():
+        dataset = ((host or {}).get("zfs") or {}).get("dataset") or default_ds
+        if not dataset:
+            raise LabError(f"{inventory}: host {name} has no zfs.dataset")
+        hosts.append((name, host["address"], dataset.split("/")[0]))
+    return hosts
+
+
+# -------------------------------------------------------------------- up ---
+
+def ensure_propagation(record):
+    if "root_propagation" not in record:
+        prop = run(["findmnt", "-n", "-o", "PROPAGATION", "/"]).stdout.strip()
+        record["root_propagation"] = prop
+        save_record(record)
+    if run(["findmnt", "-n", "-o", "PROPAGATION", "/"]).stdout.strip() != "shared":
+        run(["mount", "--make-rshared", "/"])
+
+
+def ensure_scaffold(record):
+    """Create the mountpoints the host binds need (Linux has no /etc/rc.conf ...)."""
+    for target, _rel, kind in paths.HOST_BINDS:
+        if os.path.lexists(target):
+            continue
+        record["scaffold"].append(target)
+        save_record(record)
+        if kind == "dir":
+            os.makedirs(target)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+
+
+def ensure_users(record):
+    for name, uid, home in paths.PORT_USERS:
+        if run(["getent", "passwd", name], check=False).returncode == 0:
+            continue
+        if run(["getent", "group", str(uid)], check=False).returncode == 0 or \
+                run(["getent", "passwd", str(uid)], check=False).returncode == 0:
+            raise LabError(f"uid/gid {uid} for the lab user {name} is taken on this machine")
+        record["users"].append(name)
+        save_record(record)
+        run(["groupadd", "-g", str(uid), name])
+        run(["useradd", "-u", str(uid), "-g", str(uid), "-M", "-d", home,
+             "-s", "/usr/sbin/nologin", name])
+
+
+def ensure_zfs_fuse(record):
+    if alive(record.get("zfs_fuse")):
+        return
+    others = pids_named("zfs-fuse")
+    if others:
+        raise LabError(f"a zfs-fuse the lab did not start is running (PID {others}); "
+                       "stop it first (the lab needs its own)")
+    log = open(os.path.join(paths.STATE, "zfs-fuse.log"), "ab")
+    proc = subprocess.Popen([ZFS_FUSE, "--no-daemon", "--no-kstat-mount",
+                             "-p", os.path.join(paths.STATE, "zfs-fuse.pid")],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    record["zfs_fuse"] = proc_ref(proc.pid)
+    save_record(record)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"zfs-fuse exited with {proc.returncode}; see {log.name}")
+        if run(["zpool", "list"], check=False).returncode == 0:
+            return
+        time.sleep(0.2)
+    raise LabError("zfs-fuse did not answer within 20 s")
+
+
+def ensure_pool(record, host, pool):
+    if run(["zpool", "list", "-H", pool], check=False).returncode == 0:
+        return
+    os.makedirs(paths.POOLS, exist_ok=True)
+    image = os.path.join(paths.POOLS, f"{pool}.img")
+    record["hosts"][host]["pool"] = pool
+    save_record(record)
+    if os.path.exists(image):
+        imported = run(["zpool", "import", "-d", paths.POOLS, "-o", "cachefile=none", pool],
+                       check=False)
+        if imported.returncode == 0:
+            return
+        os.unlink(image)  # destroyed by an interrupted `down`: start afresh
+    with open(image, "wb") as f:
+        f.truncate(POOL_SIZE)
+    run(["zpool", "create", "-o", "cachefile=none", "-m", "none", pool, image])
+
+
+def ensure_ssh_keys():
+    os.makedirs(paths.SSH_DIR, mode=0o700, exist_ok=True)
+    if not os.path.exists(paths.CLIENT_KEY):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "haelk-lab",
+             "-f", paths.CLIENT_KEY])
+    with open(paths.CLIENT_KEY + ".pub") as f:
+        pub = f.read()
+    with open(os.path.join(paths.SSH_DIR, "authorized_keys"), "w") as f:
+        f.write(pub)
+
+
+def host_dir(host):
+    return os.path.join(paths.HOSTS, host)
+
+
+def prepare_host_dir(host, address):
+    hdir = host_dir(host)
+    for _target, rel, kind in paths.HOST_BINDS:
+        src = os.path.join(hdir, "root", rel)
+        if kind == "dir":
+            os.makedirs(src, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(src), exist_ok=True)
+            if not os.path.exists(src):
+                open(src, "w").close()
+    # A (re)started host has just "booted": no jails, interfaces or modules yet.
+    shutil.rmtree(os.path.join(hdir, "run"), ignore_errors=True)
+    os.makedirs(os.path.join(hdir, "run"))
+    with open(os.path.join(hdir, "hostname"), "w") as f:
+        f.write(host + "\n")
+    key = os.path.join(hdir, "ssh_host_ed25519_key")
+    if not os.path.exists(key):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host, "-f", key])
+    config = os.path.join(hdir, "sshd_config")
+    with open(config, "w") as f:
+        f.write(SSHD_CONFIG.format(address=address, key=key, ssh=paths.SSH_DIR,
+                                   path=paths.SESSION_PATH, host=host, state=paths.STATE))
+    return config
+
+
+SSHD_CONFIG = """\
+# sshd of the simulated FreeBSD host {host} (written by lab/labctl up)
+ListenAddress {address}:22
+HostKey {key}
+PidFile none
+AuthorizedKeysFile {ssh}/authorized_keys
+# authorized_keys lives under /var/tmp (mode 1777), which StrictModes refuses.
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+AllowTcpForwarding yes
+MaxSessions 64
+MaxStartups 64:30:128
+SetEnv PATH={path} HAELK_LAB_HOST={host}
+Subsystem sftp internal-sftp
+LogLevel ERROR
+"""
+
+
+def ensure_sshd(record, host, address):
+    entry = record["hosts"][host]
+    if alive(entry.get("sshd")):
+        return
+    config = prepare_host_dir(host, address)
+    run(["/usr/sbin/sshd", "-t", "-f", config])
+    log = open(os.path.join(host_dir(host), "sshd.stdio.log"), "ab")
+    proc = subprocess.Popen(
+        ["unshare", "-m", "-u", "--propagation", "slave", paths.PYTHON,
+         os.path.join(paths.LABDIR, "haelklab", "hostinit.py"), host_dir(host), config],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    entry["sshd"] = proc_ref(proc.pid)
+    save_record(record)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"sshd for {host} exited with {proc.returncode}; "
+                           f"see {host_dir(host)}/sshd.log")
+        ns = mount_ns(proc.pid)
+        if ns and ns != mount_ns(os.getpid()) and ns not in record["namespaces"]:
+            record["namespaces"].append(ns)
+            save_record(record)
+        if run(["bash", "-c", f"exec 3<>/dev/tcp/{address}/22"], check=False).returncode == 0:
+            entry["sshd"] = proc_ref(proc.pid)  # start time of the exec'd sshd is unchanged
+            save_record(record)
+            return
+        time.sleep(0.1)
+    raise LabError(f"sshd for {host} did not listen on {address}:22 within 10 s")
+
+
+def write_known_hosts(hosts):
+    lines = []
+    for host, address, _pool in hosts:
+        with open(os.path.join(host_dir(host), "ssh_host_ed25519_key.pub")) as f:
+            keytype, key = f.read().split()[:2]
+        lines.append(f"{address} {keytype} {key}\n")
+    with open(paths.KNOWN_HOSTS, "w") as f:
+        f.writelines(lines)
+
+
+def install_standins():
+    os.makedirs(paths.BIN, exist_ok=True)
+    dispatcher = os.path.join(paths.LABDIR, "haelklab", "freebsd", "dispatch.py")
+    from haelklab.freebsd.dispatch import COMMANDS
+    for name in COMMANDS:
+        link = os.path.join(paths.BIN, name)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(dispatcher, link)
+
+
+def up(inventory):
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (mounts, zfs-fuse, users)")
+    hosts = read_hosts(inventory)
+    os.makedirs(paths.STATE, exist_ok=True)
+    os.makedirs(paths.SELF, exist_ok=True)
+    os.makedirs(paths.MNT, exist_ok=True)
+    record = load_record()
+    record["inventory"] = os.path.abspath(inventory)
+    save_record(record)
+    ensure_propagation(record)
+    ensure_scaffold(record)
+    ensure_users(record)
+    ensure_ssh_keys()
+    install_standins()
+    basetar.ensure(paths.BASE_TXZ)
+    ensure_zfs_fuse(record)
+    for host, address, pool in hosts:
+        record["hosts"].setdefault(host, {"address": address})
+        record["hosts"][host]["address"] = address
+        save_record(record)
+        ensure_pool(record, host, pool)
+        ensure_sshd(record, host, address)
+    write_known_hosts(hosts)
+    print(f"lab up: {len(hosts)} hosts ({', '.join(h for h, _, _ in hosts)}); "
+          f"ssh -i {paths.CLIENT_KEY} -o UserKnownHostsFile={paths.KNOWN_HOSTS} root@ADDRESS")
+
+
+# ------------------------------------------------------------------ down ---
+
+def lab_namespaces(record):
+    namespaces = set(record.get("namespaces", []))
+    for host in record.get("hosts", {}):
+        try:
+            with open(os.path.join(host_dir(host), "run", "namespaces")) as f:
+                namespaces.update(line.strip() for line in f if line.strip())
+        except FileNotFoundError:
+            pass
+    namespaces.discard(mount_ns(os.getpid()))
+    return namespaces
+
+
+def down():
+    record = load_record()
+    problems = []
+    # Everything running in a namespace the lab created was started through the
+    # lab (sshd, sessions, jailed services): stop it so no mount stays busy.
+    for _ in range(3):
+        namespaces = lab_namespaces(record)
+        pids = pids_in_namespaces(namespaces)
+        if not pids:
+            break
+        stop_pids(pids)
+    for host, entry in record.get("hosts", {}).items():
+        if alive(entry.get("sshd")):
+            stop_pids([entry["sshd"]["pid"]])
+        pool = entry.get("pool")
+        if pool and alive(record.get("zfs_fuse")):
+            if run(["zpool", "list", "-H", pool], check=False).returncode == 0:
+                # The kernel tears the stopped namespaces' mounts down a moment
+                # after their last process exits; until then the pool is busy.
+                deadline = time.time() + 15
+                while True:
+                    result = run(["zpool", "destroy", "-f", pool], check=False)
+                    if result.returncode == 0 or time.time() > deadline:
+                        break
+                    time.sleep(0.25)
+                if result.returncode != 0:
+                    problems.append(f"zpool destroy {pool}: {result.stderr.strip()}")
+    if alive(record.get("zfs_fuse")):
+        stop_pids([record["zfs_fuse"]["pid"]], timeout=20)
+    # zfs-fuse leaves its FUSE mounts behind if it dies with them mounted.
+    for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
+        target = line.split()[4]
+        if target.startswith(paths.STATE + "/") or target == paths.STATE:
+            run(["umount", "-l", target], check=False)
+    for name in reversed(record.get("users", [])):
+        if run(["getent", "passwd", name], check=False).returncode == 0:
+            run(["userdel", name], check=False)
+        if run(["getent", "group", name], check=False).returncode == 0:
+            run(["groupdel", name], check=False)
+    for target in reversed(record.get("scaffold", [])):
+        try:
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.rmdir(target)
+            elif os.path.isfile(target) and os.path.getsize(target) == 0:
+                os.unlink(target)
+            elif os.path.lexists(target):
+                problems.append(f"{target} is not empty; left in place")
+        except OSError as e:
+            problems.append(f"{target}: {e}")
+    if record.get("root_propagation") and record["root_propagation"] != "shared":
+        run(["mount", f"--make-r{record['root_propagation']}", "/"], check=False)
+    if problems:
+        for p in problems:
+            print(f"labctl down: {p}", file=sys.stderr)
+        raise LabError("lab down incomplete; state kept in " + paths.STATE)
+    shutil.rmtree(paths.STATE, ignore_errors=True)
+    print("lab down: nothing left")
+
+
+# ---------------------------------------------------------------- status ---
+
+def status():
+    record = load_record()
+    if not record.get("hosts") and not record.get("zfs_fuse"):
+        print("lab is down")
+        return 3
+    ok = alive(record.get("zfs_fuse"))
+    print(f"zfs-fuse  {'running' if ok else 'STOPPED'}  pid {record.get('zfs_fuse', {}).get('pid')}")
+    for host, entry in record["hosts"].items():
+        up_ = alive(entry.get("sshd"))
+        ok = ok and up_
+        print(f"{host:8}  {entry['address']:12}  sshd {'running' if up_ else 'STOPPED'}"
+              f"  pool {entry.get('pool')}")
+    return 0 if ok else 1
+
+
+def ssh(host, command):
+    record = load_record()
+    entry = record.get("hosts", {}).get(host)
+    if not entry:
+        raise LabError(f"no lab host {host} (hosts: {', '.join(record.get('hosts', {}))})")
+    argv = ["ssh", "-i", paths.CLIENT_KEY, "-o", f"UserKnownHostsFile={paths.KNOWN_HOSTS}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+            f"root@{entry['address']}"] + command
+    os.execvp("ssh", argv)

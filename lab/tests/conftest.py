@@ -1,0 +1,64 @@
+"""Helpers of the lab self-tests: they run against a lab that is up (lab/labctl up)."""
+import os
+import shlex
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from haelklab import paths  # noqa: E402
+
+HOSTS = {"lab1": "127.0.10.1", "lab2": "127.0.10.2", "lab3": "127.0.10.3"}
+SSH = ["ssh", "-i", paths.CLIENT_KEY, "-o", f"UserKnownHostsFile={paths.KNOWN_HOSTS}",
+       "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+
+
+def ssh(host, command, check=False, timeout=60):
+    """Run COMMAND (a shell string) on a lab host as root over real ssh."""
+    result = subprocess.run(SSH + [f"root@{HOSTS[host]}", command], capture_output=True,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{host}: {command!r} failed ({result.returncode}):\n"
+                             f"{result.stdout}{result.stderr}")
+    return result
+
+
+def jail_root(host, name):
+    return f"{paths.MNT}/{host}/{name}"
+
+
+def make_jail(host, name, conf_body=None, start=True):
+    """A jail with its own dataset and the lab's base, configured by jail.conf.d."""
+    root = jail_root(host, name)
+    ssh(host, f"zfs create -p -o mountpoint={paths.MNT}/{host} {host}/jails && "
+              f"zfs create {host}/jails/{name} && "
+              f"tar -xf {paths.BASE_TXZ} -C {root} --unlink", check=True)
+    body = conf_body if conf_body is not None else 'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n' \
+        '  host.hostname = "$name";\n  exec.start = "/bin/sh /etc/rc";\n  mount.devfs;\n'
+    write(host, f"/etc/jail.conf.d/{name}.conf", f"{name} {{\n  {body.replace('HOST', host)}}}\n")
+    if start:
+        ssh(host, f"sysrc jail_enable=YES >/dev/null && service jail start {name}", check=True)
+    return root
+
+
+def write(host, path, text):
+    result = subprocess.run(SSH + [f"root@{HOSTS[host]}", f"cat > {shlex.quote(path)}"],
+                            input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def jail_name():
+    """A unique jail name; the jail (if started) and its dataset are removed afterwards."""
+    made = []
+
+    def new(host, prefix="t"):
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        made.append((host, name))
+        return name
+    yield new
+    for host, name in made:
+        ssh(host, f"jls -j {name} >/dev/null 2>&1 && jail -r {name}; "
+                  f"zfs destroy -r {host}/jails/{name}; rm -f /etc/jail.conf.d/{name}.conf")

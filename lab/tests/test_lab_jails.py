@@ -1,0 +1,138 @@
+"""Jails: jail.conf parsed strictly, jls/jexec, jexec sees the jail's own files."""
+import json
+
+from conftest import jail_root, make_jail, paths, ssh, write
+
+
+def test_start_a_jail_list_it_and_jexec_sees_its_files(jail_name):
+    name = jail_name("lab1")
+    root = make_jail("lab1", name)
+    write("lab1", f"{root}/usr/local/etc/only-in-jail.conf", "jailed\n")
+    jls = ssh("lab1", "jls -N; jls -h name path; jls --libxo json", check=True).stdout
+    assert name in jls and f"{name} {root}" in jls
+    doc = json.loads(jls.splitlines()[-1])
+    assert any(j["path"] == root for j in doc["jail-information"]["jail"])
+    out = ssh("lab1", f"jexec {name} cat /usr/local/etc/only-in-jail.conf; "
+                      f"jexec -l {name} hostname; ls /usr/local/etc", check=True).stdout.split()
+    assert out[:2] == ["jailed", name]
+    assert "only-in-jail.conf" not in out[2:]
+
+
+def test_jexec_writes_land_in_the_jail_dataset(jail_name):
+    name = jail_name("lab1")
+    root = make_jail("lab1", name)
+    ssh("lab1", f"jexec {name} sh -c 'echo x > /var/db/f; echo y > /var/log/f; echo z > /tmp/f'",
+        check=True)
+    out = ssh("lab1", f"cat {root}/var/db/f {root}/var/log/f {root}/tmp/f", check=True).stdout
+    assert out.split() == ["x", "y", "z"]
+
+
+def test_jexec_refuses_a_stopped_jail(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False)
+    result = ssh("lab1", f"jexec {name} true")
+    assert result.returncode == 1 and f'jail "{name}" not found' in result.stderr
+
+
+def test_jail_stop_removes_it_from_jls(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name)
+    ssh("lab1", f"service jail stop {name}", check=True)
+    assert name not in ssh("lab1", "jls -N", check=True).stdout
+
+
+def start_fails(name, body, expect, host="lab1"):
+    result = ssh(host, f"sysrc jail_enable=YES >/dev/null; service jail start {name}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expect in result.stdout + result.stderr, result.stdout + result.stderr
+    assert name not in ssh(host, "jls -N").stdout
+
+
+def test_missing_semicolon_is_a_syntax_error(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False,
+              conf_body='path = "/var/tmp/haelk-lab/mnt/HOST/$name"\n  mount.devfs;\n')
+    start_fails(name, None, "syntax error")
+
+
+def test_unbalanced_braces_are_a_syntax_error(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False)
+    ssh("lab1", f"sed -i 's/^}}$//' /etc/jail.conf.d/{name}.conf", check=True)
+    start_fails(name, None, "syntax error")
+
+
+def test_unknown_parameter_is_rejected(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False,
+              conf_body='path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  allow.mlocks;\n')
+    start_fails(name, None, "unknown parameter: allow.mlocks")
+
+
+def test_block_name_must_match_the_jail(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False)
+    ssh("lab1", f"sed -i 's/^{name} {{/other {{/' /etc/jail.conf.d/{name}.conf", check=True)
+    start_fails(name, None, f'"{name}" not found')
+
+
+def test_missing_path_is_rejected(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False, conf_body='host.hostname = "$name";\n')
+    start_fails(name, None, "path: not specified")
+
+
+def test_path_must_exist(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False, conf_body='path = "/nonexistent/$name";\n')
+    start_fails(name, None, "No such file or directory")
+
+
+def test_a_wrong_epair_command_in_prestart_fails_the_start(jail_name):
+    name = jail_name("lab1")
+    make_jail("lab1", name, start=False, conf_body=(
+        'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  vnet;\n  vnet.interface = "epair9b";\n'
+        '  exec.prestart = "ifconfig epair9a create";\n'))
+    start_fails(name, None, "SIOCIFCREATE2")
+
+
+def test_vnet_jail_with_epair_and_carp(jail_name):
+    name = jail_name("lab1")
+    root = make_jail("lab1", name, start=False, conf_body=(
+        'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  vnet;\n  vnet.interface = "epair7b";\n'
+        '  exec.prestart = "ifconfig epair7 create";\n'
+        '  exec.prestart += "ifconfig bridge0 addm epair7a up";\n'
+        '  exec.poststop = "ifconfig epair7a destroy";\n'))
+    write("lab1", f"{root}/etc/rc.conf",
+          'ifconfig_epair7b_name="vnet0"\nifconfig_vnet0="inet 127.0.20.77/24"\n'
+          'ifconfig_vnet0_alias0="inet vhid 7 advskew 100 pass x alias 127.0.30.77/32"\n')
+    ssh("lab1", f"kldload -n carp; sysrc jail_enable=YES; service jail start {name}", check=True)
+    out = ssh("lab1", f"jexec {name} ifconfig vnet0", check=True).stdout
+    assert "carp: BACKUP vhid 7" in out and "127.0.20.77" in out
+    ssh("lab1", f"jexec {name} ifconfig vnet0 vhid 7 state master", check=True)
+    assert "carp: MASTER vhid 7" in ssh("lab1", f"jexec {name} ifconfig vnet0").stdout
+    assert "member: epair7a" in ssh("lab1", "ifconfig bridge0").stdout
+    ssh("lab1", f"service jail stop {name}", check=True)
+    assert "epair7" not in ssh("lab1", "ifconfig -l").stdout
+
+
+def test_service_jail_start_needs_jail_enable(jail_name):
+    name = jail_name("lab3")
+    make_jail("lab3", name, start=False)
+    ssh("lab3", "sysrc jail_enable=NO", check=True)
+    result = ssh("lab3", f"service jail start {name}")
+    assert result.returncode == 1
+    assert "Set jail_enable to YES" in result.stderr
+
+
+def test_service_jail_start_without_name_honours_jail_list(jail_name):
+    first, second = jail_name("lab3"), jail_name("lab3")
+    make_jail("lab3", first, start=False)
+    make_jail("lab3", second, start=False)
+    ssh("lab3", f"sysrc jail_enable=YES jail_list={first}", check=True)
+    try:
+        ssh("lab3", "service jail start", check=True)
+        names = ssh("lab3", "jls -N").stdout
+        assert first in names and second not in names
+    finally:
+        ssh("lab3", "sysrc -x jail_list")

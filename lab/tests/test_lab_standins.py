@@ -1,0 +1,100 @@
+"""Each stand-in rejects what the FreeBSD tool rejects."""
+from conftest import make_jail, ssh
+
+
+def test_sysrc_reads_writes_and_deletes():
+    out = ssh("lab2", "sysrc -f /boot/loader.conf carp_load=YES; sysrc -f /boot/loader.conf -n carp_load; "
+                      "sysrc -f /boot/loader.conf -x carp_load; sysrc -f /boot/loader.conf carp_load",
+              ).stdout.splitlines()
+    assert out == ["carp_load:  -> YES", "YES"]
+
+
+def test_sysrc_rejects_bad_syntax():
+    result = ssh("lab2", "sysrc 'bad-name=1'")
+    assert result.returncode == 1 and "not allowed" in result.stderr
+    result = ssh("lab2", "sysrc -Q x")
+    assert result.returncode == 1 and "illegal option" in result.stderr
+
+
+def test_sysrc_unknown_variable_fails():
+    result = ssh("lab2", "sysrc no_such_variable")
+    assert result.returncode == 1 and "unknown variable" in result.stderr
+
+
+def test_pkg_rejects_unknown_packages(jail_name):
+    name = jail_name("lab2")
+    make_jail("lab2", name)
+    result = ssh("lab2", f"pkg -j {name} install -y elasticsearch9")
+    assert result.returncode == 1
+    assert "No packages available to install matching 'elasticsearch9'" in result.stderr
+
+
+def test_pkg_j_refuses_a_stopped_jail(jail_name):
+    name = jail_name("lab2")
+    root = make_jail("lab2", name, start=False)
+    result = ssh("lab2", f"pkg -j {name} install -y haproxy")
+    assert result.returncode == 1 and "No such jail" in result.stderr
+    assert ssh("lab2", f"pkg -r {root} install -y haproxy").returncode == 0
+    assert ssh("lab2", f"pkg -r {root} info -e haproxy").returncode == 0
+
+
+def test_pkg_install_lays_out_the_elasticsearch_port(jail_name):
+    name = jail_name("lab2")
+    root = make_jail("lab2", name)
+    ssh("lab2", f"pkg -j {name} install -y elasticsearch8 kibana8", check=True)
+    out = ssh("lab2", f"pkg -j {name} query '%n %v'; "
+                      f"stat -c '%U %n' {root}/var/db/elasticsearch {root}/var/log/elasticsearch "
+                      f"{root}/var/db/kibana; ls {root}/usr/local/etc/elasticsearch", check=True).stdout
+    assert "elasticsearch8 8." in out and "openjdk17 " in out and "node20 " in out
+    assert f"elasticsearch {root}/var/db/elasticsearch" in out
+    assert f"www {root}/var/db/kibana" in out
+    assert "elasticsearch.yml" in out and "jvm.options" in out
+    assert ssh("lab2", f"pkg -j {name} info -e haproxy").returncode == 1
+
+
+def test_service_refuses_to_start_without_enable(jail_name):
+    name = jail_name("lab2")
+    make_jail("lab2", name)
+    ssh("lab2", f"pkg -j {name} install -y haproxy", check=True)
+    result = ssh("lab2", f"service -j {name} haproxy start")
+    assert result.returncode == 1
+    assert ("Cannot 'start' haproxy. Set haproxy_enable to YES in /etc/rc.conf or use "
+            "'onestart' instead of 'start'.") in result.stderr
+
+
+def test_service_of_an_uninstalled_package_does_not_exist(jail_name):
+    name = jail_name("lab2")
+    make_jail("lab2", name)
+    result = ssh("lab2", f"service -j {name} kibana start")
+    assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+def test_service_j_refuses_a_stopped_jail(jail_name):
+    name = jail_name("lab2")
+    make_jail("lab2", name, start=False)
+    result = ssh("lab2", f"service -j {name} haproxy status")
+    assert result.returncode == 1 and "not found" in result.stderr
+
+
+def test_ifconfig_rejects_forms_it_does_not_know():
+    result = ssh("lab2", "ifconfig bridge0 frobnicate")
+    assert result.returncode == 1 and "bad value" in result.stderr
+    result = ssh("lab2", "ifconfig nosuch0 up")
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    result = ssh("lab2", "ifconfig epair3a create")
+    assert result.returncode == 1 and "SIOCIFCREATE2" in result.stderr
+
+
+def test_ifconfig_epair_create_and_destroy():
+    out = ssh("lab2", "ifconfig epair42 create; ifconfig epair42a descr hello up; ifconfig epair42a; "
+                      "ifconfig epair42a destroy; ifconfig -l", check=True).stdout
+    assert out.startswith("epair42a\n") and "description: hello" in out
+    assert "epair42" not in out.splitlines()[-1]
+
+
+def test_kldstat_reports_carp_by_exit_status():
+    assert ssh("lab3", "kldstat -q -m carp").returncode == 1
+    ssh("lab3", "kldload carp", check=True)
+    assert ssh("lab3", "kldstat -q -m carp").returncode == 0
+    assert ssh("lab3", "kldload carp").returncode == 1
+    assert ssh("lab3", "kldload nosuchmod").returncode == 1
