@@ -2,4 +2,5 @@
 //! end, with real inventory files.
 
 mod cli;
+mod lab;
 mod lint;
