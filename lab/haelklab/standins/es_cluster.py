@@ -345,29 +345,27 @@ def explain_unassigned(state, name, shard, copy, node_stores):
 
 
 def reconfigure(state):
-    """The voting configuration ES would choose: live master-eligible nodes minus exclusions,
-    keeping departed members while fewer than three remain, and an odd size."""
+    """The voting configuration ES's Reconfigurator would choose (auto-shrink on): live
+    master-eligible nodes that are not excluded, then departed members of the current
+    configuration, up to max(live count rounded down to odd, 3) members."""
     excluded = {e["node_id"] for e in state["exclusions"]}
     master = state["master"]
-    live = sorted((nid for nid, info in state["nodes"].items() if is_master_eligible(info) and nid not in excluded),
-                  key=lambda nid: (nid != master, state["nodes"][nid]["name"]))
-    config = list(live)
-    if len(config) < 3:
-        for member in state["voting_config"]:
-            if len(config) >= 3:
-                break
-            if member not in config and member not in excluded and not member.startswith(PLACEHOLDER):
-                config.append(member)
-        for member in state["voting_config"]:
-            if len(config) >= 3:
-                break
-            if member not in config and member.startswith(PLACEHOLDER):
-                config.append(member)
-    if len(config) > 1 and len(config) % 2 == 0:
-        config.pop()  # drop the last: departed members and non-masters sort last
+    current = state["voting_config"]
+
+    def order(nid):
+        return (nid != master, state["nodes"].get(nid, {}).get("name", nid))
+
+    live = [nid for nid, info in state["nodes"].items() if is_master_eligible(info) and nid not in excluded]
+    live_in = sorted((n for n in live if n in current), key=order)
+    live_out = sorted((n for n in live if n not in current), key=order)
+    gone_in = [n for n in current if n not in live and n not in excluded]
+    count = len(live)
+    odd = count if count % 2 else count - 1
+    target = max(odd, 1 if len(current) == 1 else 3)
+    config = (live_in + live_out + gone_in)[:target]
     if not config:
         return False
-    if set(config) != set(state["voting_config"]):
+    if set(config) != set(current):
         state["voting_config"] = config
         return True
     return False
