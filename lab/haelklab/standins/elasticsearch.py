@@ -69,6 +69,8 @@ def main(argv=None):
     node.run_loops()
     while not node.stop.wait(0.5):
         pass
+    if not node.fatal_error:
+        node.shutdown()
     for server in (http, transport):
         server.shutdown()
         server.server_close()

@@ -244,7 +244,8 @@ class Node:
             self.master_id, self.last_contact = body["master"], time.time()
             version = self.state["version"] if self.state and not self.routing_stale else -1
             term = self.state["term"] if self.state else -1
-        return {"ok": True, "version": version, "term": term, "stores": list_stores(self.cfg.path_data)}
+        return {"ok": True, "version": version, "term": term, "stores": list_stores(self.cfg.path_data),
+                "ephemeral_id": self.info["ephemeral_id"]}
 
     def step_down(self, why):
         with self.lock:
@@ -427,6 +428,9 @@ class Node:
             if stale:
                 new["nodes"] = {}
                 cl.rebuild_routing(new)
+            restarted = [nid for nid, vote in votes.items()
+                         if nid in new["nodes"] and new["nodes"][nid]["ephemeral_id"] != vote["info"]["ephemeral_id"]]
+            cl.remove_nodes(new, restarted, "NODE_RESTARTING")
             for nid, vote in votes.items():
                 new["nodes"][nid] = vote["info"]
                 self.node_stores[nid] = vote["stores"]
@@ -446,6 +450,7 @@ class Node:
     def master_round(self):
         with self.lock:
             nodes = {nid: i["transport_address"] for nid, i in self.state["nodes"].items() if nid != self.id}
+            ephemeral = {nid: i["ephemeral_id"] for nid, i in self.state["nodes"].items()}
             version, term, config = self.state["version"], self.current_term, list(self.state["voting_config"])
         body = {"term": term, "master": self.id, "version": version}
 
@@ -469,6 +474,9 @@ class Node:
             if not resp.get("ok"):
                 self.step_down(f"node [{nid}] has a higher term [{resp.get('term')}]")
                 return
+            if resp.get("ephemeral_id") != ephemeral[nid]:
+                gone.append(nid)  # the node restarted: the old incarnation has left
+                continue
             self.failures[nid] = 0
             alive.add(nid)
             self.node_stores[nid] = resp["stores"]
@@ -765,6 +773,51 @@ class Node:
                           f"[{body['name']}] store location [{location}] is not accessible on the node "
                           f"[{self.cfg.node_name}]: {err}") from err
         return {"ok": True}
+
+    # ---------------------------------------------------------------- clean shutdown
+    def shutdown(self):
+        """Tell the cluster we are leaving, as a closed transport connection would in ES."""
+        with self.lock:
+            is_master, master = self.is_master, self.master_id
+            nodes = {nid: i["transport_address"] for nid, i in (self.state or {}).get("nodes", {}).items()
+                     if nid != self.id}
+            term = self.current_term
+        if is_master:
+            self.is_master = False
+            for address in nodes.values():
+                try:
+                    self.rpc(address, "master_leaving", {"master": self.id, "term": term}, timeout=0.5)
+                except OSError:
+                    pass
+        elif master and master in nodes:
+            try:
+                self.rpc(nodes[master], "node_leaving", {"id": self.id}, timeout=2.0)
+            except OSError:
+                pass
+
+    def t_master_leaving(self, body):
+        with self.lock:
+            if self.master_id == body["master"]:
+                self.log.info("master node [%s] is shutting down, restarting discovery", body["master"])
+                self.master_id = None
+                self.election_after = time.time() + random.uniform(0.05, 0.3)
+        return {"ok": True}
+
+    def t_node_leaving(self, body):
+        if not self.is_master:
+            raise NotMaster("not the master")
+        with self.lock:
+            name = self.state["nodes"].get(body["id"], {}).get("name")
+        if name:
+            self.log.info("node-left [%s], reason: shutting down", name)
+            self.pool.submit(self._remove_quietly, body["id"])
+        return {"ok": True}
+
+    def _remove_quietly(self, node_id):
+        try:
+            self.submit(lambda s: cl.remove_nodes(s, [node_id]), "node-left")
+        except NotMaster:
+            pass
 
     # ---------------------------------------------------------------- loops
     def run_loops(self):
