@@ -7,6 +7,8 @@ loopback addresses (127.0.5x.1-3) with temp dirs, killed by PID in teardown.
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -187,6 +189,11 @@ def test_strict_rest_surface(shared):
     assert status == 400 and "Wildcard expressions or all indices are not allowed" in body["error"]["reason"]
     status, body = shared.put("n1", "/BadName", {})
     assert status == 400 and body["error"]["type"] == "invalid_index_name_exception"
+    form = urllib.request.Request(shared.url("n1", "/formdocs/_doc/1"), data=b'{"a": 1}', method="PUT",
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as refused_form:
+        urllib.request.urlopen(form, timeout=10)
+    assert refused_form.value.code == 406
 
 
 def test_health_wait_for_status_and_408(shared):

@@ -1228,8 +1228,15 @@ def http_server(node, rest):
         def handle_any(self):
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            ctype_in = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             try:
-                status, payload = rest.dispatch(self.command, self.path, raw)
+                if raw and ctype_in not in ("application/json", "application/x-ndjson", "application/yaml",
+                                            "application/vnd.elasticsearch+json"):
+                    # ES 8 refuses bodies without a supported Content-Type (e.g. curl -d's form encoding).
+                    status, payload = 406, {"error": f"Content-Type header [{ctype_in}] is not supported",
+                                            "status": 406}
+                else:
+                    status, payload = rest.dispatch(self.command, self.path, raw)
             except EsError as err:
                 status, payload = err.status, err.body()
             except NotMaster:
