@@ -373,3 +373,27 @@ def test_voting_config_exclusions(tmp_path, procs):
     assert status == 200
     coord = cluster.get(others[1], "/_cluster/state")[1]["metadata"]["cluster_coordination"]
     assert coord["voting_config_exclusions"] == []
+
+
+def test_replica_of_departed_node_waits_for_delayed_timeout(tmp_path, procs):
+    cluster = EsCluster(tmp_path, procs)
+    cluster.start_all()
+    settings = {"number_of_replicas": 1, "unassigned.node_left.delayed_timeout": "2s"}
+    assert cluster.put("n1", "/delayed", {"settings": settings})[0] == 200
+    cluster.put("n1", "/delayed/_doc/1", {"x": 1})
+    cluster.wait_status("green")
+    master = cluster.master_name()
+    holder = next(r["node"] for r in cluster.shards() if r["prirep"] == "r" and r["node"] != master) \
+        if any(r["prirep"] == "r" and r["node"] != master for r in cluster.shards()) \
+        else next(r["node"] for r in cluster.shards() if r["node"] != master)
+    left_at = time.time()
+    assert cluster.stop(holder) == 0
+    via = master
+    cluster.wait_nodes(2, via=via)
+    body = cluster.health(via)[1]
+    assert body["status"] == "yellow" and body["delayed_unassigned_shards"] == 1, body
+    explain = cluster.get(via, "/_cluster/allocation/explain")[1]
+    assert explain["can_allocate"] == "allocation_delayed", explain
+    cluster.wait_status("green", via=via)
+    assert time.time() - left_at >= 2.0
+    assert holder not in {r["node"] for r in cluster.shards(via)}

@@ -102,7 +102,7 @@ def remove_nodes(state, node_ids, reason="NODE_LEFT"):
             if not lost:
                 continue
             for copy in lost:
-                fail_copy(copies, copy, reason)
+                fail_copy(copies, copy, reason, delay=meta.get("delayed_timeout", 60.0))
             if _primary_active(copies):
                 alive = {c["alloc"] for c in copies if c["state"] in ACTIVE}
                 meta["in_sync"][shard] = [a for a in meta["in_sync"][shard] if a in alive]
@@ -123,7 +123,9 @@ def fail_shard(state, name, shard, alloc, reason="ALLOCATION_FAILED"):
     return True
 
 
-def fail_copy(copies, copy, reason):
+def fail_copy(copies, copy, reason, delay=None):
+    """Fail one copy. A replica lost with its node (NODE_LEFT) waits `delay` seconds for
+    that node to return before it is rebuilt elsewhere (index.unassigned.node_left.delayed_timeout)."""
     if copy not in copies:
         return
     if copy["relocation_source"]:
@@ -139,6 +141,9 @@ def fail_copy(copies, copy, reason):
     was_primary = copy["primary"] and copy["state"] in ACTIVE
     idx = copies.index(copy)
     copies[idx] = unassigned_copy(False, reason)
+    if reason == "NODE_LEFT" and delay:
+        copies[idx]["delayed_until"] = time.time() + delay
+        copies[idx]["last_node"] = copy["node"]
     if copy["primary"]:
         promoted = next((c for c in copies if not c["primary"] and c["state"] in ACTIVE), None)
         if promoted is not None and was_primary:
@@ -268,6 +273,13 @@ def reroute(state, node_stores, max_incoming=2):
             if _primary_active(copies) and enable_allows(enable, False, new_index):
                 for copy in copies:
                     if copy["state"] == "UNASSIGNED" and not copy["primary"]:
+                        if copy.get("delayed_until", 0) > time.time():
+                            back = copy.get("last_node")
+                            if back in data_nodes and allowed[back] and back not in holders:
+                                assign(copy, back, "peer")
+                                holders.add(back)
+                                changed = True
+                            continue
                         nid = pick(holders, True)
                         if nid is None:
                             break
@@ -322,6 +334,17 @@ def explain_unassigned(state, name, shard, copy, node_stores):
                           "node_decision": "no" if deciders else "yes",
                           "deciders": [{"decider": d, "decision": "NO", "explanation": e} for d, e in deciders]})
     can = "yes" if any(d["node_decision"] == "yes" for d in decisions) else "no"
+    remaining = copy.get("delayed_until", 0) - time.time()
+    if remaining > 0 and not copy["primary"]:
+        return {"index": name, "shard": int(shard), "primary": False, "current_state": "unassigned",
+                "unassigned_info": {"reason": copy["reason"], "delayed": True},
+                "can_allocate": "allocation_delayed",
+                "allocate_explanation": f"The node containing this shard copy recently left the cluster. "
+                                        f"Elasticsearch is waiting for it to return. If the node does not return "
+                                        f"within [{remaining:.1f}s] then Elasticsearch will allocate this shard to "
+                                        "another node. Please wait.",
+                "configured_delay_in_millis": 0, "remaining_delay_in_millis": int(remaining * 1000),
+                "node_allocation_decisions": decisions}
     body = {"index": name, "shard": int(shard), "primary": copy["primary"], "current_state": "unassigned",
             "unassigned_info": {"reason": copy["reason"] or "UNKNOWN",
                                 "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(copy["since"])),
@@ -380,7 +403,7 @@ def has_quorum(config, voters):
 
 def health(state, index_names=None):
     counts = {"active_primary_shards": 0, "active_shards": 0, "relocating_shards": 0, "initializing_shards": 0,
-              "unassigned_shards": 0}
+              "unassigned_shards": 0, "delayed_unassigned_shards": 0}
     status = "green"
     per_index = {}
     for name, shards in state["routing"].items():
@@ -401,6 +424,8 @@ def health(state, index_names=None):
                         index_status = _worse(index_status, "red" if c["primary"] else "yellow")
                 else:
                     counts["unassigned_shards"] += 1
+                    if not c["primary"] and c.get("delayed_until", 0) > time.time():
+                        counts["delayed_unassigned_shards"] += 1
                     index_status = _worse(index_status, "red" if c["primary"] else "yellow")
         per_index[name] = index_status
         status = _worse(status, index_status)

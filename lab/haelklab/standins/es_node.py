@@ -51,7 +51,10 @@ class Node:
         self.master_lock = threading.Lock()
         self.apply_lock = threading.Lock()
         self.stop = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=16)
+        # Fan-out RPCs only: tasks in this pool never wait on the pool themselves.
+        self.pool = ThreadPoolExecutor(max_workers=32)
+        # Background work (shard application, leave handling), which may fan out via self.pool.
+        self.background = ThreadPoolExecutor(max_workers=4)
         state_dir = os.path.join(cfg.path_data, "_state")
         os.makedirs(state_dir, exist_ok=True)
         self.state_dir = state_dir
@@ -223,7 +226,7 @@ class Node:
                               new["nodes"].get(new["master"], {}).get("name"))
             self.master_id, self.last_contact = new["master"], time.time()
             self.set_state(new)
-        self.pool.submit(self.apply_shards)
+        self.background.submit(self.apply_shards)
         return {"ok": True, "id": self.id}
 
     def set_state(self, new):
@@ -285,7 +288,7 @@ class Node:
             return False
         with self.lock:
             self.set_state(new)
-        self.pool.submit(self.apply_shards)
+        self.background.submit(self.apply_shards)
         return True
 
     def submit(self, fn, source="update"):
@@ -810,7 +813,7 @@ class Node:
             name = self.state["nodes"].get(body["id"], {}).get("name")
         if name:
             self.log.info("node-left [%s], reason: shutting down", name)
-            self.pool.submit(self._remove_quietly, body["id"])
+            self.background.submit(self._remove_quietly, body["id"])
         return {"ok": True}
 
     def _remove_quietly(self, node_id):

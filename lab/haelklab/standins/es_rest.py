@@ -125,7 +125,9 @@ class MasterOps:
                 meta = state["indices"][args["name"]]
                 raise EsError(400, "resource_already_exists_exception",
                               f"index [{args['name']}/{meta['uuid']}] already exists", index=args["name"])
-            return cl.add_index(state, args["name"], args["shards"], args["replicas"])
+            created = cl.add_index(state, args["name"], args["shards"], args["replicas"])
+            state["indices"][args["name"]]["delayed_timeout"] = args.get("delayed_timeout", 60.0)
+            return created
 
         if args.get("auto") and args["name"] in self.state()["indices"]:
             return self.state()["indices"][args["name"]]["uuid"]
@@ -141,6 +143,16 @@ class MasterOps:
 
     def op_set_replicas(self, args):
         return self.node.submit(lambda s: cl.set_replicas(s, args["name"], args["replicas"]), "update-settings")
+
+    def op_set_delay(self, args):
+        def update(state):
+            state["indices"][args["name"]]["delayed_timeout"] = args["delay"]
+            for copies in state["routing"][args["name"]].values():
+                for c in copies:
+                    if c.get("delayed_until"):
+                        c["delayed_until"] = c["since"] + args["delay"]
+
+        return self.node.submit(update, "update-settings")
 
     def op_cluster_settings(self, args):
         def update(state):
@@ -539,7 +551,7 @@ class Rest:
                 **counts, "unassigned_primary_shards": sum(
                     1 for n, shards in state["routing"].items() if index_names is None or n in index_names
                     for copies in shards.values() for c in copies if c["primary"] and c["state"] == "UNASSIGNED"),
-                "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
+                "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
                 "task_max_waiting_in_queue_millis": 0,
                 "active_shards_percent_as_number": 100.0 if total == 0 else 100.0 * counts["active_shards"] / total}
 
@@ -883,6 +895,8 @@ class Rest:
                 out[short] = num
             elif short in ("refresh_interval", "max_result_window", "codec"):
                 out[short] = value
+            elif short == "unassigned.node_left.delayed_timeout":
+                out[short] = parse_time(value, "index." + short) or 0.0
             else:
                 raise EsError(400, "illegal_argument_exception",
                               f"unknown setting [index.{short}] please check that any required plugins are installed, "
@@ -916,7 +930,9 @@ class Rest:
             raise EsError(400, "parse_exception", f"unknown key [{sorted(unknown)[0]}] for create index")
         settings = self.parse_index_settings(body.get("settings"), True)
         self.master("create_index", {"name": name, "shards": settings.get("number_of_shards", 1),
-                                     "replicas": settings.get("number_of_replicas", 1)}, params)
+                                     "replicas": settings.get("number_of_replicas", 1),
+                                     "delayed_timeout": settings.get("unassigned.node_left.delayed_timeout", 60.0)},
+                    params)
         self.wait_for_index(name)
         timeout = parse_time(params.get("timeout", "30s"), "timeout") or 30.0
         acked = self.wait_primaries(name, timeout)
@@ -941,7 +957,9 @@ class Rest:
         return 200, {n: {"aliases": {}, "mappings": {}, "settings": {"index": {
             "number_of_shards": str(state["indices"][n]["shards"]),
             "number_of_replicas": str(state["indices"][n]["replicas"]), "uuid": state["indices"][n]["uuid"],
-            "creation_date": str(state["indices"][n]["created"]), "provided_name": n}}} for n in names}
+            "creation_date": str(state["indices"][n]["created"]), "provided_name": n,
+            "unassigned": {"node_left": {"delayed_timeout": f"{state['indices'][n].get('delayed_timeout', 60.0):g}s"}}}}}
+            for n in names}
 
     def get_index_settings(self, params, body, expr):
         status, out = self.get_index(params, body, expr)
@@ -954,6 +972,10 @@ class Rest:
         if "number_of_replicas" in settings:
             for name in names:
                 self.master("set_replicas", {"name": name, "replicas": settings["number_of_replicas"]}, params)
+        if "unassigned.node_left.delayed_timeout" in settings:
+            for name in names:
+                self.master("set_delay", {"name": name, "delay": settings["unassigned.node_left.delayed_timeout"]},
+                            params)
         return 200, {"acknowledged": True}
 
     # ------------------------------------------------------------ documents
