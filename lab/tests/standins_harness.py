@@ -74,9 +74,9 @@ class Processes:
             log.close()
 
 
-def run_refused(args, timeout=15):
+def run_refused(args, timeout=15, prefix=()):
     """Run a stand-in expected to refuse to start; return (exit code, output)."""
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -4,6 +4,7 @@ loopback addresses (127.0.5x.1-3) with temp dirs, killed by PID in teardown.
     cd lab && python3 -m pytest -q tests/test_elasticsearch.py
 """
 
+import json
 import os
 import signal
 import time
@@ -41,12 +42,12 @@ def shared(tmp_path_factory, module_procs):
 
 # ------------------------------------------------------------------ refusals
 
-def refused(tmp_path, mutate, heap=None):
+def refused(tmp_path, mutate, heap=None, prefix=()):
     cluster = EsCluster(tmp_path, Processes(), count=1)
     settings = cluster.settings("n1")
     mutate(settings)
     cluster.write_config("n1", settings, heap=heap)
-    code, out = run_refused([ES, "--path-conf", str(cluster.conf_dir("n1"))])
+    code, out = run_refused([ES, "--path-conf", str(cluster.conf_dir("n1"))], prefix=prefix)
     assert code == 1, out
     return out
 
@@ -106,6 +107,13 @@ def test_unequal_heap_refused(tmp_path):
 def test_equal_heap_accepted_and_reported(shared):
     status, body = shared.get("n1", "/_nodes")
     assert status == 200 and len(body["nodes"]) == 3
+
+
+def test_memory_lock_without_mlock_permission_refused(tmp_path):
+    # No CAP_IPC_LOCK (root keeps it unless dropped) and a zero RLIMIT_MEMLOCK: mlockall fails.
+    prefix = ["prlimit", "--memlock=0:0"] + (["setpriv", "--bounding-set=-ipc_lock"] if os.geteuid() == 0 else [])
+    out = refused(tmp_path, lambda s: s.update({"bootstrap.memory_lock": True}), prefix=prefix)
+    assert "memory locking requested for elasticsearch process but memory is not locked" in out
 
 
 def test_unwritable_path_data_refused(tmp_path):
@@ -170,6 +178,15 @@ def test_index_get_count_through_any_node(shared):
     status, body = shared.get("n1", "/nosuchindex/_doc/1")
     assert status == 404 and body["error"]["type"] == "index_not_found_exception"
     shared.wait_status("green")
+    bulk = "".join(f'{{"index": {{"_id": "b{i}"}}}}\n{{"b": {i}}}\n' for i in range(50))
+    bulk_req = urllib.request.Request(shared.url("n2", "/docs/_bulk"), data=bulk.encode(), method="POST",
+                                      headers={"Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(bulk_req, timeout=30) as resp:
+        result = json.loads(resp.read())
+    assert result["errors"] is False and len(result["items"]) == 50
+    assert shared.get("n1", "/docs/_count")[1]["count"] == 81
+    status, body = shared.get("n1", "/_cluster/health?level=indices")
+    assert body["indices"]["docs"]["number_of_shards"] == 2 and body["indices"]["docs"]["active_shards"] == 4
 
 
 def test_strict_rest_surface(shared):

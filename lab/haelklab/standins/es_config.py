@@ -249,6 +249,21 @@ def _heap_bytes(size):
     return int(match.group(1)) * scale
 
 
+def _can_lock_memory():
+    """Whether mlockall() works for this process, as ES's memory-lock bootstrap check needs."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        if libc.mlockall(1) != 0:  # MCL_CURRENT
+            return False
+        libc.munlockall()
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def _check_writable_dir(path, key):
     try:
         os.makedirs(path, exist_ok=True)
@@ -371,6 +386,11 @@ def load_config(path_conf):
     for key in ("action.destructive_requires_name", "bootstrap.memory_lock"):
         if key in settings:
             _as_bool(settings[key], key)
+    if _as_bool(settings.get("bootstrap.memory_lock", False), "bootstrap.memory_lock") and not _can_lock_memory():
+        raise StartupError(
+            "bootstrap check failure [1] of [1]: memory locking requested for elasticsearch process but memory is "
+            "not locked (on FreeBSD: sysctl security.bsd.unprivileged_mlock=1 and allow.mlock in the jail)"
+        )
 
     heap = read_heap(path_conf)
     return EsConfig(

@@ -430,6 +430,8 @@ class Rest:
              {"master_timeout", "timeout"}),
             (f"/_slm/policy/{any_}/_execute", {"POST": self.execute_slm, "PUT": self.execute_slm},
              {"master_timeout", "timeout"}),
+            ("/_bulk", {"POST": self.bulk, "PUT": self.bulk}, DOC_WRITE_PARAMS),
+            (f"/{n}/_bulk", {"POST": self.bulk, "PUT": self.bulk}, DOC_WRITE_PARAMS),
             ("/_count", {"GET": self.count, "POST": self.count}, {"q"}),
             (f"/{n}/_count", {"GET": self.count, "POST": self.count}, {"q", "ignore_unavailable", "expand_wildcards"}),
             ("/_search", {"GET": self.search, "POST": self.search}, {"q", "size", "from"}),
@@ -468,6 +470,8 @@ class Rest:
                 raise EsError(400, "illegal_argument_exception",
                               f"request [{path}] contains unrecognized parameter: [{first}]")
             body = None
+            if handler == self.bulk:
+                return handler(params, body_bytes, *match.groups())
             if body_bytes:
                 try:
                     body = json.loads(body_bytes)
@@ -571,7 +575,7 @@ class Rest:
             if "wait_for_no_initializing_shards" in params else False
         active = params.get("wait_for_active_shards")
         if params.get("level") not in (None, "cluster", "indices", "shards"):
-            raise EsError(400, "illegal_argument_exception", f"level must be one of [cluster, indices, shards]")
+            raise EsError(400, "illegal_argument_exception", "level must be one of [cluster, indices, shards]")
         deadline = time.time() + (timeout if timeout is not None else 1e9)
         rank = {"green": 0, "yellow": 1, "red": 2}
         while True:
@@ -597,12 +601,26 @@ class Rest:
                     ok &= out["unassigned_shards"] == 0 and out["initializing_shards"] == 0
                 else:
                     ok &= out["active_shards"] >= int(active)
+            if params.get("level") in ("indices", "shards"):
+                out["indices"] = self.index_health(state, names)
             if ok:
                 return 200, out
             if time.time() >= deadline:
                 out["timed_out"] = True
                 return 408, out
             time.sleep(0.1)
+
+    def index_health(self, state, names):
+        out = {}
+        for name in sorted(state["indices"]):
+            if names is not None and name not in names:
+                continue
+            status, counts, _ = cl.health(state, [name])
+            meta = state["indices"][name]
+            counts.pop("delayed_unassigned_shards", None)
+            out[name] = {"status": status, "number_of_shards": meta["shards"],
+                         "number_of_replicas": meta["replicas"], **counts}
+        return out
 
     def cluster_state(self, params, body, metrics=None):
         state = self.wait_master(params)
@@ -1038,6 +1056,45 @@ class Rest:
                               f"[{name}][{shard}] primary shard is not active Timeout: [{params.get('timeout', '1m')}], "
                               f"request: [index {{[{name}][{doc_id}]}}]")
             time.sleep(0.1)
+
+    def bulk(self, params, raw, default_index=None):
+        lines = [line for line in (raw or b"").decode().split("\n") if line.strip()]
+        if not lines:
+            raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;")
+        items, errors, i = [], False, 0
+        started = time.time()
+        while i < len(lines):
+            try:
+                action = json.loads(lines[i])
+            except ValueError as err:
+                raise EsError(400, "x_content_parse_exception", f"[{i + 1}:1] malformed action/metadata line: {err}") from err
+            if not isinstance(action, dict) or len(action) != 1:
+                raise EsError(400, "illegal_argument_exception", f"Malformed action/metadata line [{i + 1}]")
+            op, meta = next(iter(action.items()))
+            if op not in ("index", "create"):
+                raise EsError(400, "illegal_argument_exception",
+                              f"Malformed action/metadata line [{i + 1}], expected one of [create, index] (stand-in: "
+                              f"no [{op}]) but found [{op}]")
+            unknown = set(meta) - {"_index", "_id", "require_alias"}
+            if unknown:
+                raise EsError(400, "illegal_argument_exception",
+                              f"Action/metadata line [{i + 1}] contains an unknown parameter [{sorted(unknown)[0]}]")
+            if i + 1 >= len(lines):
+                raise EsError(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+            source = json.loads(lines[i + 1])
+            i += 2
+            index = meta.get("_index", default_index)
+            if index is None:
+                raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
+            try:
+                status, resp = self.index_doc(params, source, index, meta.get("_id"),
+                                              op_type="create" if op == "create" else None)
+                items.append({op: {**resp, "status": status}})
+            except EsError as err:
+                errors = True
+                items.append({op: {"_index": index, "_id": meta.get("_id"), "status": err.status,
+                                   "error": {"type": err.err_type, "reason": err.reason}}})
+        return 200, {"took": int((time.time() - started) * 1000), "errors": errors, "items": items}
 
     def read_copies(self, state, name, shard):
         copies = [c for c in state["routing"][name][shard] if c["state"] in cl.ACTIVE]

@@ -16,7 +16,6 @@ import base64
 import ipaddress
 import json
 import os
-import re
 import signal
 import socket
 import sys
