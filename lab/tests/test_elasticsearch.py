@@ -147,6 +147,19 @@ def test_second_process_on_same_data_path_refused(shared):
 
 # ------------------------------------------------------------------ formed cluster, shared
 
+def test_node_of_another_cluster_is_not_joined(shared, tmp_path):
+    intruder = EsCluster(tmp_path, shared.procs, count=1)
+    settings = intruder.settings("n1")
+    settings.update({"cluster.name": "other-cluster", "node.name": "intruder",
+                     "cluster.initial_master_nodes": ["intruder"],
+                     "discovery.seed_hosts": [f"{shared.ip(n)}:9300" for n in shared.names]})
+    proc = intruder.start("n1", settings=settings)
+    wait_until(lambda: "handshake failed" in intruder.output("n1"), 10, what="handshake failure")
+    assert proc.poll() is None
+    assert shared.health("n1")[1]["number_of_nodes"] == 3
+    intruder.stop("n1")
+
+
 def test_formation(shared):
     status, root = shared.get("n2", "/")
     assert status == 200 and root["cluster_uuid"] != "_na_" and root["version"]["number"].startswith("8.")

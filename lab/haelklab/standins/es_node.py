@@ -36,6 +36,10 @@ class NotMaster(Exception):
     pass
 
 
+class HandshakeError(OSError):
+    """The peer belongs to another cluster (ES: transport handshake failure)."""
+
+
 class Fatal(Exception):
     """A condition under which the node must stop with exit code 1."""
 
@@ -88,6 +92,7 @@ class Node:
         self.quorum_misses = 0
         self.election_after = time.time() + random.uniform(0.1, 0.6)
         self.fatal_error = None
+        self.warned = set()
         self.info = {
             "name": cfg.node_name, "roles": cfg.roles, "host": cfg.host, "ephemeral_id": cl.new_id(),
             "transport_address": f"{cfg.host}:{cfg.transport_port}", "http_address": f"{cfg.host}:{cfg.http_port}", "heap": cfg.heap,
@@ -104,7 +109,10 @@ class Node:
     # ---------------------------------------------------------------- transport
     def rpc(self, address, action, body, timeout=2.0):
         host, port = address.rsplit(":", 1)
-        status, data = http_json(host, int(port), "POST", f"/internal/{action}", body, timeout=timeout)
+        status, data = http_json(host, int(port), "POST", f"/internal/{action}", body, timeout=timeout,
+                                 headers={"X-Cluster-Name": self.cfg.cluster_name})
+        if status == 403:
+            raise HandshakeError(data.get("reason") if isinstance(data, dict) else str(data))
         if status != 200:
             raise OSError(f"{action} to {address} failed: {status} {data}")
         return data
@@ -126,6 +134,15 @@ class Node:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
+                remote = self.headers.get("X-Cluster-Name")
+                if remote != node.cfg.cluster_name:
+                    raw = json.dumps({"reason": f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
+                                                f"does not match local cluster name [{remote}]"}).encode()
+                    self.send_response(403)
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    return
                 action = self.path.rsplit("/", 1)[-1]
                 handler = getattr(node, "t_" + action, None)
                 try:
@@ -328,6 +345,11 @@ class Node:
         def probe(address):
             try:
                 return address, self.rpc(address, "peer_info", {}, timeout=0.5)
+            except HandshakeError as err:
+                if address not in self.warned:
+                    self.warned.add(address)
+                    self.log.warning("address [%s], node [null], requests [0] - %s", address, err)
+                return address, None
             except OSError:
                 return address, None
 
