@@ -1,0 +1,120 @@
+"""Tests of the Kibana stand-in: config refusals, and /api/status following the
+reachability and health of the Elasticsearch stand-in (with fail-over between hosts).
+
+    cd lab && python3 -m pytest -q tests/test_kibana.py
+"""
+
+import os
+import signal
+
+import pytest
+import yaml
+
+from standins_harness import KIBANA, EsCluster, Processes, next_subnet, request, run_refused, wait_until
+
+KEY = "k" * 32
+
+
+@pytest.fixture
+def procs():
+    started = Processes()
+    yield started
+    started.kill_all()
+
+
+def kibana_settings(tmp_path, host, es_hosts):
+    return {
+        "server.host": host, "server.port": 5601, "server.name": "kb1",
+        "server.publicBaseUrl": "http://127.0.30.20:5601", "elasticsearch.hosts": es_hosts,
+        "path.data": str(tmp_path / "kbdata"), "pid.file": str(tmp_path / "run" / "kibana.pid"),
+        "xpack.encryptedSavedObjects.encryptionKey": KEY, "xpack.security.encryptionKey": KEY,
+        "xpack.reporting.encryptionKey": KEY,
+    }
+
+
+def write(tmp_path, settings):
+    path = tmp_path / "kibana.yml"
+    path.write_text(yaml.safe_dump(settings))
+    return str(path)
+
+
+def refusal(tmp_path, mutate):
+    settings = kibana_settings(tmp_path, "127.0.0.1", ["http://127.0.0.1:9200"])
+    mutate(settings)
+    code, out = run_refused([KIBANA, "--config", write(tmp_path, settings)])
+    assert code == 1, out
+    return out
+
+
+def test_unknown_key_refused(tmp_path):
+    out = refusal(tmp_path, lambda s: s.update({"server.hots": "127.0.0.1"}))
+    assert 'Unknown configuration key(s): "server.hots"' in out
+
+
+def test_short_encryption_key_refused(tmp_path):
+    out = refusal(tmp_path, lambda s: s.update({"xpack.security.encryptionKey": "short"}))
+    assert "[config validation of [xpack.security].encryptionKey]: value has length [5] but it must have a " \
+           "minimum length of [32]." in out
+
+
+def test_elastic_superuser_refused(tmp_path):
+    out = refusal(tmp_path, lambda s: s.update({"elasticsearch.username": "elastic", "elasticsearch.password": "x"}))
+    assert 'value of "elastic" is forbidden' in out
+
+
+def test_missing_server_host_refused(tmp_path):
+    out = refusal(tmp_path, lambda s: s.pop("server.host"))
+    assert "[server.host] is required" in out
+
+
+def test_bad_elasticsearch_host_refused(tmp_path):
+    out = refusal(tmp_path, lambda s: s.update({"elasticsearch.hosts": ["127.0.0.1:9200"]}))
+    assert "expected URI with scheme [http|https]" in out
+
+
+def test_status_follows_cluster_with_failover(tmp_path, procs):
+    cluster = EsCluster(tmp_path / "es", procs, count=1, repo=False)
+    cluster.start_all()
+    kb_ip = next_subnet() + ".1"
+    dead = f"http://{cluster.subnet}.9:9200"  # nothing listens there: Kibana must fail over
+    settings = kibana_settings(tmp_path, kb_ip, [dead, f"http://{cluster.ip('n1')}:9200"])
+    kibana = procs.start([KIBANA, "--config", write(tmp_path, settings)], str(tmp_path / "kibana.out"))
+    url = f"http://{kb_ip}:5601/api/status"
+
+    def level():
+        status, body = request("GET", url, timeout=5)
+        return status, body["status"]["overall"]["level"]
+
+    wait_until(lambda: level() == (200, "available"), 15, what="kibana available")
+    status, body = request("GET", url)
+    assert body["name"] == "kb1"
+    pid_file = settings["pid.file"]
+    assert int(open(pid_file, encoding="utf-8").read()) == kibana.pid
+
+    cluster.stop("n1")
+    wait_until(lambda: level() == (503, "unavailable"), 15, what="kibana unavailable")
+
+    os.kill(kibana.pid, signal.SIGTERM)
+    assert kibana.wait(timeout=10) == 0
+    assert not os.path.exists(pid_file)
+
+
+def test_status_unavailable_when_cluster_red(tmp_path, procs):
+    cluster = EsCluster(tmp_path / "es", procs, roles={"n1": ["master"], "n2": ["master", "data"],
+                                                        "n3": ["master", "data"]}, repo=False)
+    cluster.start_all()
+    cluster.put("n1", "/solo", {"settings": {"number_of_replicas": 0}})
+    holder = cluster.shards("n1")[0]["node"]
+    cluster.stop(holder)
+    cluster.wait_nodes(2, via="n1")
+    assert cluster.health("n1")[1]["status"] == "red"
+    kb_ip = next_subnet() + ".1"
+    settings = kibana_settings(tmp_path, kb_ip, [f"http://{cluster.ip('n1')}:9200"])
+    procs.start([KIBANA, "--config", write(tmp_path, settings)], str(tmp_path / "kibana.out"))
+
+    def polled_red():
+        status, body = request("GET", f"http://{kb_ip}:5601/api/status", timeout=5)
+        overall = body["status"]["overall"]
+        return "red" in overall["summary"] and (status, overall["level"])
+
+    assert wait_until(polled_red, 10, what="kibana to see the red cluster") == (503, "unavailable")
