@@ -100,11 +100,17 @@ class EsCluster:
 
     def settings(self, name, bootstrap=True):
         s = {
-            "cluster.name": "lab-test", "node.name": name, "node.roles": self.roles[name],
-            "network.host": self.ip(name), "http.port": 9200, "transport.port": 9300,
+            "cluster.name": "lab-test",
+            "node.name": name,
+            "node.roles": self.roles[name],
+            "network.host": self.ip(name),
+            "http.port": 9200,
+            "transport.port": 9300,
             "discovery.seed_hosts": [f"{self.ip(n)}:9300" for n in self.names],
-            "path.data": str(self.tmp / name / "data"), "path.logs": str(self.tmp / name / "logs"),
-            "xpack.ml.enabled": False, "xpack.security.enabled": False,
+            "path.data": str(self.tmp / name / "data"),
+            "path.logs": str(self.tmp / name / "logs"),
+            "xpack.ml.enabled": False,
+            "xpack.security.enabled": False,
         }
         if self.use_repo:
             s["path.repo"] = [self.repo]
@@ -176,7 +182,9 @@ class EsCluster:
         return next(r["name"] for r in rows if r["master"] == "*")
 
     def shards(self, via=None, index=""):
-        status, rows = self.get(via or self.any_up(), f"/_cat/shards/{index}?format=json&h=index,shard,prirep,state,node")
+        status, rows = self.get(
+            via or self.any_up(), f"/_cat/shards/{index}?format=json&h=index,shard,prirep,state,node"
+        )
         assert status == 200, rows
         return rows
 
