@@ -17,12 +17,14 @@ import yaml
 STANDINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "haelklab", "standins")
 ES = os.path.join(STANDINS, "elasticsearch.py")
 KIBANA = os.path.join(STANDINS, "kibana.py")
-_subnets = itertools.count(51)
+_subnets = itertools.count(1)
+# Second octet from the PID: two test runs at once (CI, another helper) do not share addresses.
+_OCTET = 100 + os.getpid() % 150
 
 
 def next_subnet():
-    """A fresh 127.0.N.0/24 per cluster, so a slow-dying process never collides with the next test."""
-    return f"127.0.{next(_subnets)}"
+    """A fresh 127.X.N.0/24 per cluster, so a slow-dying process never collides with the next test."""
+    return f"127.{_OCTET}.{next(_subnets)}"
 
 
 def request(method, url, body=None, timeout=40):

@@ -7,13 +7,16 @@ loopback addresses (127.0.5x.1-3) with temp dirs, killed by PID in teardown.
 import json
 import os
 import signal
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from standins_harness import ES, EsCluster, Processes, request, run_refused, wait_until
+# The harness sits next to this file; make it importable whatever pytest's import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standins_harness import ES, EsCluster, Processes, request, run_refused, wait_until  # noqa: E402
 
 LAB_ROLES = {"n1": ["master", "data"], "n2": ["master", "data"], "n3": ["master", "voting_only"]}
 
@@ -348,13 +351,14 @@ def test_master_loss_reelection_and_voting_only_never_master(tmp_path, procs):
         return status == 200 and len(rows) == 2 and next((r["name"] for r in rows if r["master"] == "*"), None)
 
     assert wait_until(new_master, 15, what="re-election") == survivor
-    assert cluster.put("n3", "/after/_doc/1", {"ok": True})[0] == 201
+    status, body = cluster.put("n3", "/after/_doc/1", {"ok": True})
+    assert status == 201, body
     # With only the voting-only node and one master left out of three voters, killing the
     # master leaves no quorum: the voting-only node must not take over.
     cluster.stop(survivor, signal.SIGKILL)
     time.sleep(3)
     status, body = cluster.get("n3", "/_cluster/health?master_timeout=1s")
-    assert status == 503 and body["error"]["type"] == "master_not_discovered_exception"
+    assert status == 503 and body["error"]["type"] == "master_not_discovered_exception", body
     status, body = cluster.get("n3", "/_cluster/health?local=true")
     assert status == 200
 

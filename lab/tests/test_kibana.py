@@ -6,11 +6,14 @@ reachability and health of the Elasticsearch stand-in (with fail-over between ho
 
 import os
 import signal
+import sys
 
 import pytest
 import yaml
 
-from standins_harness import KIBANA, EsCluster, Processes, next_subnet, request, run_refused, wait_until
+# The harness sits next to this file; make it importable whatever pytest's import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standins_harness import KIBANA, EsCluster, Processes, next_subnet, request, run_refused, wait_until  # noqa: E402
 
 KEY = "k" * 32
 

@@ -497,7 +497,28 @@ class Node:
             self.log.warning("join rejected by %s: %s", master_address, err["reason"])
             time.sleep(1.0)
 
+    def t_pre_vote(self, body):
+        """Would this node vote for the candidate? No state changes (ES's pre-voting round)."""
+        with self.lock:
+            if self.is_master:
+                return {"granted": False, "term": self.current_term}
+            if self.master_id and time.time() - self.last_contact < LEADER_TIMEOUT:
+                return {"granted": False, "term": self.current_term}
+            mine = [self.state["term"], self.state["version"]] if self.state else [0, 0]
+            return {"granted": list(body["accepted"]) >= mine, "term": self.current_term, "id": self.id}
+
     def run_election(self):
+        with self.lock:
+            accepted = [self.state["term"], self.state["version"]]
+            config = list(self.state["voting_config"])
+        # Pre-vote first, so a node that cannot win never bumps the term and unseats a healthy master.
+        pre_votes = {self.id}
+        for resp in self.pool.map(lambda a: self._ask(a, "pre_vote", {"accepted": accepted}), list(self.peers)):
+            if resp and resp.get("granted"):
+                pre_votes.add(resp["id"])
+        if not cl.has_quorum(config, pre_votes):
+            self.election_after = time.time() + random.uniform(0.3, 1.0)
+            return
         with self.lock:
             peer_terms = [p["term"] for p in self.peers.values()]
             term = max([self.current_term] + peer_terms) + 1
@@ -507,15 +528,8 @@ class Node:
             config = list(self.state["voting_config"])
         self.election_after = time.time() + random.uniform(0.5, 1.5)
         request = {"term": term, "candidate": self.id, "accepted": accepted}
-
-        def ask(address):
-            try:
-                return self.rpc(address, "request_vote", request, timeout=1.0)
-            except OSError:
-                return None
-
         votes = {self.id: {"info": self.info, "stores": list_stores(self.cfg.path_data)}}
-        for resp in self.pool.map(ask, list(self.peers)):
+        for resp in self.pool.map(lambda a: self._ask(a, "request_vote", request), list(self.peers)):
             if resp and resp.get("granted"):
                 votes[resp["id"]] = resp
             elif resp and resp.get("term", 0) > term:
@@ -525,6 +539,12 @@ class Node:
         if not cl.has_quorum(config, votes):
             return
         self.become_master(term, votes, config)
+
+    def _ask(self, address, action, body):
+        try:
+            return self.rpc(address, action, body, timeout=1.0)
+        except OSError:
+            return None
 
     def become_master(self, term, votes, old_config):
         with self.master_lock:
