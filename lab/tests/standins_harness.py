@@ -17,12 +17,14 @@ import yaml
 STANDINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "haelklab", "standins")
 ES = os.path.join(STANDINS, "elasticsearch.py")
 KIBANA = os.path.join(STANDINS, "kibana.py")
-_subnets = itertools.count(51)
+_subnets = itertools.count(1)
+# Second octet from the PID: two test runs at once (CI, another helper) do not share addresses.
+_OCTET = 100 + os.getpid() % 150
 
 
 def next_subnet():
-    """A fresh 127.0.N.0/24 per cluster, so a slow-dying process never collides with the next test."""
-    return f"127.0.{next(_subnets)}"
+    """A fresh 127.X.N.0/24 per cluster, so a slow-dying process never collides with the next test."""
+    return f"127.{_OCTET}.{next(_subnets)}"
 
 
 def request(method, url, body=None, timeout=40):
@@ -100,11 +102,17 @@ class EsCluster:
 
     def settings(self, name, bootstrap=True):
         s = {
-            "cluster.name": "lab-test", "node.name": name, "node.roles": self.roles[name],
-            "network.host": self.ip(name), "http.port": 9200, "transport.port": 9300,
+            "cluster.name": "lab-test",
+            "node.name": name,
+            "node.roles": self.roles[name],
+            "network.host": self.ip(name),
+            "http.port": 9200,
+            "transport.port": 9300,
             "discovery.seed_hosts": [f"{self.ip(n)}:9300" for n in self.names],
-            "path.data": str(self.tmp / name / "data"), "path.logs": str(self.tmp / name / "logs"),
-            "xpack.ml.enabled": False, "xpack.security.enabled": False,
+            "path.data": str(self.tmp / name / "data"),
+            "path.logs": str(self.tmp / name / "logs"),
+            "xpack.ml.enabled": False,
+            "xpack.security.enabled": False,
         }
         if self.use_repo:
             s["path.repo"] = [self.repo]
@@ -176,7 +184,9 @@ class EsCluster:
         return next(r["name"] for r in rows if r["master"] == "*")
 
     def shards(self, via=None, index=""):
-        status, rows = self.get(via or self.any_up(), f"/_cat/shards/{index}?format=json&h=index,shard,prirep,state,node")
+        status, rows = self.get(
+            via or self.any_up(), f"/_cat/shards/{index}?format=json&h=index,shard,prirep,state,node"
+        )
         assert status == 200, rows
         return rows
 

@@ -7,13 +7,16 @@ loopback addresses (127.0.5x.1-3) with temp dirs, killed by PID in teardown.
 import json
 import os
 import signal
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from standins_harness import ES, EsCluster, Processes, request, run_refused, wait_until
+# The harness sits next to this file; make it importable whatever pytest's import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standins_harness import ES, EsCluster, Processes, request, run_refused, wait_until  # noqa: E402
 
 LAB_ROLES = {"n1": ["master", "data"], "n2": ["master", "data"], "n3": ["master", "voting_only"]}
 
@@ -41,6 +44,7 @@ def shared(tmp_path_factory, module_procs):
 
 
 # ------------------------------------------------------------------ refusals
+
 
 def refused(tmp_path, mutate, heap=None, prefix=()):
     cluster = EsCluster(tmp_path, Processes(), count=1)
@@ -82,8 +86,9 @@ def test_foreign_network_host_refused(tmp_path):
     assert "not an address of this machine" in out
 
 
-@pytest.mark.parametrize("key", ["cluster.name", "node.name", "path.data", "path.logs", "network.host",
-                                 "discovery.seed_hosts"])
+@pytest.mark.parametrize(
+    "key", ["cluster.name", "node.name", "path.data", "path.logs", "network.host", "discovery.seed_hosts"]
+)
 def test_missing_required_setting_refused(tmp_path, key):
     out = refused(tmp_path, lambda s: s.pop(key))
     assert f"setting [{key}] is required" in out
@@ -147,12 +152,18 @@ def test_second_process_on_same_data_path_refused(shared):
 
 # ------------------------------------------------------------------ formed cluster, shared
 
+
 def test_node_of_another_cluster_is_not_joined(shared, tmp_path):
     intruder = EsCluster(tmp_path, shared.procs, count=1)
     settings = intruder.settings("n1")
-    settings.update({"cluster.name": "other-cluster", "node.name": "intruder",
-                     "cluster.initial_master_nodes": ["intruder"],
-                     "discovery.seed_hosts": [f"{shared.ip(n)}:9300" for n in shared.names]})
+    settings.update(
+        {
+            "cluster.name": "other-cluster",
+            "node.name": "intruder",
+            "cluster.initial_master_nodes": ["intruder"],
+            "discovery.seed_hosts": [f"{shared.ip(n)}:9300" for n in shared.names],
+        }
+    )
     proc = intruder.start("n1", settings=settings)
     wait_until(lambda: "handshake failed" in intruder.output("n1"), 10, what="handshake failure")
     assert proc.poll() is None
@@ -168,6 +179,8 @@ def test_formation(shared):
     assert len(state["metadata"]["cluster_coordination"]["last_committed_config"]) == 3
     masters = [shared.master_name(n) for n in shared.names]
     assert len(set(masters)) == 1
+    status, body = shared.get("n1", "/_cluster/state?filter_path=metadata.cluster_uuid")
+    assert body == {"metadata": {"cluster_uuid": root["cluster_uuid"]}}
     status, text = shared.get("n1", "/_cat/nodes?v")
     assert text.count("\n") == 4 and text.count("*") == 1
 
@@ -192,8 +205,12 @@ def test_index_get_count_through_any_node(shared):
     assert status == 404 and body["error"]["type"] == "index_not_found_exception"
     shared.wait_status("green")
     bulk = "".join(f'{{"index": {{"_id": "b{i}"}}}}\n{{"b": {i}}}\n' for i in range(50))
-    bulk_req = urllib.request.Request(shared.url("n2", "/docs/_bulk"), data=bulk.encode(), method="POST",
-                                      headers={"Content-Type": "application/x-ndjson"})
+    bulk_req = urllib.request.Request(
+        shared.url("n2", "/docs/_bulk"),
+        data=bulk.encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-ndjson"},
+    )
     with urllib.request.urlopen(bulk_req, timeout=30) as resp:
         result = json.loads(resp.read())
     assert result["errors"] is False and len(result["items"]) == 50
@@ -219,8 +236,12 @@ def test_strict_rest_surface(shared):
     assert status == 400 and "Wildcard expressions or all indices are not allowed" in body["error"]["reason"]
     status, body = shared.put("n1", "/BadName", {})
     assert status == 400 and body["error"]["type"] == "invalid_index_name_exception"
-    form = urllib.request.Request(shared.url("n1", "/formdocs/_doc/1"), data=b'{"a": 1}', method="PUT",
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = urllib.request.Request(
+        shared.url("n1", "/formdocs/_doc/1"),
+        data=b'{"a": 1}',
+        method="PUT",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused_form:
         urllib.request.urlopen(form, timeout=10)
     assert refused_form.value.code == 406
@@ -257,8 +278,13 @@ def test_snapshot_repository_must_be_under_path_repo(shared, tmp_path):
     status, body = shared.put("n1", "/_snapshot/backups/first?wait_for_completion=true", {"indices": "snapme"})
     assert status == 200 and body["snapshot"]["state"] == "SUCCESS", body
     assert os.path.exists(os.path.join(location, f"snap-{body['snapshot']['uuid']}", "snapme", "0.json"))
-    policy = {"schedule": "0 30 1 * * ?", "name": "<nightly-{now/d}>", "repository": "backups",
-              "config": {"indices": ["*"]}, "retention": {"expire_after": "30d", "min_count": 5, "max_count": 50}}
+    policy = {
+        "schedule": "0 30 1 * * ?",
+        "name": "<nightly-{now/d}>",
+        "repository": "backups",
+        "config": {"indices": ["*"]},
+        "retention": {"expire_after": "30d", "min_count": 5, "max_count": 50},
+    }
     assert shared.put("n2", "/_slm/policy/nightly", policy)[0] == 200
     status, body = shared.put("n2", "/_slm/policy/bad", {**policy, "repository": "nope"})
     assert status == 400 and "no such repository [nope]" in body["error"]["reason"]
@@ -272,6 +298,7 @@ def test_snapshot_repository_must_be_under_path_repo(shared, tmp_path):
 
 
 # ------------------------------------------------------------------ nodes leaving and returning
+
 
 def test_node_loss_yellow_writes_continue_restart_green_and_state_kept(tmp_path, procs):
     cluster = EsCluster(tmp_path, procs, roles=LAB_ROLES)
@@ -324,13 +351,14 @@ def test_master_loss_reelection_and_voting_only_never_master(tmp_path, procs):
         return status == 200 and len(rows) == 2 and next((r["name"] for r in rows if r["master"] == "*"), None)
 
     assert wait_until(new_master, 15, what="re-election") == survivor
-    assert cluster.put("n3", "/after/_doc/1", {"ok": True})[0] == 201
+    status, body = cluster.put("n3", "/after/_doc/1", {"ok": True})
+    assert status == 201, body
     # With only the voting-only node and one master left out of three voters, killing the
     # master leaves no quorum: the voting-only node must not take over.
     cluster.stop(survivor, signal.SIGKILL)
     time.sleep(3)
     status, body = cluster.get("n3", "/_cluster/health?master_timeout=1s")
-    assert status == 503 and body["error"]["type"] == "master_not_discovered_exception"
+    assert status == 503 and body["error"]["type"] == "master_not_discovered_exception", body
     status, body = cluster.get("n3", "/_cluster/health?local=true")
     assert status == 200
 
@@ -344,17 +372,18 @@ def test_allocation_exclude_drains_node(tmp_path, procs):
     cluster.wait_status("green")
     victim = next(r["node"] for r in cluster.shards())
     started = time.time()
-    status, body = cluster.put("n1", "/_cluster/settings",
-                               {"persistent": {"cluster.routing.allocation.exclude._name": victim}})
+    status, body = cluster.put(
+        "n1", "/_cluster/settings", {"persistent": {"cluster.routing.allocation.exclude._name": victim}}
+    )
     assert status == 200 and body["persistent"]["cluster"]["routing"]["allocation"]["exclude"]["_name"] == victim
     seen_relocating = any(r["state"] == "RELOCATING" for r in cluster.shards())
-    wait_until(lambda: all(r["node"] != victim and r["state"] == "STARTED" for r in cluster.shards()), 20,
-               what="drain")
+    wait_until(lambda: all(r["node"] != victim and r["state"] == "STARTED" for r in cluster.shards()), 20, what="drain")
     assert seen_relocating and time.time() - started >= 0.3
     assert cluster.get("n1", "/_cluster/health")[1]["relocating_shards"] == 0
     assert cluster.get(victim, "/big/_count")[1]["count"] == 120
-    status, body = cluster.put("n1", "/_cluster/settings",
-                               {"persistent": {"cluster.routing.allocation.exclude._name": None}})
+    status, body = cluster.put(
+        "n1", "/_cluster/settings", {"persistent": {"cluster.routing.allocation.exclude._name": None}}
+    )
     assert status == 200
     assert "exclude" not in str(cluster.get("n2", "/_cluster/settings")[1])
 
@@ -365,8 +394,10 @@ def test_allocation_enable_primaries_blocks_replica_recovery_until_reset(tmp_pat
     cluster.put("n1", "/roll", {"settings": {"number_of_replicas": 1}})
     cluster.put("n1", "/roll/_doc/1", {"x": 1})
     cluster.wait_status("green")
-    assert cluster.put("n1", "/_cluster/settings",
-                       {"persistent": {"cluster.routing.allocation.enable": "primaries"}})[0] == 200
+    assert (
+        cluster.put("n1", "/_cluster/settings", {"persistent": {"cluster.routing.allocation.enable": "primaries"}})[0]
+        == 200
+    )
     assert cluster.post("n1", "/_flush")[0] == 200
     assert cluster.stop("n2") == 0
     cluster.start("n2", bootstrap=False)
@@ -376,8 +407,9 @@ def test_allocation_enable_primaries_blocks_replica_recovery_until_reset(tmp_pat
     assert body["status"] == "yellow" and body["unassigned_shards"] == 1
     explain = cluster.get("n1", "/_cluster/allocation/explain")[1]
     assert any(d["decider"] == "enable" for n in explain["node_allocation_decisions"] for d in n["deciders"])
-    assert cluster.put("n1", "/_cluster/settings",
-                       {"persistent": {"cluster.routing.allocation.enable": None}})[0] == 200
+    assert (
+        cluster.put("n1", "/_cluster/settings", {"persistent": {"cluster.routing.allocation.enable": None}})[0] == 200
+    )
     cluster.wait_status("green", via="n2")
 
 
@@ -413,9 +445,11 @@ def test_replica_of_departed_node_waits_for_delayed_timeout(tmp_path, procs):
     cluster.put("n1", "/delayed/_doc/1", {"x": 1})
     cluster.wait_status("green")
     master = cluster.master_name()
-    holder = next(r["node"] for r in cluster.shards() if r["prirep"] == "r" and r["node"] != master) \
-        if any(r["prirep"] == "r" and r["node"] != master for r in cluster.shards()) \
+    holder = (
+        next(r["node"] for r in cluster.shards() if r["prirep"] == "r" and r["node"] != master)
+        if any(r["prirep"] == "r" and r["node"] != master for r in cluster.shards())
         else next(r["node"] for r in cluster.shards() if r["node"] != master)
+    )
     left_at = time.time()
     assert cluster.stop(holder) == 0
     via = master

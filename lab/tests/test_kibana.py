@@ -6,11 +6,14 @@ reachability and health of the Elasticsearch stand-in (with fail-over between ho
 
 import os
 import signal
+import sys
 
 import pytest
 import yaml
 
-from standins_harness import KIBANA, EsCluster, Processes, next_subnet, request, run_refused, wait_until
+# The harness sits next to this file; make it importable whatever pytest's import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standins_harness import KIBANA, EsCluster, Processes, next_subnet, request, run_refused, wait_until  # noqa: E402
 
 KEY = "k" * 32
 
@@ -24,10 +27,15 @@ def procs():
 
 def kibana_settings(tmp_path, host, es_hosts):
     return {
-        "server.host": host, "server.port": 5601, "server.name": "kb1",
-        "server.publicBaseUrl": "http://127.0.30.20:5601", "elasticsearch.hosts": es_hosts,
-        "path.data": str(tmp_path / "kbdata"), "pid.file": str(tmp_path / "run" / "kibana.pid"),
-        "xpack.encryptedSavedObjects.encryptionKey": KEY, "xpack.security.encryptionKey": KEY,
+        "server.host": host,
+        "server.port": 5601,
+        "server.name": "kb1",
+        "server.publicBaseUrl": "http://127.0.30.20:5601",
+        "elasticsearch.hosts": es_hosts,
+        "path.data": str(tmp_path / "kbdata"),
+        "pid.file": str(tmp_path / "run" / "kibana.pid"),
+        "xpack.encryptedSavedObjects.encryptionKey": KEY,
+        "xpack.security.encryptionKey": KEY,
         "xpack.reporting.encryptionKey": KEY,
     }
 
@@ -53,8 +61,10 @@ def test_unknown_key_refused(tmp_path):
 
 def test_short_encryption_key_refused(tmp_path):
     out = refusal(tmp_path, lambda s: s.update({"xpack.security.encryptionKey": "short"}))
-    assert "[config validation of [xpack.security].encryptionKey]: value has length [5] but it must have a " \
-           "minimum length of [32]." in out
+    assert (
+        "[config validation of [xpack.security].encryptionKey]: value has length [5] but it must have a "
+        "minimum length of [32]." in out
+    )
 
 
 def test_elastic_superuser_refused(tmp_path):
@@ -100,8 +110,9 @@ def test_status_follows_cluster_with_failover(tmp_path, procs):
 
 
 def test_status_unavailable_when_cluster_red(tmp_path, procs):
-    cluster = EsCluster(tmp_path / "es", procs, roles={"n1": ["master"], "n2": ["master", "data"],
-                                                        "n3": ["master", "data"]}, repo=False)
+    cluster = EsCluster(
+        tmp_path / "es", procs, roles={"n1": ["master"], "n2": ["master", "data"], "n3": ["master", "data"]}, repo=False
+    )
     cluster.start_all()
     cluster.put("n1", "/solo", {"settings": {"number_of_replicas": 0}})
     holder = cluster.shards("n1")[0]["node"]

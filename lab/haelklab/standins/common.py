@@ -82,8 +82,7 @@ def parse_time(value, setting):
         raise EsError(
             400,
             "illegal_argument_exception",
-            f"failed to parse setting [{setting}] with value [{text}] as a time value: "
-            "unit is missing or unrecognized",
+            f"failed to parse setting [{setting}] with value [{text}] as a time value: unit is missing or unrecognized",
         )
     return int(match.group(1)) * _TIME_UNITS[match.group(2)]
 

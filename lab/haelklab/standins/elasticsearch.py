@@ -55,9 +55,16 @@ def main(argv=None):
         return 1
     for server in (transport, http):
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    log.info("publish_address {%s:%d}, bound_addresses {%s:%d} (transport)", cfg.host, cfg.transport_port,
-             cfg.host, cfg.transport_port)
-    log.info("publish_address {%s:%d}, bound_addresses {%s:%d} (http)", cfg.host, cfg.http_port, cfg.host, cfg.http_port)
+    log.info(
+        "publish_address {%s:%d}, bound_addresses {%s:%d} (transport)",
+        cfg.host,
+        cfg.transport_port,
+        cfg.host,
+        cfg.transport_port,
+    )
+    log.info(
+        "publish_address {%s:%d}, bound_addresses {%s:%d} (http)", cfg.host, cfg.http_port, cfg.host, cfg.http_port
+    )
     log.info("node [%s] started, roles %s, heap [%s]", cfg.node_name, cfg.roles, cfg.heap)
 
     def on_signal(signum, _frame):

@@ -42,16 +42,31 @@ def is_master_eligible(info):
 
 
 def unassigned_copy(primary, reason):
-    return {"node": None, "primary": primary, "state": "UNASSIGNED", "alloc": None, "relocating_node": None,
-            "relocation_source": None, "reason": reason, "since": time.time(), "recovery": None}
+    return {
+        "node": None,
+        "primary": primary,
+        "state": "UNASSIGNED",
+        "alloc": None,
+        "relocating_node": None,
+        "relocation_source": None,
+        "reason": reason,
+        "since": time.time(),
+        "recovery": None,
+    }
 
 
 def add_index(state, name, shards, replicas):
     index_uuid = new_id()
-    state["indices"][name] = {"uuid": index_uuid, "shards": shards, "replicas": replicas,
-                              "created": int(time.time() * 1000), "in_sync": {str(n): [] for n in range(shards)}}
+    state["indices"][name] = {
+        "uuid": index_uuid,
+        "shards": shards,
+        "replicas": replicas,
+        "created": int(time.time() * 1000),
+        "in_sync": {str(n): [] for n in range(shards)},
+    }
     state["routing"][name] = {
-        str(n): [unassigned_copy(True, "INDEX_CREATED")] + [unassigned_copy(False, "INDEX_CREATED") for _ in range(replicas)]
+        str(n): [unassigned_copy(True, "INDEX_CREATED")]
+        + [unassigned_copy(False, "INDEX_CREATED") for _ in range(replicas)]
         for n in range(shards)
     }
     return index_uuid
@@ -65,8 +80,9 @@ def set_replicas(state, name, replicas):
         # Shrink: drop unassigned replicas first, then initializing, then started ones.
         order = {"UNASSIGNED": 0, "INITIALIZING": 1, "STARTED": 2, "RELOCATING": 3}
         while len([c for c in copies if not c["relocation_source"]]) > wanted:
-            removable = sorted((c for c in copies if not c["primary"] and not c["relocation_source"]),
-                               key=lambda c: order[c["state"]])
+            removable = sorted(
+                (c for c in copies if not c["primary"] and not c["relocation_source"]), key=lambda c: order[c["state"]]
+            )
             victim = removable[0]
             copies.remove(victim)
             if victim["state"] == "RELOCATING":
@@ -167,7 +183,9 @@ def start_shard(state, name, shard, alloc):
         return False
     meta = state["indices"][name]
     if target["relocation_source"]:
-        source = next((c for c in copies if c["node"] == target["relocation_source"] and c["state"] == "RELOCATING"), None)
+        source = next(
+            (c for c in copies if c["node"] == target["relocation_source"] and c["state"] == "RELOCATING"), None
+        )
         if source is not None:
             copies.remove(source)
             meta["in_sync"][shard] = [a for a in meta["in_sync"][shard] if a != source["alloc"]]
@@ -234,8 +252,11 @@ def reroute(state, node_stores, max_incoming=2):
     changed = False
 
     def pick(exclude_nodes, limit_incoming):
-        candidates = [nid for nid in data_nodes if allowed[nid] and nid not in exclude_nodes
-                      and (not limit_incoming or incoming[nid] < max_incoming)]
+        candidates = [
+            nid
+            for nid in data_nodes
+            if allowed[nid] and nid not in exclude_nodes and (not limit_incoming or incoming[nid] < max_incoming)
+        ]
         if not candidates:
             return None
         return min(candidates, key=lambda nid: (counts[nid], data_nodes[nid]["name"]))
@@ -251,7 +272,9 @@ def reroute(state, node_stores, max_incoming=2):
         for shard, copies in sorted(state["routing"][name].items(), key=lambda kv: int(kv[0])):
             in_sync = meta["in_sync"][shard]
             new_index = not in_sync
-            holders = {c["node"] for c in copies if c["node"]} | {c["relocating_node"] for c in copies if c["relocating_node"]}
+            holders = {c["node"] for c in copies if c["node"]} | {
+                c["relocating_node"] for c in copies if c["relocating_node"]
+            }
             primary = next((c for c in copies if c["primary"]), None)
             if primary is not None and primary["state"] == "UNASSIGNED" and enable_allows(enable, True, new_index):
                 if new_index:
@@ -321,8 +344,13 @@ def explain_unassigned(state, name, shard, copy, node_stores):
         if not is_data_node(info):
             deciders.append(("data_tier", "node does not have a data role"))
         if not enable_allows(enable, copy["primary"], not in_sync):
-            deciders.append(("enable", f"{'primary' if copy['primary'] else 'replica'} allocations are forbidden due to "
-                                       f"cluster setting [cluster.routing.allocation.enable={enable}]"))
+            deciders.append(
+                (
+                    "enable",
+                    f"{'primary' if copy['primary'] else 'replica'} allocations are forbidden due to "
+                    f"cluster setting [cluster.routing.allocation.enable={enable}]",
+                )
+            )
         filt = node_filter_decision(settings, info, nid)
         if filt:
             deciders.append(("filter", filt))
@@ -330,39 +358,63 @@ def explain_unassigned(state, name, shard, copy, node_stores):
             deciders.append(("same_shard", "a copy of this shard is already allocated to this node"))
         if not copy["primary"] and not _primary_active(copies):
             deciders.append(("replica_after_primary_active", "primary shard for this replica is not yet active"))
-        decisions.append({"node_id": nid, "node_name": info["name"], "transport_address": info["transport_address"],
-                          "node_decision": "no" if deciders else "yes",
-                          "deciders": [{"decider": d, "decision": "NO", "explanation": e} for d, e in deciders]})
+        decisions.append(
+            {
+                "node_id": nid,
+                "node_name": info["name"],
+                "transport_address": info["transport_address"],
+                "node_decision": "no" if deciders else "yes",
+                "deciders": [{"decider": d, "decision": "NO", "explanation": e} for d, e in deciders],
+            }
+        )
     can = "yes" if any(d["node_decision"] == "yes" for d in decisions) else "no"
     remaining = copy.get("delayed_until", 0) - time.time()
     if remaining > 0 and not copy["primary"]:
-        return {"index": name, "shard": int(shard), "primary": False, "current_state": "unassigned",
-                "unassigned_info": {"reason": copy["reason"], "delayed": True},
-                "can_allocate": "allocation_delayed",
-                "allocate_explanation": f"The node containing this shard copy recently left the cluster. "
-                                        f"Elasticsearch is waiting for it to return. If the node does not return "
-                                        f"within [{remaining:.1f}s] then Elasticsearch will allocate this shard to "
-                                        "another node. Please wait.",
-                "configured_delay_in_millis": 0, "remaining_delay_in_millis": int(remaining * 1000),
-                "node_allocation_decisions": decisions}
-    body = {"index": name, "shard": int(shard), "primary": copy["primary"], "current_state": "unassigned",
-            "unassigned_info": {"reason": copy["reason"] or "UNKNOWN",
-                                "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(copy["since"])),
-                                "last_allocation_status": "no" if can == "no" else "no_attempt"},
-            "can_allocate": can}
+        return {
+            "index": name,
+            "shard": int(shard),
+            "primary": False,
+            "current_state": "unassigned",
+            "unassigned_info": {"reason": copy["reason"], "delayed": True},
+            "can_allocate": "allocation_delayed",
+            "allocate_explanation": f"The node containing this shard copy recently left the cluster. "
+            f"Elasticsearch is waiting for it to return. If the node does not return "
+            f"within [{remaining:.1f}s] then Elasticsearch will allocate this shard to "
+            "another node. Please wait.",
+            "configured_delay_in_millis": 0,
+            "remaining_delay_in_millis": int(remaining * 1000),
+            "node_allocation_decisions": decisions,
+        }
+    body = {
+        "index": name,
+        "shard": int(shard),
+        "primary": copy["primary"],
+        "current_state": "unassigned",
+        "unassigned_info": {
+            "reason": copy["reason"] or "UNKNOWN",
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(copy["since"])),
+            "last_allocation_status": "no" if can == "no" else "no_attempt",
+        },
+        "can_allocate": can,
+    }
     if copy["primary"] and in_sync:
         key = f"{meta['uuid']}/{shard}"
         if not any(node_stores.get(nid, {}).get(key) in in_sync for nid in state["nodes"]):
             body["can_allocate"] = "no_valid_shard_copy"
-            body["allocate_explanation"] = ("Elasticsearch can't allocate this shard because all the copies of its data "
-                                            "in the cluster are stale or corrupt, or no node holds a copy: a previous copy "
-                                            "of the primary shard existed but can no longer be found on the nodes in the cluster.")
+            body["allocate_explanation"] = (
+                "Elasticsearch can't allocate this shard because all the copies of its data "
+                "in the cluster are stale or corrupt, or no node holds a copy: a previous copy "
+                "of the primary shard existed but can no longer be found on the nodes in the cluster."
+            )
             return body
-    body["allocate_explanation"] = ("Elasticsearch can allocate the shard." if can == "yes" else
-                                    "Elasticsearch isn't allowed to allocate this shard to any of the nodes in the cluster. "
-                                    "Choose a node to which you expect this shard to be allocated, find this node in the "
-                                    "node-by-node explanation, and address the reasons which prevent Elasticsearch from "
-                                    "allocating this shard there.")
+    body["allocate_explanation"] = (
+        "Elasticsearch can allocate the shard."
+        if can == "yes"
+        else "Elasticsearch isn't allowed to allocate this shard to any of the nodes in the cluster. "
+        "Choose a node to which you expect this shard to be allocated, find this node in the "
+        "node-by-node explanation, and address the reasons which prevent Elasticsearch from "
+        "allocating this shard there."
+    )
     body["node_allocation_decisions"] = decisions
     return body
 
@@ -402,8 +454,14 @@ def has_quorum(config, voters):
 
 
 def health(state, index_names=None):
-    counts = {"active_primary_shards": 0, "active_shards": 0, "relocating_shards": 0, "initializing_shards": 0,
-              "unassigned_shards": 0, "delayed_unassigned_shards": 0}
+    counts = {
+        "active_primary_shards": 0,
+        "active_shards": 0,
+        "relocating_shards": 0,
+        "initializing_shards": 0,
+        "unassigned_shards": 0,
+        "delayed_unassigned_shards": 0,
+    }
     status = "green"
     per_index = {}
     for name, shards in state["routing"].items():

@@ -17,30 +17,68 @@ except ImportError:  # run as a script: the directory is on sys.path
     from common import StartupError, flatten_settings, load_yaml_file
 
 KNOWN_ROLES = {
-    "master", "data", "data_content", "data_hot", "data_warm", "data_cold", "data_frozen",
-    "ingest", "ml", "remote_cluster_client", "transform", "voting_only",
+    "master",
+    "data",
+    "data_content",
+    "data_hot",
+    "data_warm",
+    "data_cold",
+    "data_frozen",
+    "ingest",
+    "ml",
+    "remote_cluster_client",
+    "transform",
+    "voting_only",
 }
 DATA_ROLES = {"data", "data_content", "data_hot", "data_warm", "data_cold", "data_frozen"}
 
 _EXACT_SETTINGS = {
-    "cluster.name", "node.name", "node.roles", "node.processors",
-    "network.host", "network.bind_host", "network.publish_host",
-    "http.port", "http.host", "http.bind_host", "http.publish_host", "http.publish_port",
-    "http.max_content_length", "http.compression",
-    "transport.port", "transport.host", "transport.bind_host", "transport.publish_host",
-    "transport.publish_port", "transport.compress",
-    "discovery.seed_hosts", "discovery.seed_providers", "discovery.type",
-    "cluster.initial_master_nodes", "cluster.auto_shrink_voting_configuration",
+    "cluster.name",
+    "node.name",
+    "node.roles",
+    "node.processors",
+    "network.host",
+    "network.bind_host",
+    "network.publish_host",
+    "http.port",
+    "http.host",
+    "http.bind_host",
+    "http.publish_host",
+    "http.publish_port",
+    "http.max_content_length",
+    "http.compression",
+    "transport.port",
+    "transport.host",
+    "transport.bind_host",
+    "transport.publish_host",
+    "transport.publish_port",
+    "transport.compress",
+    "discovery.seed_hosts",
+    "discovery.seed_providers",
+    "discovery.type",
+    "cluster.initial_master_nodes",
+    "cluster.auto_shrink_voting_configuration",
     "cluster.max_shards_per_node",
-    "path.data", "path.logs", "path.repo", "path.shared_data",
-    "xpack.ml.enabled", "xpack.security.enabled", "xpack.security.enrollment.enabled",
-    "xpack.security.autoconfiguration.enabled", "xpack.security.authc.api_key.enabled",
-    "xpack.monitoring.collection.enabled", "xpack.watcher.enabled",
+    "path.data",
+    "path.logs",
+    "path.repo",
+    "path.shared_data",
+    "xpack.ml.enabled",
+    "xpack.security.enabled",
+    "xpack.security.enrollment.enabled",
+    "xpack.security.autoconfiguration.enabled",
+    "xpack.security.authc.api_key.enabled",
+    "xpack.monitoring.collection.enabled",
+    "xpack.watcher.enabled",
     "xpack.license.self_generated.type",
-    "action.destructive_requires_name", "action.auto_create_index",
+    "action.destructive_requires_name",
+    "action.auto_create_index",
     "bootstrap.memory_lock",
-    "gateway.expected_data_nodes", "gateway.recover_after_data_nodes", "gateway.recover_after_time",
-    "ingest.geoip.downloader.enabled", "search.max_buckets",
+    "gateway.expected_data_nodes",
+    "gateway.recover_after_data_nodes",
+    "gateway.recover_after_time",
+    "ingest.geoip.downloader.enabled",
+    "search.max_buckets",
 }
 
 _SSL_KEYS = (
@@ -145,7 +183,9 @@ def _as_port(value, key):
         raise StartupError(f"java.lang.IllegalArgumentException: Failed to parse value [{value}] for setting [{key}]")
     port = int(value)
     if not 1 <= port <= 65535:
-        raise StartupError(f"java.lang.IllegalArgumentException: Failed to parse value [{value}] for setting [{key}] must be <= 65535")
+        raise StartupError(
+            f"java.lang.IllegalArgumentException: Failed to parse value [{value}] for setting [{key}] must be <= 65535"
+        )
     return port
 
 
@@ -202,15 +242,14 @@ _HEAP = re.compile(r"(\d+)([kKmMgGtT]?)")
 
 
 def read_heap(path_conf):
-    """Read -Xms/-Xmx from jvm.options.d/*.options; refuse malformed lines and unequal sizes."""
+    """Read -Xms/-Xmx from jvm.options and jvm.options.d/*.options (later files win);
+    refuse malformed lines and unequal sizes."""
     options_dir = os.path.join(path_conf, "jvm.options.d")
     found = {}
-    if not os.path.isdir(options_dir):
-        return None
-    for name in sorted(os.listdir(options_dir)):
-        if not name.endswith(".options"):
-            continue
-        path = os.path.join(options_dir, name)
+    files = [os.path.join(path_conf, "jvm.options")] if os.path.isfile(os.path.join(path_conf, "jvm.options")) else []
+    if os.path.isdir(options_dir):
+        files += [os.path.join(options_dir, n) for n in sorted(os.listdir(options_dir)) if n.endswith(".options")]
+    for path in files:
         with open(path, encoding="utf-8") as handle:
             for number, raw in enumerate(handle, 1):
                 line = raw.strip()
@@ -225,9 +264,11 @@ def read_heap(path_conf):
                 option = match.group(4)
                 for flag in ("-Xms", "-Xmx"):
                     if option.startswith(flag):
-                        size = option[len(flag):]
+                        size = option[len(flag) :]
                         if not _HEAP.fullmatch(size):
-                            raise StartupError(f"Invalid {'initial' if flag == '-Xms' else 'maximum'} heap size: {option}")
+                            raise StartupError(
+                                f"Invalid {'initial' if flag == '-Xms' else 'maximum'} heap size: {option}"
+                            )
                         found[flag] = size
     if not found:
         return None
@@ -314,8 +355,18 @@ def load_config(path_conf):
         if len(set(roles)) != len(roles):
             raise StartupError(f"java.lang.IllegalArgumentException: duplicate roles in [node.roles]: {roles}")
     else:
-        roles = ["data", "data_cold", "data_content", "data_frozen", "data_hot", "data_warm", "ingest",
-                 "master", "remote_cluster_client", "transform"]
+        roles = [
+            "data",
+            "data_cold",
+            "data_content",
+            "data_frozen",
+            "data_hot",
+            "data_warm",
+            "ingest",
+            "master",
+            "remote_cluster_client",
+            "transform",
+        ]
     if "voting_only" in roles and "master" not in roles:
         raise StartupError("java.lang.IllegalStateException: voting-only node must be master-eligible")
     if "ml" in roles:
@@ -330,7 +381,9 @@ def load_config(path_conf):
 
     security = _as_bool(settings.get("xpack.security.enabled", True), "xpack.security.enabled")
     if security:
-        if not _as_bool(settings.get("xpack.security.transport.ssl.enabled", False), "xpack.security.transport.ssl.enabled"):
+        if not _as_bool(
+            settings.get("xpack.security.transport.ssl.enabled", False), "xpack.security.transport.ssl.enabled"
+        ):
             raise StartupError(
                 "bootstrap check failure [1] of [1]: Transport SSL must be enabled if security is enabled. "
                 "Please set [xpack.security.transport.ssl.enabled] to [true] or disable security by setting "
@@ -355,7 +408,10 @@ def load_config(path_conf):
     http_port = _as_port(settings.get("http.port", 9200), "http.port")
     transport_port = _as_port(settings.get("transport.port", 9300), "transport.port")
     if http_port == transport_port:
-        raise StartupError(f"BindTransportException[Failed to bind to {host}:{transport_port}]; http.port and transport.port are the same")
+        raise StartupError(
+            f"BindTransportException[Failed to bind to {host}:{transport_port}]; "
+            "http.port and transport.port are the same"
+        )
 
     seeds = [_parse_seed(entry) for entry in _as_list(settings["discovery.seed_hosts"], "discovery.seed_hosts")]
     if settings.get("discovery.type") not in (None, "multi-node"):
@@ -365,7 +421,9 @@ def load_config(path_conf):
         )
     initial = _as_list(settings.get("cluster.initial_master_nodes", []), "cluster.initial_master_nodes")
     if len(set(initial)) != len(initial):
-        raise StartupError(f"java.lang.IllegalArgumentException: setting [cluster.initial_master_nodes] contains duplicates: {initial}")
+        raise StartupError(
+            f"java.lang.IllegalArgumentException: setting [cluster.initial_master_nodes] contains duplicates: {initial}"
+        )
     node_name = str(settings["node.name"])
     if initial and "master" in roles and node_name not in initial:
         raise StartupError(
@@ -374,7 +432,11 @@ def load_config(path_conf):
             "(stand-in rule)"
         )
 
-    data_paths = _as_list(settings["path.data"], "path.data") if isinstance(settings["path.data"], list) else [str(settings["path.data"])]
+    data_paths = (
+        _as_list(settings["path.data"], "path.data")
+        if isinstance(settings["path.data"], list)
+        else [str(settings["path.data"])]
+    )
     if len(data_paths) != 1:
         raise StartupError("java.lang.IllegalArgumentException: multiple [path.data] entries are deprecated; use one")
     path_data = os.path.abspath(data_paths[0])
@@ -394,7 +456,17 @@ def load_config(path_conf):
 
     heap = read_heap(path_conf)
     return EsConfig(
-        settings=settings, cluster_name=cluster_name, node_name=node_name, roles=sorted(roles), host=host,
-        http_port=http_port, transport_port=transport_port, seed_hosts=seeds, initial_master_nodes=initial,
-        path_data=path_data, path_logs=path_logs, path_repo=path_repo, heap=heap,
+        settings=settings,
+        cluster_name=cluster_name,
+        node_name=node_name,
+        roles=sorted(roles),
+        host=host,
+        http_port=http_port,
+        transport_port=transport_port,
+        seed_hosts=seeds,
+        initial_master_nodes=initial,
+        path_data=path_data,
+        path_logs=path_logs,
+        path_repo=path_repo,
+        heap=heap,
     )

@@ -76,10 +76,11 @@ class Node:
             self.state["settings"]["transient"] = {}  # transient settings do not survive a restart
         if self.state and self.state.get("cluster_uuid") and cfg.initial_master_nodes:
             raise StartupError(
-                f"java.lang.IllegalStateException: this node is locked into cluster UUID [{self.state['cluster_uuid']}] "
-                f"but [cluster.initial_master_nodes] is set to [{', '.join(cfg.initial_master_nodes)}]; remove this setting to "
-                "avoid possible data loss caused by subsequent cluster bootstrap attempts (the stand-in refuses to "
-                "start: remove cluster.initial_master_nodes from elasticsearch.yml)"
+                "java.lang.IllegalStateException: this node is locked into cluster UUID "
+                f"[{self.state['cluster_uuid']}] but [cluster.initial_master_nodes] is set to "
+                f"[{', '.join(cfg.initial_master_nodes)}]; remove this setting to avoid possible data loss "
+                "caused by subsequent cluster bootstrap attempts (the stand-in refuses to start: remove "
+                "cluster.initial_master_nodes from elasticsearch.yml)"
             )
         self.master_id = None
         self.is_master = False
@@ -94,14 +95,21 @@ class Node:
         self.fatal_error = None
         self.warned = set()
         self.info = {
-            "name": cfg.node_name, "roles": cfg.roles, "host": cfg.host, "ephemeral_id": cl.new_id(),
-            "transport_address": f"{cfg.host}:{cfg.transport_port}", "http_address": f"{cfg.host}:{cfg.http_port}", "heap": cfg.heap,
+            "name": cfg.node_name,
+            "roles": cfg.roles,
+            "host": cfg.host,
+            "ephemeral_id": cl.new_id(),
+            "transport_address": f"{cfg.host}:{cfg.transport_port}",
+            "http_address": f"{cfg.host}:{cfg.http_port}",
+            "heap": cfg.heap,
         }
         self.started = time.time()
 
     # ---------------------------------------------------------------- persistence
     def persist_coord(self):
-        write_json_atomic(os.path.join(self.state_dir, "coord.json"), {"term": self.current_term, "voted_for": self.voted_for})
+        write_json_atomic(
+            os.path.join(self.state_dir, "coord.json"), {"term": self.current_term, "voted_for": self.voted_for}
+        )
 
     def persist_state(self, state):
         write_json_atomic(os.path.join(self.state_dir, "cluster.json"), state)
@@ -109,8 +117,15 @@ class Node:
     # ---------------------------------------------------------------- transport
     def rpc(self, address, action, body, timeout=2.0):
         host, port = address.rsplit(":", 1)
-        status, data = http_json(host, int(port), "POST", f"/internal/{action}", body, timeout=timeout,
-                                 headers={"X-Cluster-Name": self.cfg.cluster_name})
+        status, data = http_json(
+            host,
+            int(port),
+            "POST",
+            f"/internal/{action}",
+            body,
+            timeout=timeout,
+            headers={"X-Cluster-Name": self.cfg.cluster_name},
+        )
         if status == 403:
             raise HandshakeError(data.get("reason") if isinstance(data, dict) else str(data))
         if status != 200:
@@ -136,8 +151,12 @@ class Node:
                 body = json.loads(self.rfile.read(length) or b"null")
                 remote = self.headers.get("X-Cluster-Name")
                 if remote != node.cfg.cluster_name:
-                    raw = json.dumps({"reason": f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
-                                                f"does not match local cluster name [{remote}]"}).encode()
+                    raw = json.dumps(
+                        {
+                            "reason": f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
+                            f"does not match local cluster name [{remote}]"
+                        }
+                    ).encode()
                     self.send_response(403)
                     self.send_header("Content-Length", str(len(raw)))
                     self.end_headers()
@@ -174,14 +193,24 @@ class Node:
             if self.master_id and (self.is_master or time.time() - self.last_contact < LEADER_TIMEOUT):
                 master = self.node_address(self.master_id)
             st = self.state or {}
-            return {"id": self.id, "info": self.info, "cluster_uuid": st.get("cluster_uuid"), "master": master,
-                    "term": self.current_term, "accepted": [st.get("term", 0), st.get("version", 0)]}
+            return {
+                "id": self.id,
+                "info": self.info,
+                "cluster_uuid": st.get("cluster_uuid"),
+                "master": master,
+                "term": self.current_term,
+                "accepted": [st.get("term", 0), st.get("version", 0)],
+            }
 
     def t_request_vote(self, body):
         with self.lock:
             if body["term"] < self.current_term or self.is_master:
                 return {"granted": False, "term": self.current_term}
-            if self.master_id and self.master_id != body["candidate"] and time.time() - self.last_contact < LEADER_TIMEOUT:
+            if (
+                self.master_id
+                and self.master_id != body["candidate"]
+                and time.time() - self.last_contact < LEADER_TIMEOUT
+            ):
                 return {"granted": False, "term": self.current_term}
             if body["term"] > self.current_term:
                 self.current_term, self.voted_for = body["term"], None
@@ -192,8 +221,13 @@ class Node:
             self.voted_for = body["candidate"]
             self.persist_coord()
             self.master_id = None
-            return {"granted": True, "term": self.current_term, "id": self.id, "info": self.info,
-                    "stores": list_stores(self.cfg.path_data)}
+            return {
+                "granted": True,
+                "term": self.current_term,
+                "id": self.id,
+                "info": self.info,
+                "stores": list_stores(self.cfg.path_data),
+            }
 
     def t_join(self, body):
         if not self.is_master:
@@ -202,17 +236,29 @@ class Node:
             uuid = self.state["cluster_uuid"]
             bootstrap = self.state.get("bootstrap_names", [])
         if body["cluster_uuid"] and body["cluster_uuid"] != uuid:
-            raise EsError(400, "coordination_state_rejected_exception",
-                          f"This node previously joined a cluster with UUID [{body['cluster_uuid']}] and is now trying "
-                          f"to join a different cluster with UUID [{uuid}]. This is forbidden and usually indicates an "
-                          "incorrect discovery or cluster bootstrapping configuration.", fatal=False)
+            raise EsError(
+                400,
+                "coordination_state_rejected_exception",
+                f"This node previously joined a cluster with UUID [{body['cluster_uuid']}] and is now trying "
+                f"to join a different cluster with UUID [{uuid}]. This is forbidden and usually indicates an "
+                "incorrect discovery or cluster bootstrapping configuration.",
+                fatal=False,
+            )
         initial = body.get("initial_master_nodes") or []
-        if initial and not body["cluster_uuid"] and (sorted(initial) != sorted(bootstrap) or body["info"]["name"] not in bootstrap):
-            raise EsError(400, "illegal_state_exception",
-                          f"node [{body['info']['name']}] has [cluster.initial_master_nodes] {initial} set but is joining "
-                          f"the already formed cluster [{uuid}] (bootstrapped by {bootstrap}); remove "
-                          "cluster.initial_master_nodes from its elasticsearch.yml: it must never be set on a node "
-                          "joining an existing cluster", fatal=True)
+        if (
+            initial
+            and not body["cluster_uuid"]
+            and (sorted(initial) != sorted(bootstrap) or body["info"]["name"] not in bootstrap)
+        ):
+            raise EsError(
+                400,
+                "illegal_state_exception",
+                f"node [{body['info']['name']}] has [cluster.initial_master_nodes] {initial} set but is joining "
+                f"the already formed cluster [{uuid}] (bootstrapped by {bootstrap}); remove "
+                "cluster.initial_master_nodes from its elasticsearch.yml: it must never be set on a node "
+                "joining an existing cluster",
+                fatal=True,
+            )
         self.node_stores[body["id"]] = body["stores"]
 
         def add(state):
@@ -235,12 +281,20 @@ class Node:
                 self.persist_coord()
             if self.is_master and new["master"] != self.id:
                 self.step_down("another master published a state")
-            if self.state and not self.routing_stale and new["term"] == self.state["term"] and new["version"] <= self.state["version"]:
+            if (
+                self.state
+                and not self.routing_stale
+                and new["term"] == self.state["term"]
+                and new["version"] <= self.state["version"]
+            ):
                 self.master_id, self.last_contact = new["master"], time.time()
                 return {"ok": True, "id": self.id}
             if self.master_id != new["master"]:
-                self.log.info("master node changed {previous [%s], current [%s]}", self.master_id,
-                              new["nodes"].get(new["master"], {}).get("name"))
+                self.log.info(
+                    "master node changed {previous [%s], current [%s]}",
+                    self.master_id,
+                    new["nodes"].get(new["master"], {}).get("name"),
+                )
             self.master_id, self.last_contact = new["master"], time.time()
             self.set_state(new)
         self.background.submit(self.apply_shards)
@@ -264,8 +318,13 @@ class Node:
             self.master_id, self.last_contact = body["master"], time.time()
             version = self.state["version"] if self.state and not self.routing_stale else -1
             term = self.state["term"] if self.state else -1
-        return {"ok": True, "version": version, "term": term, "stores": list_stores(self.cfg.path_data),
-                "ephemeral_id": self.info["ephemeral_id"]}
+        return {
+            "ok": True,
+            "version": version,
+            "term": term,
+            "stores": list_stores(self.cfg.path_data),
+            "ephemeral_id": self.info["ephemeral_id"],
+        }
 
     def step_down(self, why):
         with self.lock:
@@ -300,8 +359,12 @@ class Node:
                 self.persist_coord()
             return False
         if not (cl.has_quorum(new["voting_config"], acks) and cl.has_quorum(old_config, acks)):
-            self.log.warning("publication of cluster state version [%s] failed: acks from %s, voting config %s",
-                             new["version"], sorted(acks), new["voting_config"])
+            self.log.warning(
+                "publication of cluster state version [%s] failed: acks from %s, voting config %s",
+                new["version"],
+                sorted(acks),
+                new["voting_config"],
+            )
             return False
         with self.lock:
             self.set_state(new)
@@ -355,8 +418,9 @@ class Node:
 
         results = dict(self.pool.map(probe, sorted(addresses)))
         self.peers = {a: r for a, r in results.items() if r}
-        seeds_all_up = all(results.get(f"{h}:{p}") for h, p in self.cfg.seed_hosts
-                           if f"{h}:{p}" != self.info["transport_address"])
+        seeds_all_up = all(
+            results.get(f"{h}:{p}") for h, p in self.cfg.seed_hosts if f"{h}:{p}" != self.info["transport_address"]
+        )
         masters = {r["master"] for r in self.peers.values() if r["master"]}
         if masters:
             self.try_join(sorted(masters)[0])
@@ -377,12 +441,16 @@ class Node:
             if "master" in peer["info"]["roles"] and peer["info"]["name"] in initial and not peer["cluster_uuid"]:
                 found[peer["info"]["name"]] = peer["id"]
         if seeds_all_up:
-            names = {p["info"]["name"] for p in self.peers.values() if "master" in p["info"]["roles"]} | {self.cfg.node_name}
+            names = {p["info"]["name"] for p in self.peers.values() if "master" in p["info"]["roles"]} | {
+                self.cfg.node_name
+            }
             missing = [n for n in initial if n not in names]
             if missing:
-                raise Fatal(f"[cluster.initial_master_nodes] names {missing}, which is not a master-eligible node "
-                            f"found through [discovery.seed_hosts] (all seed hosts answered; found {sorted(names)}); "
-                            "the names must match node.name exactly")
+                raise Fatal(
+                    f"[cluster.initial_master_nodes] names {missing}, which is not a master-eligible node "
+                    f"found through [discovery.seed_hosts] (all seed hosts answered; found {sorted(names)}); "
+                    "the names must match node.name exactly"
+                )
         if len([n for n in initial if n in found]) * 2 <= len(initial):
             return
         config = [found.get(n, cl.PLACEHOLDER + n) for n in initial]
@@ -390,17 +458,33 @@ class Node:
             if self.state and self.state["voting_config"]:
                 return
             self.log.info("setting initial configuration to %s", config)
-            self.state = {"cluster_uuid": None, "term": 0, "version": 0, "master": None, "nodes": {},
-                          "voting_config": config, "exclusions": [], "bootstrap_names": list(initial),
-                          "settings": {"persistent": {}, "transient": {}}, "indices": {}, "routing": {},
-                          "repositories": {}, "slm": {}, "snapshots": {}}
+            self.state = {
+                "cluster_uuid": None,
+                "term": 0,
+                "version": 0,
+                "master": None,
+                "nodes": {},
+                "voting_config": config,
+                "exclusions": [],
+                "bootstrap_names": list(initial),
+                "settings": {"persistent": {}, "transient": {}},
+                "indices": {},
+                "routing": {},
+                "repositories": {},
+                "slm": {},
+                "snapshots": {},
+            }
             self.routing_stale = True
             self.persist_state(self.state)
 
     def try_join(self, master_address):
-        body = {"id": self.id, "info": self.info, "stores": list_stores(self.cfg.path_data),
-                "cluster_uuid": (self.state or {}).get("cluster_uuid"),
-                "initial_master_nodes": self.cfg.initial_master_nodes}
+        body = {
+            "id": self.id,
+            "info": self.info,
+            "stores": list_stores(self.cfg.path_data),
+            "cluster_uuid": (self.state or {}).get("cluster_uuid"),
+            "initial_master_nodes": self.cfg.initial_master_nodes,
+        }
         try:
             resp = self.rpc(master_address, "join", body, timeout=5.0)
         except OSError as err:
@@ -413,7 +497,28 @@ class Node:
             self.log.warning("join rejected by %s: %s", master_address, err["reason"])
             time.sleep(1.0)
 
+    def t_pre_vote(self, body):
+        """Would this node vote for the candidate? No state changes (ES's pre-voting round)."""
+        with self.lock:
+            if self.is_master:
+                return {"granted": False, "term": self.current_term}
+            if self.master_id and time.time() - self.last_contact < LEADER_TIMEOUT:
+                return {"granted": False, "term": self.current_term}
+            mine = [self.state["term"], self.state["version"]] if self.state else [0, 0]
+            return {"granted": list(body["accepted"]) >= mine, "term": self.current_term, "id": self.id}
+
     def run_election(self):
+        with self.lock:
+            accepted = [self.state["term"], self.state["version"]]
+            config = list(self.state["voting_config"])
+        # Pre-vote first, so a node that cannot win never bumps the term and unseats a healthy master.
+        pre_votes = {self.id}
+        for resp in self.pool.map(lambda a: self._ask(a, "pre_vote", {"accepted": accepted}), list(self.peers)):
+            if resp and resp.get("granted"):
+                pre_votes.add(resp["id"])
+        if not cl.has_quorum(config, pre_votes):
+            self.election_after = time.time() + random.uniform(0.3, 1.0)
+            return
         with self.lock:
             peer_terms = [p["term"] for p in self.peers.values()]
             term = max([self.current_term] + peer_terms) + 1
@@ -423,15 +528,8 @@ class Node:
             config = list(self.state["voting_config"])
         self.election_after = time.time() + random.uniform(0.5, 1.5)
         request = {"term": term, "candidate": self.id, "accepted": accepted}
-
-        def ask(address):
-            try:
-                return self.rpc(address, "request_vote", request, timeout=1.0)
-            except OSError:
-                return None
-
         votes = {self.id: {"info": self.info, "stores": list_stores(self.cfg.path_data)}}
-        for resp in self.pool.map(ask, list(self.peers)):
+        for resp in self.pool.map(lambda a: self._ask(a, "request_vote", request), list(self.peers)):
             if resp and resp.get("granted"):
                 votes[resp["id"]] = resp
             elif resp and resp.get("term", 0) > term:
@@ -441,6 +539,12 @@ class Node:
         if not cl.has_quorum(config, votes):
             return
         self.become_master(term, votes, config)
+
+    def _ask(self, address, action, body):
+        try:
+            return self.rpc(address, action, body, timeout=1.0)
+        except OSError:
+            return None
 
     def become_master(self, term, votes, old_config):
         with self.master_lock:
@@ -453,8 +557,11 @@ class Node:
             if stale:
                 new["nodes"] = {}
                 cl.rebuild_routing(new)
-            restarted = [nid for nid, vote in votes.items()
-                         if nid in new["nodes"] and new["nodes"][nid]["ephemeral_id"] != vote["info"]["ephemeral_id"]]
+            restarted = [
+                nid
+                for nid, vote in votes.items()
+                if nid in new["nodes"] and new["nodes"][nid]["ephemeral_id"] != vote["info"]["ephemeral_id"]
+            ]
             cl.remove_nodes(new, restarted, "NODE_RESTARTING")
             for nid, vote in votes.items():
                 new["nodes"][nid] = vote["info"]
@@ -466,8 +573,13 @@ class Node:
             cl.reroute(new, self.node_stores)
             cl.reconfigure(new)
             new["version"] += 1
-            self.log.info("elected-as-master ([%d] nodes joined), term: %d, version: %d, cluster uuid [%s]",
-                          len(votes), term, new["version"], new["cluster_uuid"])
+            self.log.info(
+                "elected-as-master ([%d] nodes joined), term: %d, version: %d, cluster uuid [%s]",
+                len(votes),
+                term,
+                new["version"],
+                new["cluster_uuid"],
+            )
             if not self.publish(new, old_config):
                 self.step_down("failed to publish the first state")
 
@@ -537,7 +649,9 @@ class Node:
         return {"ok": True}
 
     def t_shard_failed(self, body):
-        self.log.warning("shard failed [%s][%s] allocation [%s]: %s", body["index"], body["shard"], body["alloc"], body.get("why"))
+        self.log.warning(
+            "shard failed [%s][%s] allocation [%s]: %s", body["index"], body["shard"], body["alloc"], body.get("why")
+        )
         self.submit(lambda s: cl.fail_shard(s, body["index"], body["shard"], body["alloc"]), "shard-failed")
         return {"ok": True}
 
@@ -739,28 +853,49 @@ class Node:
         with local.lock:
             existing = local.docs.get(body["id"])
             if body["op_type"] == "create" and existing is not None:
-                raise EsError(409, "version_conflict_engine_exception",
-                              f"[{body['id']}]: version conflict, document already exists (current version "
-                              f"[{existing['version']}])", index_uuid=meta["uuid"], shard=shard, index=name)
-            op = {"id": body["id"], "source": body["source"], "version": (existing["version"] + 1) if existing else 1,
-                  "seq_no": local.max_seq + 1}
+                raise EsError(
+                    409,
+                    "version_conflict_engine_exception",
+                    f"[{body['id']}]: version conflict, document already exists (current version "
+                    f"[{existing['version']}])",
+                    index_uuid=meta["uuid"],
+                    shard=shard,
+                    index=name,
+                )
+            op = {
+                "id": body["id"],
+                "source": body["source"],
+                "version": (existing["version"] + 1) if existing else 1,
+                "seq_no": local.max_seq + 1,
+            }
             local.apply(op)
             ok, failed = 1, 0
             for target in targets:
                 address = state["nodes"].get(target["node"], {}).get("transport_address")
                 try:
-                    self.rpc(address, "replicate", {"uuid": meta["uuid"], "shard": shard, "alloc": target["alloc"],
-                                                   "index": name, "op": op}, timeout=5.0)
+                    self.rpc(
+                        address,
+                        "replicate",
+                        {"uuid": meta["uuid"], "shard": shard, "alloc": target["alloc"], "index": name, "op": op},
+                        timeout=5.0,
+                    )
                     if target["state"] in cl.ACTIVE:
                         ok += 1
                 except (OSError, TypeError, AttributeError) as err:
                     failed += 1
-                    self.report_to_master("shard_failed", {"index": name, "shard": shard, "alloc": target["alloc"],
-                                                           "why": f"replication failed: {err}"})
-        return {"_index": name, "_id": body["id"], "_version": op["version"],
-                "result": "updated" if existing else "created",
-                "_shards": {"total": 1 + meta["replicas"], "successful": ok, "failed": failed},
-                "_seq_no": op["seq_no"], "_primary_term": state["term"]}
+                    self.report_to_master(
+                        "shard_failed",
+                        {"index": name, "shard": shard, "alloc": target["alloc"], "why": f"replication failed: {err}"},
+                    )
+        return {
+            "_index": name,
+            "_id": body["id"],
+            "_version": op["version"],
+            "result": "updated" if existing else "created",
+            "_shards": {"total": 1 + meta["replicas"], "successful": ok, "failed": failed},
+            "_seq_no": op["seq_no"],
+            "_primary_term": state["term"],
+        }
 
     def t_get(self, body):
         with self.lock:
@@ -784,9 +919,12 @@ class Node:
     def t_verify_repository(self, body):
         location = body["location"]
         if not any(os.path.commonpath([location, root]) == root for root in self.cfg.path_repo):
-            raise EsError(500, "repository_exception",
-                          f"[{body['name']}] location [{location}] doesn't match any of the locations specified by "
-                          f"path.repo on node [{self.cfg.node_name}]")
+            raise EsError(
+                500,
+                "repository_exception",
+                f"[{body['name']}] location [{location}] doesn't match any of the locations specified by "
+                f"path.repo on node [{self.cfg.node_name}]",
+            )
         probe = os.path.join(location, f"tests-{self.id}")
         try:
             os.makedirs(location, exist_ok=True)
@@ -794,9 +932,12 @@ class Node:
                 handle.write("verify")
             os.remove(probe)
         except OSError as err:
-            raise EsError(500, "repository_verification_exception",
-                          f"[{body['name']}] store location [{location}] is not accessible on the node "
-                          f"[{self.cfg.node_name}]: {err}") from err
+            raise EsError(
+                500,
+                "repository_verification_exception",
+                f"[{body['name']}] store location [{location}] is not accessible on the node "
+                f"[{self.cfg.node_name}]: {err}",
+            ) from err
         return {"ok": True}
 
     # ---------------------------------------------------------------- clean shutdown
@@ -804,8 +945,9 @@ class Node:
         """Tell the cluster we are leaving, as a closed transport connection would in ES."""
         with self.lock:
             is_master, master = self.is_master, self.master_id
-            nodes = {nid: i["transport_address"] for nid, i in (self.state or {}).get("nodes", {}).items()
-                     if nid != self.id}
+            nodes = {
+                nid: i["transport_address"] for nid, i in (self.state or {}).get("nodes", {}).items() if nid != self.id
+            }
             term = self.current_term
         if is_master:
             self.is_master = False
@@ -850,8 +992,7 @@ class Node:
             while not self.stop.is_set():
                 try:
                     with self.lock:
-                        if (self.master_id and not self.is_master
-                                and time.time() - self.last_contact > LEADER_TIMEOUT):
+                        if self.master_id and not self.is_master and time.time() - self.last_contact > LEADER_TIMEOUT:
                             self.log.warning("master node [%s] failed, restarting discovery", self.master_id)
                             self.master_id = None
                             self.election_after = time.time() + random.uniform(0.1, 0.6)

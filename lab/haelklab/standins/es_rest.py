@@ -29,20 +29,28 @@ except ImportError:
 COMMON_PARAMS = {"pretty", "human", "error_trace", "filter_path"}
 DYNAMIC = [
     ROUTING_SETTING,
-    re.compile(r"action\.destructive_requires_name|action\.auto_create_index|cluster\.max_shards_per_node|"
-               r"cluster\.max_voting_config_exclusions|cluster\.auto_shrink_voting_configuration|"
-               r"indices\.recovery\.max_bytes_per_sec|indices\.breaker\.[a-z_.]+|search\.max_buckets|"
-               r"logger\.[A-Za-z0-9_.]+|xpack\.monitoring\.collection\.enabled"),
+    re.compile(
+        r"action\.destructive_requires_name|action\.auto_create_index|cluster\.max_shards_per_node|"
+        r"cluster\.max_voting_config_exclusions|cluster\.auto_shrink_voting_configuration|"
+        r"indices\.recovery\.max_bytes_per_sec|indices\.breaker\.[a-z_.]+|search\.max_buckets|"
+        r"logger\.[A-Za-z0-9_.]+|xpack\.monitoring\.collection\.enabled"
+    ),
 ]
 ENUMS = {
     "cluster.routing.allocation.enable": ("all", "primaries", "new_primaries", "none"),
     "cluster.routing.rebalance.enable": ("all", "primaries", "replicas", "none"),
 }
-BOOLEANS = {"action.destructive_requires_name", "cluster.auto_shrink_voting_configuration",
-            "xpack.monitoring.collection.enabled", "cluster.routing.allocation.disk.threshold_enabled"}
-INTEGERS = re.compile(r"cluster\.routing\.allocation\.(node_concurrent\w*|node_initial_primaries_recoveries|"
-                      r"total_shards_per_node|cluster_concurrent_rebalance)|cluster\.max_shards_per_node|"
-                      r"cluster\.max_voting_config_exclusions|search\.max_buckets")
+BOOLEANS = {
+    "action.destructive_requires_name",
+    "cluster.auto_shrink_voting_configuration",
+    "xpack.monitoring.collection.enabled",
+    "cluster.routing.allocation.disk.threshold_enabled",
+}
+INTEGERS = re.compile(
+    r"cluster\.routing\.allocation\.(node_concurrent\w*|node_initial_primaries_recoveries|"
+    r"total_shards_per_node|cluster_concurrent_rebalance)|cluster\.max_shards_per_node|"
+    r"cluster\.max_voting_config_exclusions|search\.max_buckets"
+)
 INVALID_NAME_CHARS = set('\\/*?"<>| ,#:')
 
 
@@ -69,12 +77,17 @@ def nest(flat):
 
 def validate_index_name(name):
     if name != name.lower():
-        raise EsError(400, "invalid_index_name_exception", f"Invalid index name [{name}], must be lowercase",
-                      index=name)
+        raise EsError(
+            400, "invalid_index_name_exception", f"Invalid index name [{name}], must be lowercase", index=name
+        )
     if name.startswith(("_", "-", "+")) or name in (".", "..") or INVALID_NAME_CHARS & set(name):
-        raise EsError(400, "invalid_index_name_exception",
-                      f"Invalid index name [{name}], must not start with '_', '-', or '+' and must not contain "
-                      "'\\', '/', '*', '?', '\"', '<', '>', '|', ' ', ',', '#', ':'", index=name)
+        raise EsError(
+            400,
+            "invalid_index_name_exception",
+            f"Invalid index name [{name}], must not start with '_', '-', or '+' and must not contain "
+            "'\\', '/', '*', '?', '\"', '<', '>', '|', ' ', ',', '#', ':'",
+            index=name,
+        )
 
 
 def resolve_date_math(name):
@@ -92,9 +105,51 @@ def resolve_date_math(name):
     return re.sub(r"\{now(?:/[dMyhHmsw])?(?:\{([^}]*)\})?\}", fmt, name[1:-1])
 
 
+def filter_path(payload, spec):
+    """ES's filter_path: keep only the comma-separated dotted paths (`*` one level, `**` any depth)."""
+    patterns = [p.split(".") for p in spec.split(",") if p]
+
+    def keep(node, pats):
+        if not pats:
+            return node
+        if isinstance(node, list):
+            kept = [keep(item, pats) for item in node]
+            kept = [k for k in kept if k is not None]
+            return kept or None
+        if not isinstance(node, dict):
+            return node if any(not p for p in pats) else None
+        out = {}
+        for key, value in node.items():
+            rests = []
+            for pat in pats:
+                if not pat:
+                    rests.append([])
+                elif pat[0] == "**":
+                    rests.append(pat)
+                    if len(pat) > 1 and fnmatch.fnmatchcase(key, pat[1]):
+                        rests.append(pat[2:])
+                elif fnmatch.fnmatchcase(key, pat[0]):
+                    rests.append(pat[1:])
+            if not rests:
+                continue
+            if any(not r for r in rests):
+                out[key] = value
+                continue
+            sub = keep(value, rests)
+            if sub not in (None, {}, []):
+                out[key] = sub
+        return out or None
+
+    return keep(payload, patterns) or {}
+
+
 def not_found_index(name):
-    return EsError(404, "index_not_found_exception", f"no such index [{name}]", **{
-        "resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_", "index": name})
+    return EsError(
+        404,
+        "index_not_found_exception",
+        f"no such index [{name}]",
+        **{"resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_", "index": name},
+    )
 
 
 def parse_bool(value, name):
@@ -102,8 +157,11 @@ def parse_bool(value, name):
         return True
     if value == "false":
         return False
-    raise EsError(400, "illegal_argument_exception",
-                  f"Failed to parse value [{value}] only [true] or [false] are allowed. (parameter [{name}])")
+    raise EsError(
+        400,
+        "illegal_argument_exception",
+        f"Failed to parse value [{value}] only [true] or [false] are allowed. (parameter [{name}])",
+    )
 
 
 class MasterOps:
@@ -123,8 +181,12 @@ class MasterOps:
         def create(state):
             if args["name"] in state["indices"]:
                 meta = state["indices"][args["name"]]
-                raise EsError(400, "resource_already_exists_exception",
-                              f"index [{args['name']}/{meta['uuid']}] already exists", index=args["name"])
+                raise EsError(
+                    400,
+                    "resource_already_exists_exception",
+                    f"index [{args['name']}/{meta['uuid']}] already exists",
+                    index=args["name"],
+                )
             created = cl.add_index(state, args["name"], args["shards"], args["replicas"])
             state["indices"][args["name"]]["delayed_timeout"] = args.get("delayed_timeout", 60.0)
             return created
@@ -180,10 +242,13 @@ class MasterOps:
                     merged.append(entry)
             limit = int(cl.effective_settings(state).get("cluster.max_voting_config_exclusions", 10))
             if len(merged) > limit:
-                raise EsError(400, "illegal_argument_exception",
-                              f"add voting config exclusions request for {args} would add [{len(merged)}] exclusions "
-                              f"to the existing [{len(state['exclusions'])}] which would exceed the maximum of "
-                              f"[{limit}] set by [cluster.max_voting_config_exclusions]")
+                raise EsError(
+                    400,
+                    "illegal_argument_exception",
+                    f"add voting config exclusions request for {args} would add [{len(merged)}] exclusions "
+                    f"to the existing [{len(state['exclusions'])}] which would exceed the maximum of "
+                    f"[{limit}] set by [cluster.max_voting_config_exclusions]",
+                )
             state["exclusions"] = merged
             return [e["node_id"] for e in wanted]
 
@@ -194,9 +259,12 @@ class MasterOps:
             if args["wait_for_removal"]:
                 present = [e["node_name"] for e in state["exclusions"] if e["node_id"] in state["nodes"]]
                 if present:
-                    raise EsError(408, "elasticsearch_timeout_exception",
-                                  f"timed out waiting for removal of nodes; if nodes should not be removed, set "
-                                  f"[wait_for_removal] to false. Still present: {present}")
+                    raise EsError(
+                        408,
+                        "elasticsearch_timeout_exception",
+                        f"timed out waiting for removal of nodes; if nodes should not be removed, set "
+                        f"[wait_for_removal] to false. Still present: {present}",
+                    )
             state["exclusions"] = []
 
         return self.node.submit(clear, "clear-voting-config-exclusions")
@@ -218,28 +286,41 @@ class MasterOps:
                         return cl.explain_unassigned(state, name, shard, copy, self.node.node_stores)
                     if args.get("index") is not None:
                         info = state["nodes"].get(copy["node"], {})
-                        return {"index": name, "shard": int(shard), "primary": copy["primary"],
-                                "current_state": copy["state"].lower(),
-                                "current_node": {"id": copy["node"], "name": info.get("name"),
-                                                 "transport_address": info.get("transport_address")},
-                                "can_remain_on_current_node": "yes", "can_rebalance_cluster": "yes",
-                                "can_rebalance_to_other_node": "no",
-                                "rebalance_explanation": "Elasticsearch cannot rebalance this shard to another node."}
+                        return {
+                            "index": name,
+                            "shard": int(shard),
+                            "primary": copy["primary"],
+                            "current_state": copy["state"].lower(),
+                            "current_node": {
+                                "id": copy["node"],
+                                "name": info.get("name"),
+                                "transport_address": info.get("transport_address"),
+                            },
+                            "can_remain_on_current_node": "yes",
+                            "can_rebalance_cluster": "yes",
+                            "can_rebalance_to_other_node": "no",
+                            "rebalance_explanation": "Elasticsearch cannot rebalance this shard to another node.",
+                        }
         if args.get("index") is not None:
             if args["index"] not in state["indices"]:
                 raise not_found_index(args["index"])
             raise EsError(400, "illegal_argument_exception", f"No shard copy matches the request {args}")
-        raise EsError(400, "illegal_argument_exception",
-                      "No shard was specified in the explain API request, so this request explains a randomly chosen "
-                      "unassigned shard. There are no unassigned shards in this cluster, so this request cannot "
-                      "explain anything.")
+        raise EsError(
+            400,
+            "illegal_argument_exception",
+            "No shard was specified in the explain API request, so this request explains a randomly chosen "
+            "unassigned shard. There are no unassigned shards in this cluster, so this request cannot "
+            "explain anything.",
+        )
 
     def op_put_repository(self, args):
         name, body = args["name"], args["body"]
         repo_type = body.get("type")
         unknown = set(body) - {"type", "settings"}
         if unknown:
-            raise EsError(400, "parse_exception", f"failed to parse repository [{name}]: unknown field {sorted(unknown)}")
+            raise EsError(
+                400, "parse_exception", f"failed to parse repository [{name}]: unknown field {sorted(unknown)}"
+            )
         if repo_type != "fs":
             raise EsError(500, "repository_exception", f"[{name}] repository type [{repo_type}] does not exist")
         location = (body.get("settings") or {}).get("location")
@@ -247,24 +328,30 @@ class MasterOps:
             raise EsError(500, "repository_exception", f"[{name}] missing location")
         roots = self.node.cfg.path_repo
         if not roots:
-            raise EsError(500, "repository_exception",
-                          f"[{name}] location [{location}] doesn't match any of the locations specified by path.repo "
-                          "because this setting is empty")
+            raise EsError(
+                500,
+                "repository_exception",
+                f"[{name}] location [{location}] doesn't match any of the locations specified by path.repo "
+                "because this setting is empty",
+            )
         resolved = os.path.normpath(location if os.path.isabs(location) else os.path.join(roots[0], location))
         if not any(os.path.commonpath([resolved, root]) == root for root in roots):
-            raise EsError(500, "repository_exception",
-                          f"[{name}] location [{location}] doesn't match any of the locations specified by path.repo")
+            raise EsError(
+                500,
+                "repository_exception",
+                f"[{name}] location [{location}] doesn't match any of the locations specified by path.repo",
+            )
         if args.get("verify", True):
             state = self.state()
             for nid, info in state["nodes"].items():
                 if not ("master" in info["roles"] or cl.is_data_node(info)):
                     continue
-                resp = self.node.rpc(info["transport_address"], "verify_repository",
-                                     {"name": name, "location": resolved}, timeout=5.0)
+                resp = self.node.rpc(
+                    info["transport_address"], "verify_repository", {"name": name, "location": resolved}, timeout=5.0
+                )
                 if "es_error" in resp:
                     err = resp["es_error"]["error"]
-                    raise EsError(500, "repository_verification_exception",
-                                  f"[{name}] [[{nid}, '{err['reason']}']]")
+                    raise EsError(500, "repository_verification_exception", f"[{name}] [[{nid}, '{err['reason']}']]")
         settings = dict(body.get("settings") or {})
 
         def put(state):
@@ -296,23 +383,37 @@ class MasterOps:
         repo = self.repo(args["repo"])
         snap = resolve_date_math(args["snapshot"])
         if snap != snap.lower() or snap.startswith("_") or INVALID_NAME_CHARS & set(snap):
-            raise EsError(400, "invalid_snapshot_name_exception",
-                          f"[{args['repo']}:{snap}] Invalid snapshot name [{snap}], must be lowercase and must not "
-                          "contain whitespace or any of \\, /, *, ?, \", <, >, |, ,, #")
+            raise EsError(
+                400,
+                "invalid_snapshot_name_exception",
+                f"[{args['repo']}:{snap}] Invalid snapshot name [{snap}], must be lowercase and must not "
+                'contain whitespace or any of \\, /, *, ?, ", <, >, |, ,, #',
+            )
         index_file = os.path.join(repo["resolved"], "index.json")
         catalog = read_json(index_file, {"snapshots": []})
         if any(s["snapshot"] == snap for s in catalog["snapshots"]):
-            raise EsError(400, "invalid_snapshot_name_exception",
-                          f"[{args['repo']}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists")
+            raise EsError(
+                400,
+                "invalid_snapshot_name_exception",
+                f"[{args['repo']}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists",
+            )
         state = self.state()
         patterns = args.get("indices") or ["*"]
         names = sorted(n for n in state["indices"] if any(fnmatch.fnmatchcase(n, p) for p in patterns))
-        missing_primaries = [n for n in names
-                             if any(not any(c["primary"] and c["state"] in cl.ACTIVE for c in copies)
-                                    for copies in state["routing"][n].values())]
+        missing_primaries = [
+            n
+            for n in names
+            if any(
+                not any(c["primary"] and c["state"] in cl.ACTIVE for c in copies)
+                for copies in state["routing"][n].values()
+            )
+        ]
         if missing_primaries and not args.get("partial"):
-            raise EsError(500, "snapshot_exception",
-                          f"[{args['repo']}:{snap}] Indices don't have primary shards {missing_primaries}")
+            raise EsError(
+                500,
+                "snapshot_exception",
+                f"[{args['repo']}:{snap}] Indices don't have primary shards {missing_primaries}",
+            )
         started = now_millis()
         snap_uuid = cl.new_id()
         base = os.path.join(repo["resolved"], f"snap-{snap_uuid}")
@@ -329,13 +430,22 @@ class MasterOps:
                 write_json_atomic(os.path.join(base, name, f"{shard}.json"), ops)
                 shards_ok += 1
         total = sum(state["indices"][n]["shards"] for n in names)
-        info = {"snapshot": snap, "uuid": snap_uuid, "repository": args["repo"], "version": VERSION,
-                "indices": names, "data_streams": [], "include_global_state": True,
-                "state": "SUCCESS" if shards_ok == total else "PARTIAL",
-                "start_time_in_millis": started, "end_time_in_millis": now_millis(),
-                "duration_in_millis": now_millis() - started, "failures": [],
-                "shards": {"total": total, "failed": total - shards_ok, "successful": shards_ok},
-                "metadata": args.get("metadata") or {}}
+        info = {
+            "snapshot": snap,
+            "uuid": snap_uuid,
+            "repository": args["repo"],
+            "version": VERSION,
+            "indices": names,
+            "data_streams": [],
+            "include_global_state": True,
+            "state": "SUCCESS" if shards_ok == total else "PARTIAL",
+            "start_time_in_millis": started,
+            "end_time_in_millis": now_millis(),
+            "duration_in_millis": now_millis() - started,
+            "failures": [],
+            "shards": {"total": total, "failed": total - shards_ok, "successful": shards_ok},
+            "metadata": args.get("metadata") or {},
+        }
         catalog["snapshots"].append(info)
         write_json_atomic(index_file, catalog)
         return info
@@ -346,8 +456,11 @@ class MasterOps:
 
         def put(state):
             old = state["slm"].get(name)
-            state["slm"][name] = {"version": (old["version"] + 1) if old else 1, "modified_date_millis": now_millis(),
-                                  "policy": policy}
+            state["slm"][name] = {
+                "version": (old["version"] + 1) if old else 1,
+                "modified_date_millis": now_millis(),
+                "policy": policy,
+            }
 
         self.node.submit(put, f"put-slm-policy [{name}]")
         return True
@@ -359,8 +472,9 @@ class MasterOps:
     def op_delete_slm(self, args):
         def delete(state):
             if args["name"] not in state["slm"]:
-                raise EsError(404, "resource_not_found_exception",
-                              f"snapshot lifecycle policy not found: {args['name']}")
+                raise EsError(
+                    404, "resource_not_found_exception", f"snapshot lifecycle policy not found: {args['name']}"
+                )
             state["slm"].pop(args["name"])
 
         self.node.submit(delete, "delete-slm-policy")
@@ -369,13 +483,21 @@ class MasterOps:
     def op_execute_slm(self, args):
         entry = self.state()["slm"].get(args["name"])
         if entry is None:
-            raise EsError(404, "resource_not_found_exception", f"snapshot lifecycle policy or policies [{args['name']}] not found")
+            raise EsError(
+                404, "resource_not_found_exception", f"snapshot lifecycle policy or policies [{args['name']}] not found"
+            )
         policy = entry["policy"]
         snap = resolve_date_math(policy["name"]) + "-" + cl.new_id().lower()
         config = policy.get("config") or {}
-        info = self.op_create_snapshot({"repo": policy["repository"], "snapshot": snap,
-                                        "indices": config.get("indices"), "partial": config.get("partial", False),
-                                        "metadata": {"policy": args["name"]}})
+        info = self.op_create_snapshot(
+            {
+                "repo": policy["repository"],
+                "snapshot": snap,
+                "indices": config.get("indices"),
+                "partial": config.get("partial", False),
+                "metadata": {"policy": args["name"]},
+            }
+        )
 
         def record(state):
             if args["name"] in state["slm"]:
@@ -398,12 +520,21 @@ class Rest:
             (f"/_cluster/health/{any_}", {"GET": self.health}, HEALTH_PARAMS),
             ("/_cluster/state", {"GET": self.cluster_state}, {"local", "master_timeout", "flat_settings"}),
             (f"/_cluster/state/{any_}", {"GET": self.cluster_state}, {"local", "master_timeout", "flat_settings"}),
-            ("/_cluster/settings", {"GET": self.get_settings, "PUT": self.put_settings},
-             {"flat_settings", "include_defaults", "master_timeout", "timeout"}),
-            ("/_cluster/voting_config_exclusions", {"POST": self.add_exclusions, "DELETE": self.clear_exclusions},
-             {"node_names", "node_ids", "timeout", "master_timeout", "wait_for_removal"}),
-            ("/_cluster/allocation/explain", {"GET": self.explain, "POST": self.explain},
-             {"include_disk_info", "include_yes_decisions", "master_timeout"}),
+            (
+                "/_cluster/settings",
+                {"GET": self.get_settings, "PUT": self.put_settings},
+                {"flat_settings", "include_defaults", "master_timeout", "timeout"},
+            ),
+            (
+                "/_cluster/voting_config_exclusions",
+                {"POST": self.add_exclusions, "DELETE": self.clear_exclusions},
+                {"node_names", "node_ids", "timeout", "master_timeout", "wait_for_removal"},
+            ),
+            (
+                "/_cluster/allocation/explain",
+                {"GET": self.explain, "POST": self.explain},
+                {"include_disk_info", "include_yes_decisions", "master_timeout"},
+            ),
             ("/_nodes", {"GET": self.nodes}, {"timeout", "flat_settings"}),
             (f"/_nodes/{any_}", {"GET": self.nodes}, {"timeout", "flat_settings"}),
             (f"/_nodes/{any_}/{any_}", {"GET": self.nodes}, {"timeout", "flat_settings"}),
@@ -420,16 +551,27 @@ class Rest:
             ("/_refresh", {"POST": self.flush, "GET": self.flush}, {"expand_wildcards"}),
             (f"/{n}/_refresh", {"POST": self.flush, "GET": self.flush}, {"expand_wildcards"}),
             ("/_snapshot", {"GET": self.get_repos}, {"master_timeout", "local"}),
-            (f"/_snapshot/{any_}", {"GET": self.get_repos, "PUT": self.put_repo, "POST": self.put_repo,
-                                     "DELETE": self.delete_repo}, {"master_timeout", "timeout", "verify", "local"}),
-            (f"/_snapshot/{any_}/{any_}", {"GET": self.get_snapshots, "PUT": self.create_snapshot,
-                                           "POST": self.create_snapshot},
-             {"master_timeout", "wait_for_completion", "verbose", "ignore_unavailable"}),
+            (
+                f"/_snapshot/{any_}",
+                {"GET": self.get_repos, "PUT": self.put_repo, "POST": self.put_repo, "DELETE": self.delete_repo},
+                {"master_timeout", "timeout", "verify", "local"},
+            ),
+            (
+                f"/_snapshot/{any_}/{any_}",
+                {"GET": self.get_snapshots, "PUT": self.create_snapshot, "POST": self.create_snapshot},
+                {"master_timeout", "wait_for_completion", "verbose", "ignore_unavailable"},
+            ),
             ("/_slm/policy", {"GET": self.get_slm}, {"master_timeout", "timeout"}),
-            (f"/_slm/policy/{any_}", {"GET": self.get_slm, "PUT": self.put_slm, "DELETE": self.delete_slm},
-             {"master_timeout", "timeout"}),
-            (f"/_slm/policy/{any_}/_execute", {"POST": self.execute_slm, "PUT": self.execute_slm},
-             {"master_timeout", "timeout"}),
+            (
+                f"/_slm/policy/{any_}",
+                {"GET": self.get_slm, "PUT": self.put_slm, "DELETE": self.delete_slm},
+                {"master_timeout", "timeout"},
+            ),
+            (
+                f"/_slm/policy/{any_}/_execute",
+                {"POST": self.execute_slm, "PUT": self.execute_slm},
+                {"master_timeout", "timeout"},
+            ),
             ("/_bulk", {"POST": self.bulk, "PUT": self.bulk}, DOC_WRITE_PARAMS),
             (f"/{n}/_bulk", {"POST": self.bulk, "PUT": self.bulk}, DOC_WRITE_PARAMS),
             ("/_count", {"GET": self.count, "POST": self.count}, {"q"}),
@@ -437,15 +579,30 @@ class Rest:
             ("/_search", {"GET": self.search, "POST": self.search}, {"q", "size", "from"}),
             (f"/{n}/_search", {"GET": self.search, "POST": self.search}, {"q", "size", "from", "ignore_unavailable"}),
             (f"/{n}/_doc", {"POST": self.index_doc}, DOC_WRITE_PARAMS),
-            (f"/{n}/_doc/{any_}", {"PUT": self.index_doc, "POST": self.index_doc, "GET": self.get_doc,
-                                   "HEAD": self.get_doc}, DOC_WRITE_PARAMS | {"realtime", "preference", "_source"}),
+            (
+                f"/{n}/_doc/{any_}",
+                {"PUT": self.index_doc, "POST": self.index_doc, "GET": self.get_doc, "HEAD": self.get_doc},
+                DOC_WRITE_PARAMS | {"realtime", "preference", "_source"},
+            ),
             (f"/{n}/_create/{any_}", {"PUT": self.create_doc, "POST": self.create_doc}, DOC_WRITE_PARAMS),
-            (f"/{n}/_settings", {"GET": self.get_index_settings, "PUT": self.put_index_settings},
-             {"master_timeout", "timeout", "flat_settings", "preserve_existing"}),
-            (f"/{n}", {"PUT": self.create_index, "DELETE": self.delete_index, "GET": self.get_index,
-                       "HEAD": self.get_index},
-             {"wait_for_active_shards", "timeout", "master_timeout", "ignore_unavailable", "allow_no_indices",
-              "expand_wildcards", "flat_settings"}),
+            (
+                f"/{n}/_settings",
+                {"GET": self.get_index_settings, "PUT": self.put_index_settings},
+                {"master_timeout", "timeout", "flat_settings", "preserve_existing"},
+            ),
+            (
+                f"/{n}",
+                {"PUT": self.create_index, "DELETE": self.delete_index, "GET": self.get_index, "HEAD": self.get_index},
+                {
+                    "wait_for_active_shards",
+                    "timeout",
+                    "master_timeout",
+                    "ignore_unavailable",
+                    "allow_no_indices",
+                    "expand_wildcards",
+                    "flat_settings",
+                },
+            ),
         ]
         self.compiled = [(re.compile(pattern + r"/?"), methods, params) for pattern, methods, params in self.routes]
 
@@ -462,13 +619,17 @@ class Rest:
                 continue
             handler = methods.get(method)
             if handler is None:
-                return 405, {"error": f"Incorrect HTTP method for uri [{raw_path}] and method [{method}], allowed: "
-                                      f"[{', '.join(sorted(methods))}]", "status": 405}
+                return 405, {
+                    "error": f"Incorrect HTTP method for uri [{raw_path}] and method [{method}], allowed: "
+                    f"[{', '.join(sorted(methods))}]",
+                    "status": 405,
+                }
             extra = set(params) - allowed - COMMON_PARAMS
             if extra:
                 first = sorted(extra)[0]
-                raise EsError(400, "illegal_argument_exception",
-                              f"request [{path}] contains unrecognized parameter: [{first}]")
+                raise EsError(
+                    400, "illegal_argument_exception", f"request [{path}] contains unrecognized parameter: [{first}]"
+                )
             body = None
             if handler == self.bulk:
                 return handler(params, body_bytes, *match.groups())
@@ -535,29 +696,49 @@ class Rest:
     # ------------------------------------------------------------ root, health, state
     def root(self, params, body):
         state = self.local_state() or {}
-        return 200, {"name": self.node.cfg.node_name, "cluster_name": self.node.cfg.cluster_name,
-                     "cluster_uuid": state.get("cluster_uuid") or "_na_",
-                     "version": {"number": VERSION, "build_flavor": "default", "build_type": "tar",
-                                 "build_hash": "haelk-standin", "build_date": "2024-08-05T10:05:34.233336849Z",
-                                 "build_snapshot": False, "lucene_version": "9.11.1",
-                                 "minimum_wire_compatibility_version": "7.17.0",
-                                 "minimum_index_compatibility_version": "7.0.0"},
-                     "tagline": "You Know, for Search"}
+        return 200, {
+            "name": self.node.cfg.node_name,
+            "cluster_name": self.node.cfg.cluster_name,
+            "cluster_uuid": state.get("cluster_uuid") or "_na_",
+            "version": {
+                "number": VERSION,
+                "build_flavor": "default",
+                "build_type": "tar",
+                "build_hash": "haelk-standin",
+                "build_date": "2024-08-05T10:05:34.233336849Z",
+                "build_snapshot": False,
+                "lucene_version": "9.11.1",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0",
+            },
+            "tagline": "You Know, for Search",
+        }
 
     def health_body(self, state, index_names=None):
         status, counts, _ = cl.health(state, index_names)
         if index_names is not None and any(n not in state["indices"] for n in index_names):
             status = "red"
         total = counts["active_shards"] + counts["initializing_shards"] + counts["unassigned_shards"]
-        return {"cluster_name": self.node.cfg.cluster_name, "status": status, "timed_out": False,
-                "number_of_nodes": len(state["nodes"]),
-                "number_of_data_nodes": len([i for i in state["nodes"].values() if cl.is_data_node(i)]),
-                **counts, "unassigned_primary_shards": sum(
-                    1 for n, shards in state["routing"].items() if index_names is None or n in index_names
-                    for copies in shards.values() for c in copies if c["primary"] and c["state"] == "UNASSIGNED"),
-                "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
-                "task_max_waiting_in_queue_millis": 0,
-                "active_shards_percent_as_number": 100.0 if total == 0 else 100.0 * counts["active_shards"] / total}
+        return {
+            "cluster_name": self.node.cfg.cluster_name,
+            "status": status,
+            "timed_out": False,
+            "number_of_nodes": len(state["nodes"]),
+            "number_of_data_nodes": len([i for i in state["nodes"].values() if cl.is_data_node(i)]),
+            **counts,
+            "unassigned_primary_shards": sum(
+                1
+                for n, shards in state["routing"].items()
+                if index_names is None or n in index_names
+                for copies in shards.values()
+                for c in copies
+                if c["primary"] and c["state"] == "UNASSIGNED"
+            ),
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0 if total == 0 else 100.0 * counts["active_shards"] / total,
+        }
 
     def health(self, params, body, index_expr=None):
         timeout = parse_time(params.get("timeout", "30s"), "timeout")
@@ -569,10 +750,16 @@ class Rest:
             match = re.fullmatch(r"(>=|<=|>|<|ge\(|le\(|gt\(|lt\()?(\d+)\)?", nodes_cond)
             if not match:
                 raise EsError(400, "illegal_argument_exception", f"failed to parse [wait_for_nodes]: [{nodes_cond}]")
-        no_reloc = parse_bool(params["wait_for_no_relocating_shards"], "wait_for_no_relocating_shards") \
-            if "wait_for_no_relocating_shards" in params else False
-        no_init = parse_bool(params["wait_for_no_initializing_shards"], "wait_for_no_initializing_shards") \
-            if "wait_for_no_initializing_shards" in params else False
+        no_reloc = (
+            parse_bool(params["wait_for_no_relocating_shards"], "wait_for_no_relocating_shards")
+            if "wait_for_no_relocating_shards" in params
+            else False
+        )
+        no_init = (
+            parse_bool(params["wait_for_no_initializing_shards"], "wait_for_no_initializing_shards")
+            if "wait_for_no_initializing_shards" in params
+            else False
+        )
         active = params.get("wait_for_active_shards")
         if params.get("level") not in (None, "cluster", "indices", "shards"):
             raise EsError(400, "illegal_argument_exception", "level must be one of [cluster, indices, shards]")
@@ -590,8 +777,17 @@ class Rest:
             if nodes_cond is not None:
                 op, num = match.group(1) or "", int(match.group(2))
                 have = out["number_of_nodes"]
-                ok &= {"": have == num, ">=": have >= num, "ge(": have >= num, "<=": have <= num, "le(": have <= num,
-                       ">": have > num, "gt(": have > num, "<": have < num, "lt(": have < num}[op]
+                ok &= {
+                    "": have == num,
+                    ">=": have >= num,
+                    "ge(": have >= num,
+                    "<=": have <= num,
+                    "le(": have <= num,
+                    ">": have > num,
+                    "gt(": have > num,
+                    "<": have < num,
+                    "lt(": have < num,
+                }[op]
             if no_reloc:
                 ok &= out["relocating_shards"] == 0
             if no_init:
@@ -618,8 +814,12 @@ class Rest:
             status, counts, _ = cl.health(state, [name])
             meta = state["indices"][name]
             counts.pop("delayed_unassigned_shards", None)
-            out[name] = {"status": status, "number_of_shards": meta["shards"],
-                         "number_of_replicas": meta["replicas"], **counts}
+            out[name] = {
+                "status": status,
+                "number_of_shards": meta["shards"],
+                "number_of_replicas": meta["replicas"],
+                **counts,
+            }
         return out
 
     def cluster_state(self, params, body, metrics=None):
@@ -628,33 +828,72 @@ class Rest:
             raise EsError(503, "master_not_discovered_exception", None)
         indices_meta = {}
         for name, meta in state["indices"].items():
-            indices_meta[name] = {"state": "open", "settings": {"index": {
-                "number_of_shards": str(meta["shards"]), "number_of_replicas": str(meta["replicas"]),
-                "uuid": meta["uuid"], "creation_date": str(meta["created"])}},
-                "in_sync_allocations": meta["in_sync"]}
-        routing = {name: {"shards": {shard: [{
-            "state": c["state"], "primary": c["primary"], "node": c["node"], "relocating_node": c["relocating_node"],
-            "shard": int(shard), "index": name,
-            **({"allocation_id": {"id": c["alloc"]}} if c["alloc"] else {}),
-            **({"unassigned_info": {"reason": c["reason"]}} if c["state"] == "UNASSIGNED" else {})}
-            for c in copies if not c["relocation_source"]] for shard, copies in shards.items()}}
-            for name, shards in state["routing"].items()}
+            indices_meta[name] = {
+                "state": "open",
+                "settings": {
+                    "index": {
+                        "number_of_shards": str(meta["shards"]),
+                        "number_of_replicas": str(meta["replicas"]),
+                        "uuid": meta["uuid"],
+                        "creation_date": str(meta["created"]),
+                    }
+                },
+                "in_sync_allocations": meta["in_sync"],
+            }
+        routing = {
+            name: {
+                "shards": {
+                    shard: [
+                        {
+                            "state": c["state"],
+                            "primary": c["primary"],
+                            "node": c["node"],
+                            "relocating_node": c["relocating_node"],
+                            "shard": int(shard),
+                            "index": name,
+                            **({"allocation_id": {"id": c["alloc"]}} if c["alloc"] else {}),
+                            **({"unassigned_info": {"reason": c["reason"]}} if c["state"] == "UNASSIGNED" else {}),
+                        }
+                        for c in copies
+                        if not c["relocation_source"]
+                    ]
+                    for shard, copies in shards.items()
+                }
+            }
+            for name, shards in state["routing"].items()
+        }
         return 200, {
-            "cluster_name": self.node.cfg.cluster_name, "cluster_uuid": state["cluster_uuid"],
-            "version": state["version"], "state_uuid": f"{state['term']}-{state['version']}",
+            "cluster_name": self.node.cfg.cluster_name,
+            "cluster_uuid": state["cluster_uuid"],
+            "version": state["version"],
+            "state_uuid": f"{state['term']}-{state['version']}",
             "master_node": state["master"],
             "blocks": {} if self.node.master_id else {"global": {"2": {"description": "no master", "retryable": True}}},
-            "nodes": {nid: {"name": i["name"], "ephemeral_id": i["ephemeral_id"],
-                            "transport_address": i["transport_address"], "roles": i["roles"], "attributes": {}}
-                      for nid, i in state["nodes"].items()},
-            "metadata": {"cluster_uuid": state["cluster_uuid"], "cluster_uuid_committed": bool(state["cluster_uuid"]),
-                         "cluster_coordination": {"term": state["term"], "last_committed_config": state["voting_config"],
-                                                  "last_accepted_config": state["voting_config"],
-                                                  "voting_config_exclusions": state["exclusions"]},
-                         "persistent_settings": nest(state["settings"]["persistent"]),
-                         "indices": indices_meta,
-                         "repositories": {k: {"type": v["type"], "settings": v["settings"]}
-                                          for k, v in state["repositories"].items()}},
+            "nodes": {
+                nid: {
+                    "name": i["name"],
+                    "ephemeral_id": i["ephemeral_id"],
+                    "transport_address": i["transport_address"],
+                    "roles": i["roles"],
+                    "attributes": {},
+                }
+                for nid, i in state["nodes"].items()
+            },
+            "metadata": {
+                "cluster_uuid": state["cluster_uuid"],
+                "cluster_uuid_committed": bool(state["cluster_uuid"]),
+                "cluster_coordination": {
+                    "term": state["term"],
+                    "last_committed_config": state["voting_config"],
+                    "last_accepted_config": state["voting_config"],
+                    "voting_config_exclusions": state["exclusions"],
+                },
+                "persistent_settings": nest(state["settings"]["persistent"]),
+                "indices": indices_meta,
+                "repositories": {
+                    k: {"type": v["type"], "settings": v["settings"]} for k, v in state["repositories"].items()
+                },
+            },
             "routing_table": {"indices": routing},
         }
 
@@ -665,8 +904,12 @@ class Rest:
         fmt = (lambda d: dict(sorted(d.items()))) if flat else nest
         out = {"persistent": fmt(state["settings"]["persistent"]), "transient": fmt(state["settings"]["transient"])}
         if parse_bool(params.get("include_defaults", "false"), "include_defaults"):
-            defaults = {"cluster.routing.allocation.enable": "all", "action.destructive_requires_name": "true",
-                        "cluster.name": self.node.cfg.cluster_name, "cluster.max_voting_config_exclusions": "10"}
+            defaults = {
+                "cluster.routing.allocation.enable": "all",
+                "action.destructive_requires_name": "true",
+                "cluster.name": self.node.cfg.cluster_name,
+                "cluster.max_voting_config_exclusions": "10",
+            }
             out["defaults"] = fmt(defaults)
         return 200, out
 
@@ -684,20 +927,25 @@ class Rest:
             kind = "allocation" if "allocation" in key else "rebalance"
             raise EsError(400, "illegal_argument_exception", f"Illegal {kind}.enable value [{text.upper()}]")
         if key in BOOLEANS and text not in ("true", "false"):
-            raise EsError(400, "illegal_argument_exception",
-                          f"Failed to parse value [{text}] as only [true] or [false] are allowed.")
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"Failed to parse value [{text}] as only [true] or [false] are allowed.",
+            )
         if INTEGERS.fullmatch(key) and not text.lstrip("-").isdigit():
             raise EsError(400, "illegal_argument_exception", f"Failed to parse value [{text}] for setting [{key}]")
         return text
 
     def put_settings(self, params, body):
         if not body:
-            raise EsError(400, "action_request_validation_exception",
-                          "Validation Failed: 1: no settings to update;")
+            raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;")
         unknown = set(body) - {"persistent", "transient"}
         if unknown:
-            raise EsError(400, "x_content_parse_exception",
-                          f"[1:2] [cluster_update_settings_request] unknown field [{sorted(unknown)[0]}]")
+            raise EsError(
+                400,
+                "x_content_parse_exception",
+                f"[1:2] [cluster_update_settings_request] unknown field [{sorted(unknown)[0]}]",
+            )
         update = {}
         for scope in ("persistent", "transient"):
             flat = flatten(body.get(scope) or {})
@@ -705,17 +953,22 @@ class Rest:
         if not update["persistent"] and not update["transient"]:
             raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;")
         self.master("cluster_settings", update, params)
-        return 200, {"acknowledged": True,
-                     "persistent": nest({k: v for k, v in update["persistent"].items() if v is not None}),
-                     "transient": nest({k: v for k, v in update["transient"].items() if v is not None})}
+        return 200, {
+            "acknowledged": True,
+            "persistent": nest({k: v for k, v in update["persistent"].items() if v is not None}),
+            "transient": nest({k: v for k, v in update["transient"].items() if v is not None}),
+        }
 
     # ------------------------------------------------------------ voting exclusions, explain
     def add_exclusions(self, params, body):
         names, ids = params.get("node_names"), params.get("node_ids")
         if (names is None) == (ids is None) or (names == "" or ids == ""):
-            raise EsError(400, "action_request_validation_exception",
-                          "Validation Failed: 1: Please set node identifiers correctly. One and only one of "
-                          "[node_name], [node_names] and [node_ids] has to be set;")
+            raise EsError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: Please set node identifiers correctly. One and only one of "
+                "[node_name], [node_names] and [node_ids] has to be set;",
+            )
         args = {"node_names": names.split(",")} if names else {"node_ids": ids.split(",")}
         excluded = self.master("add_exclusions", args, params)
         timeout = parse_time(params.get("timeout", "30s"), "timeout")
@@ -725,8 +978,11 @@ class Rest:
             if state and not set(excluded) & set(state["voting_config"]):
                 return 200, ""
             time.sleep(0.05)
-        raise EsError(408, "elasticsearch_timeout_exception",
-                      f"timed out waiting for voting config exclusions {args} to take effect")
+        raise EsError(
+            408,
+            "elasticsearch_timeout_exception",
+            f"timed out waiting for voting config exclusions {args} to take effect",
+        )
 
     def clear_exclusions(self, params, body):
         wait = parse_bool(params.get("wait_for_removal", "true"), "wait_for_removal")
@@ -746,11 +1002,18 @@ class Rest:
         if body:
             unknown = set(body) - {"index", "shard", "primary", "current_node"}
             if unknown:
-                raise EsError(400, "x_content_parse_exception", f"[cluster/allocation/explain] unknown field [{sorted(unknown)[0]}]")
+                raise EsError(
+                    400,
+                    "x_content_parse_exception",
+                    f"[cluster/allocation/explain] unknown field [{sorted(unknown)[0]}]",
+                )
             args = dict(body)
             if not {"index", "shard", "primary"} <= set(args):
-                raise EsError(400, "illegal_argument_exception",
-                              "you must specify the index name, shard number and whether it is primary to explain")
+                raise EsError(
+                    400,
+                    "illegal_argument_exception",
+                    "you must specify the index name, shard number and whether it is primary to explain",
+                )
         return 200, self.master("explain", args, params)
 
     # ------------------------------------------------------------ nodes and cat
@@ -758,16 +1021,29 @@ class Rest:
         state = self.wait_master({"master_timeout": "30s"})
         out = {}
         for nid, info in state["nodes"].items():
-            out[nid] = {"name": info["name"], "transport_address": info["transport_address"], "host": info["host"],
-                        "ip": info["host"], "version": VERSION, "build_flavor": "default", "build_type": "tar",
-                        "roles": info["roles"], "attributes": {},
-                        "settings": {"cluster": {"name": self.node.cfg.cluster_name}, "node": {"name": info["name"]}},
-                        "http": {"bound_address": [info["http_address"]], "publish_address": info["http_address"]},
-                        "transport": {"bound_address": [info["transport_address"]],
-                                      "publish_address": info["transport_address"]},
-                        "jvm": {"mem": {"heap_init": info.get("heap"), "heap_max": info.get("heap")}}}
-        return 200, {"_nodes": {"total": len(out), "successful": len(out), "failed": 0},
-                     "cluster_name": self.node.cfg.cluster_name, "nodes": out}
+            out[nid] = {
+                "name": info["name"],
+                "transport_address": info["transport_address"],
+                "host": info["host"],
+                "ip": info["host"],
+                "version": VERSION,
+                "build_flavor": "default",
+                "build_type": "tar",
+                "roles": info["roles"],
+                "attributes": {},
+                "settings": {"cluster": {"name": self.node.cfg.cluster_name}, "node": {"name": info["name"]}},
+                "http": {"bound_address": [info["http_address"]], "publish_address": info["http_address"]},
+                "transport": {
+                    "bound_address": [info["transport_address"]],
+                    "publish_address": info["transport_address"],
+                },
+                "jvm": {"mem": {"heap_init": info.get("heap"), "heap_max": info.get("heap")}},
+            }
+        return 200, {
+            "_nodes": {"total": len(out), "successful": len(out), "failed": 0},
+            "cluster_name": self.node.cfg.cluster_name,
+            "nodes": out,
+        }
 
     def cat(self, params, rows, columns, default, aliases=None):
         aliases = aliases or {}
@@ -788,7 +1064,9 @@ class Rest:
         if params.get("format") == "json":
             return 200, [{c: (None if r.get(c) is None else str(r.get(c))) for c in wanted} for r in rows]
         if params.get("format") not in (None, "txt", "text"):
-            raise EsError(400, "illegal_argument_exception", f"stand-in supports format=json or text, not [{params['format']}]")
+            raise EsError(
+                400, "illegal_argument_exception", f"stand-in supports format=json or text, not [{params['format']}]"
+            )
         table = [[("" if r.get(c) is None else str(r.get(c))) for c in wanted] for r in rows]
         if "v" in params and parse_bool(params["v"], "v"):
             table.insert(0, wanted)
@@ -801,23 +1079,73 @@ class Rest:
 
     def cat_nodes(self, params, body):
         state = self.wait_master(params)
-        letters = {"data_cold": "c", "data": "d", "data_frozen": "f", "data_hot": "h", "ingest": "i", "ml": "l",
-                   "master": "m", "remote_cluster_client": "r", "data_content": "s", "transform": "t",
-                   "voting_only": "v", "data_warm": "w"}
+        letters = {
+            "data_cold": "c",
+            "data": "d",
+            "data_frozen": "f",
+            "data_hot": "h",
+            "ingest": "i",
+            "ml": "l",
+            "master": "m",
+            "remote_cluster_client": "r",
+            "data_content": "s",
+            "transform": "t",
+            "voting_only": "v",
+            "data_warm": "w",
+        }
         full = parse_bool(params.get("full_id", "false"), "full_id")
         rows = []
         for nid, info in state["nodes"].items():
-            rows.append({"id": nid if full else nid[:4], "name": info["name"], "ip": info["host"],
-                         "port": info["transport_address"].rsplit(":", 1)[1], "http_address": info["http_address"],
-                         "version": VERSION, "node.role": "".join(sorted(letters[r] for r in info["roles"])) or "-",
-                         "node.roles": ",".join(info["roles"]),
-                         "master": "*" if nid == state["master"] else "-", "heap.percent": 20, "ram.percent": 50,
-                         "cpu": 1, "load_1m": "0.10", "load_5m": "0.10", "load_15m": "0.10", "heap.max": info.get("heap")})
+            rows.append(
+                {
+                    "id": nid if full else nid[:4],
+                    "name": info["name"],
+                    "ip": info["host"],
+                    "port": info["transport_address"].rsplit(":", 1)[1],
+                    "http_address": info["http_address"],
+                    "version": VERSION,
+                    "node.role": "".join(sorted(letters[r] for r in info["roles"])) or "-",
+                    "node.roles": ",".join(info["roles"]),
+                    "master": "*" if nid == state["master"] else "-",
+                    "heap.percent": 20,
+                    "ram.percent": 50,
+                    "cpu": 1,
+                    "load_1m": "0.10",
+                    "load_5m": "0.10",
+                    "load_15m": "0.10",
+                    "heap.max": info.get("heap"),
+                }
+            )
         columns = set(rows[0]) if rows else {"name"}
-        default = ["ip", "heap.percent", "ram.percent", "cpu", "load_1m", "load_5m", "load_15m", "node.role", "master", "name"]
-        return self.cat(params, rows, columns | set(default), default,
-                        {"r": "node.role", "role": "node.role", "nodeRole": "node.role", "m": "master", "n": "name",
-                         "i": "ip", "hp": "heap.percent", "v": "version", "nodeId": "id"})
+        default = [
+            "ip",
+            "heap.percent",
+            "ram.percent",
+            "cpu",
+            "load_1m",
+            "load_5m",
+            "load_15m",
+            "node.role",
+            "master",
+            "name",
+        ]
+        return self.cat(
+            params,
+            rows,
+            columns | set(default),
+            default,
+            {
+                "r": "node.role",
+                "role": "node.role",
+                "nodeRole": "node.role",
+                "m": "master",
+                "n": "name",
+                "i": "ip",
+                "hp": "heap.percent",
+                "v": "version",
+                "nodeId": "id",
+            },
+        )
 
     def cat_shards(self, params, body, index_expr=None):
         state = self.wait_master(params)
@@ -835,14 +1163,37 @@ class Rest:
                     if c["state"] == "RELOCATING":
                         target = state["nodes"].get(c["relocating_node"], {})
                         node = f"{node} -> {target.get('host')} {c['relocating_node'][:22]} {target.get('name')}"
-                    rows.append({"index": name, "shard": shard, "prirep": "p" if c["primary"] else "r",
-                                 "state": c["state"], "docs": counts.get((meta["uuid"], shard, c["node"])),
-                                 "store": None if c["node"] is None else "1kb", "ip": info.get("host"), "node": node,
-                                 "id": c["node"], "unassigned.reason": c["reason"] if c["state"] == "UNASSIGNED" else None})
+                    rows.append(
+                        {
+                            "index": name,
+                            "shard": shard,
+                            "prirep": "p" if c["primary"] else "r",
+                            "state": c["state"],
+                            "docs": counts.get((meta["uuid"], shard, c["node"])),
+                            "store": None if c["node"] is None else "1kb",
+                            "ip": info.get("host"),
+                            "node": node,
+                            "id": c["node"],
+                            "unassigned.reason": c["reason"] if c["state"] == "UNASSIGNED" else None,
+                        }
+                    )
         default = ["index", "shard", "prirep", "state", "docs", "store", "ip", "node"]
-        return self.cat(params, rows, set(default) | {"id", "unassigned.reason"}, default,
-                        {"i": "index", "s": "shard", "p": "prirep", "pr": "prirep", "st": "state", "d": "docs",
-                         "n": "node", "ur": "unassigned.reason"})
+        return self.cat(
+            params,
+            rows,
+            set(default) | {"id", "unassigned.reason"},
+            default,
+            {
+                "i": "index",
+                "s": "shard",
+                "p": "prirep",
+                "pr": "prirep",
+                "st": "state",
+                "d": "docs",
+                "n": "node",
+                "ur": "unassigned.reason",
+            },
+        )
 
     def cat_indices(self, params, body, index_expr=None):
         state = self.wait_master(params)
@@ -857,13 +1208,36 @@ class Rest:
                 primary = next((c for c in copies if c["primary"] and c["state"] in cl.ACTIVE), None)
                 if primary:
                     docs += counts.get((meta["uuid"], shard, primary["node"]), 0)
-            rows.append({"health": per_index.get(name, "red"), "status": "open", "index": name, "uuid": meta["uuid"],
-                         "pri": meta["shards"], "rep": meta["replicas"], "docs.count": docs, "docs.deleted": 0,
-                         "store.size": "1kb", "pri.store.size": "1kb", "dataset.size": "1kb"})
+            rows.append(
+                {
+                    "health": per_index.get(name, "red"),
+                    "status": "open",
+                    "index": name,
+                    "uuid": meta["uuid"],
+                    "pri": meta["shards"],
+                    "rep": meta["replicas"],
+                    "docs.count": docs,
+                    "docs.deleted": 0,
+                    "store.size": "1kb",
+                    "pri.store.size": "1kb",
+                    "dataset.size": "1kb",
+                }
+            )
         if "health" in params:
             rows = [r for r in rows if r["health"] == params["health"]]
-        default = ["health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted", "store.size",
-                   "pri.store.size", "dataset.size"]
+        default = [
+            "health",
+            "status",
+            "index",
+            "uuid",
+            "pri",
+            "rep",
+            "docs.count",
+            "docs.deleted",
+            "store.size",
+            "pri.store.size",
+            "dataset.size",
+        ]
         return self.cat(params, rows, set(default), default, {"h": "health", "i": "index", "dc": "docs.count"})
 
     def cat_master(self, params, body):
@@ -875,11 +1249,24 @@ class Rest:
     def cat_health(self, params, body):
         state = self.wait_master(params)
         h = self.health_body(state)
-        rows = [{"epoch": int(time.time()), "timestamp": time.strftime("%H:%M:%S"), "cluster": h["cluster_name"],
-                 "status": h["status"], "node.total": h["number_of_nodes"], "node.data": h["number_of_data_nodes"],
-                 "shards": h["active_shards"], "pri": h["active_primary_shards"], "relo": h["relocating_shards"],
-                 "init": h["initializing_shards"], "unassign": h["unassigned_shards"], "pending_tasks": 0,
-                 "max_task_wait_time": "-", "active_shards_percent": f"{h['active_shards_percent_as_number']:.1f}%"}]
+        rows = [
+            {
+                "epoch": int(time.time()),
+                "timestamp": time.strftime("%H:%M:%S"),
+                "cluster": h["cluster_name"],
+                "status": h["status"],
+                "node.total": h["number_of_nodes"],
+                "node.data": h["number_of_data_nodes"],
+                "shards": h["active_shards"],
+                "pri": h["active_primary_shards"],
+                "relo": h["relocating_shards"],
+                "init": h["initializing_shards"],
+                "unassign": h["unassigned_shards"],
+                "pending_tasks": 0,
+                "max_task_wait_time": "-",
+                "active_shards_percent": f"{h['active_shards_percent_as_number']:.1f}%",
+            }
+        ]
         cols = list(rows[0])
         return self.cat(params, rows, set(cols), cols)
 
@@ -898,27 +1285,39 @@ class Rest:
         flat = flatten(settings or {})
         out = {}
         for key, value in flat.items():
-            short = key[len("index."):] if key.startswith("index.") else key
+            short = key[len("index.") :] if key.startswith("index.") else key
             if short in ("number_of_shards", "number_of_replicas"):
                 if not str(value).isdigit():
-                    raise EsError(400, "illegal_argument_exception",
-                                  f"Failed to parse value [{value}] for setting [index.{short}]")
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"Failed to parse value [{value}] for setting [index.{short}]",
+                    )
                 num = int(value)
                 if short == "number_of_shards" and not 1 <= num <= 1024:
-                    raise EsError(400, "illegal_argument_exception",
-                                  f"Failed to parse value [{value}] for setting [index.number_of_shards] must be >= 1")
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"Failed to parse value [{value}] for setting [index.number_of_shards] must be >= 1",
+                    )
                 if short == "number_of_shards" and not creating:
-                    raise EsError(400, "illegal_argument_exception",
-                                  "final index setting [index.number_of_shards], not updateable")
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        "final index setting [index.number_of_shards], not updateable",
+                    )
                 out[short] = num
             elif short in ("refresh_interval", "max_result_window", "codec"):
                 out[short] = value
             elif short == "unassigned.node_left.delayed_timeout":
                 out[short] = parse_time(value, "index." + short) or 0.0
             else:
-                raise EsError(400, "illegal_argument_exception",
-                              f"unknown setting [index.{short}] please check that any required plugins are installed, "
-                              "or check the breaking changes documentation for removed settings")
+                raise EsError(
+                    400,
+                    "illegal_argument_exception",
+                    f"unknown setting [index.{short}] please check that any required plugins are installed, "
+                    "or check the breaking changes documentation for removed settings",
+                )
         return out
 
     def wait_for_index(self, name, timeout=10.0):
@@ -935,7 +1334,9 @@ class Rest:
         while time.time() < deadline:
             state = self.local_state()
             routing = (state or {}).get("routing", {}).get(name)
-            if routing and all(any(c["primary"] and c["state"] in cl.ACTIVE for c in copies) for copies in routing.values()):
+            if routing and all(
+                any(c["primary"] and c["state"] in cl.ACTIVE for c in copies) for copies in routing.values()
+            ):
                 return True
             time.sleep(0.05)
         return False
@@ -947,18 +1348,26 @@ class Rest:
         if unknown:
             raise EsError(400, "parse_exception", f"unknown key [{sorted(unknown)[0]}] for create index")
         settings = self.parse_index_settings(body.get("settings"), True)
-        self.master("create_index", {"name": name, "shards": settings.get("number_of_shards", 1),
-                                     "replicas": settings.get("number_of_replicas", 1),
-                                     "delayed_timeout": settings.get("unassigned.node_left.delayed_timeout", 60.0)},
-                    params)
+        self.master(
+            "create_index",
+            {
+                "name": name,
+                "shards": settings.get("number_of_shards", 1),
+                "replicas": settings.get("number_of_replicas", 1),
+                "delayed_timeout": settings.get("unassigned.node_left.delayed_timeout", 60.0),
+            },
+            params,
+        )
         self.wait_for_index(name)
         timeout = parse_time(params.get("timeout", "30s"), "timeout") or 30.0
         acked = self.wait_primaries(name, timeout)
         return 200, {"acknowledged": True, "shards_acknowledged": acked, "index": name}
 
     def destructive_guard(self, state, expr):
-        setting = cl.effective_settings(state).get("action.destructive_requires_name",
-                                                   str(self.node.cfg.settings.get("action.destructive_requires_name", "true")).lower())
+        setting = cl.effective_settings(state).get(
+            "action.destructive_requires_name",
+            str(self.node.cfg.settings.get("action.destructive_requires_name", "true")).lower(),
+        )
         if setting == "true" and any(p in ("_all", "*") or "*" in p for p in expr.split(",")):
             raise EsError(400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed")
 
@@ -972,12 +1381,25 @@ class Rest:
     def get_index(self, params, body, expr):
         state = self.local_state()
         names = self.resolve_indices(state, expr)
-        return 200, {n: {"aliases": {}, "mappings": {}, "settings": {"index": {
-            "number_of_shards": str(state["indices"][n]["shards"]),
-            "number_of_replicas": str(state["indices"][n]["replicas"]), "uuid": state["indices"][n]["uuid"],
-            "creation_date": str(state["indices"][n]["created"]), "provided_name": n,
-            "unassigned": {"node_left": {"delayed_timeout": f"{state['indices'][n].get('delayed_timeout', 60.0):g}s"}}}}}
-            for n in names}
+        return 200, {
+            n: {
+                "aliases": {},
+                "mappings": {},
+                "settings": {
+                    "index": {
+                        "number_of_shards": str(state["indices"][n]["shards"]),
+                        "number_of_replicas": str(state["indices"][n]["replicas"]),
+                        "uuid": state["indices"][n]["uuid"],
+                        "creation_date": str(state["indices"][n]["created"]),
+                        "provided_name": n,
+                        "unassigned": {
+                            "node_left": {"delayed_timeout": f"{state['indices'][n].get('delayed_timeout', 60.0):g}s"}
+                        },
+                    }
+                },
+            }
+            for n in names
+        }
 
     def get_index_settings(self, params, body, expr):
         status, out = self.get_index(params, body, expr)
@@ -992,8 +1414,9 @@ class Rest:
                 self.master("set_replicas", {"name": name, "replicas": settings["number_of_replicas"]}, params)
         if "unassigned.node_left.delayed_timeout" in settings:
             for name in names:
-                self.master("set_delay", {"name": name, "delay": settings["unassigned.node_left.delayed_timeout"]},
-                            params)
+                self.master(
+                    "set_delay", {"name": name, "delay": settings["unassigned.node_left.delayed_timeout"]}, params
+                )
         return 200, {"acknowledged": True}
 
     # ------------------------------------------------------------ documents
@@ -1018,12 +1441,18 @@ class Rest:
         deadline = time.time() + timeout
         state = self.local_state()
         if state is None or name not in state["indices"]:
-            auto = str(cl.effective_settings(state or {"settings": {"persistent": {}, "transient": {}}})
-                       .get("action.auto_create_index", "true")).lower()
+            auto = str(
+                cl.effective_settings(state or {"settings": {"persistent": {}, "transient": {}}}).get(
+                    "action.auto_create_index", "true"
+                )
+            ).lower()
             if auto == "false":
                 raise not_found_index(name)
-            self.master("create_index", {"name": name, "shards": 1, "replicas": 1, "auto": True},
-                        {"master_timeout": params.get("timeout", "1m")})
+            self.master(
+                "create_index",
+                {"name": name, "shards": 1, "replicas": 1, "auto": True},
+                {"master_timeout": params.get("timeout", "1m")},
+            )
             state = self.wait_for_index(name)
         while True:
             state = self.local_state()
@@ -1039,8 +1468,9 @@ class Rest:
                     if primary["node"] == self.node.id:
                         resp = self.node.t_write(req)
                     else:
-                        resp = self.node.rpc(state["nodes"][primary["node"]]["transport_address"], "write", req,
-                                             timeout=30.0)
+                        resp = self.node.rpc(
+                            state["nodes"][primary["node"]]["transport_address"], "write", req, timeout=30.0
+                        )
                         if "es_error" in resp:
                             err = resp["es_error"]["error"]
                             extra = {k: v for k, v in err.items() if k not in ("type", "reason", "root_cause")}
@@ -1052,9 +1482,12 @@ class Rest:
             if time.time() >= deadline:
                 if not has_master:
                     raise EsError(503, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];")
-                raise EsError(503, "unavailable_shards_exception",
-                              f"[{name}][{shard}] primary shard is not active Timeout: [{params.get('timeout', '1m')}], "
-                              f"request: [index {{[{name}][{doc_id}]}}]")
+                raise EsError(
+                    503,
+                    "unavailable_shards_exception",
+                    f"[{name}][{shard}] primary shard is not active Timeout: [{params.get('timeout', '1m')}], "
+                    f"request: [index {{[{name}][{doc_id}]}}]",
+                )
             time.sleep(0.1)
 
     def bulk(self, params, raw, default_index=None):
@@ -1067,33 +1500,52 @@ class Rest:
             try:
                 action = json.loads(lines[i])
             except ValueError as err:
-                raise EsError(400, "x_content_parse_exception", f"[{i + 1}:1] malformed action/metadata line: {err}") from err
+                raise EsError(
+                    400, "x_content_parse_exception", f"[{i + 1}:1] malformed action/metadata line: {err}"
+                ) from err
             if not isinstance(action, dict) or len(action) != 1:
                 raise EsError(400, "illegal_argument_exception", f"Malformed action/metadata line [{i + 1}]")
             op, meta = next(iter(action.items()))
             if op not in ("index", "create"):
-                raise EsError(400, "illegal_argument_exception",
-                              f"Malformed action/metadata line [{i + 1}], expected one of [create, index] (stand-in: "
-                              f"no [{op}]) but found [{op}]")
+                raise EsError(
+                    400,
+                    "illegal_argument_exception",
+                    f"Malformed action/metadata line [{i + 1}], expected one of [create, index] (stand-in: "
+                    f"no [{op}]) but found [{op}]",
+                )
             unknown = set(meta) - {"_index", "_id", "require_alias"}
             if unknown:
-                raise EsError(400, "illegal_argument_exception",
-                              f"Action/metadata line [{i + 1}] contains an unknown parameter [{sorted(unknown)[0]}]")
+                raise EsError(
+                    400,
+                    "illegal_argument_exception",
+                    f"Action/metadata line [{i + 1}] contains an unknown parameter [{sorted(unknown)[0]}]",
+                )
             if i + 1 >= len(lines):
-                raise EsError(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+                raise EsError(
+                    400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]"
+                )
             source = json.loads(lines[i + 1])
             i += 2
             index = meta.get("_index", default_index)
             if index is None:
                 raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
             try:
-                status, resp = self.index_doc(params, source, index, meta.get("_id"),
-                                              op_type="create" if op == "create" else None)
+                status, resp = self.index_doc(
+                    params, source, index, meta.get("_id"), op_type="create" if op == "create" else None
+                )
                 items.append({op: {**resp, "status": status}})
             except EsError as err:
                 errors = True
-                items.append({op: {"_index": index, "_id": meta.get("_id"), "status": err.status,
-                                   "error": {"type": err.err_type, "reason": err.reason}}})
+                items.append(
+                    {
+                        op: {
+                            "_index": index,
+                            "_id": meta.get("_id"),
+                            "status": err.status,
+                            "error": {"type": err.err_type, "reason": err.reason},
+                        }
+                    }
+                )
         return 200, {"took": int((time.time() - started) * 1000), "errors": errors, "items": items}
 
     def read_copies(self, state, name, shard):
@@ -1124,12 +1576,21 @@ class Rest:
         shard = shard_for(doc_id, meta["shards"])
         resp = self.shard_call(state, name, shard, "get", {"id": doc_id})
         if resp is None:
-            raise EsError(503, "no_shard_available_action_exception", f"No shard available for [get [{name}][{doc_id}]]")
+            raise EsError(
+                503, "no_shard_available_action_exception", f"No shard available for [get [{name}][{doc_id}]]"
+            )
         doc = resp["doc"]
         if doc is None:
             return 404, {"_index": name, "_id": doc_id, "found": False}
-        return 200, {"_index": name, "_id": doc_id, "_version": doc["version"], "_seq_no": doc["seq_no"],
-                     "_primary_term": state["term"], "found": True, "_source": doc["source"]}
+        return 200, {
+            "_index": name,
+            "_id": doc_id,
+            "_version": doc["version"],
+            "_seq_no": doc["seq_no"],
+            "_primary_term": state["term"],
+            "found": True,
+            "_source": doc["source"],
+        }
 
     def matcher(self, params, body):
         query = (body or {}).get("query")
@@ -1164,8 +1625,14 @@ class Rest:
                 ok += 1
                 hits += [(name, op) for op in resp["ops"] if match(op["source"])]
         if total and not ok:
-            raise EsError(503, "search_phase_execution_exception", "all shards failed", phase="query", grouped=True,
-                          failed_shards=[])
+            raise EsError(
+                503,
+                "search_phase_execution_exception",
+                "all shards failed",
+                phase="query",
+                grouped=True,
+                failed_shards=[],
+            )
         return hits, {"total": total, "successful": ok, "skipped": 0, "failed": total - ok}
 
     def count(self, params, body, expr=None):
@@ -1177,10 +1644,19 @@ class Rest:
         size = int(params.get("size", (body or {}).get("size", 10)))
         start = int(params.get("from", (body or {}).get("from", 0)))
         hits.sort(key=lambda h: (h[0], h[1]["id"]))
-        return 200, {"took": 1, "timed_out": False, "_shards": shards,
-                     "hits": {"total": {"value": len(hits), "relation": "eq"}, "max_score": 1.0 if hits else None,
-                              "hits": [{"_index": n, "_id": op["id"], "_score": 1.0, "_source": op["source"]}
-                                       for n, op in hits[start:start + size]]}}
+        return 200, {
+            "took": 1,
+            "timed_out": False,
+            "_shards": shards,
+            "hits": {
+                "total": {"value": len(hits), "relation": "eq"},
+                "max_score": 1.0 if hits else None,
+                "hits": [
+                    {"_index": n, "_id": op["id"], "_score": 1.0, "_source": op["source"]}
+                    for n, op in hits[start : start + size]
+                ],
+            },
+        }
 
     # ------------------------------------------------------------ snapshots and SLM
     def get_repos(self, params, body, name=None):
@@ -1209,7 +1685,11 @@ class Rest:
         snapshots = self.master("list_snapshots", {"repo": repo}, params)
         if snap not in ("_all", "*"):
             wanted = snap.split(",")
-            found = [s for s in snapshots if s["snapshot"] in wanted or any(fnmatch.fnmatchcase(s["snapshot"], w) for w in wanted)]
+            found = [
+                s
+                for s in snapshots
+                if s["snapshot"] in wanted or any(fnmatch.fnmatchcase(s["snapshot"], w) for w in wanted)
+            ]
             missing = [w for w in wanted if "*" not in w and not any(s["snapshot"] == w for s in snapshots)]
             if missing:
                 raise EsError(404, "snapshot_missing_exception", f"[{repo}:{missing[0]}] is missing")
@@ -1218,16 +1698,30 @@ class Rest:
 
     def create_snapshot(self, params, body, repo, snap):
         body = body or {}
-        unknown = set(body) - {"indices", "ignore_unavailable", "include_global_state", "partial", "metadata",
-                               "feature_states"}
+        unknown = set(body) - {
+            "indices",
+            "ignore_unavailable",
+            "include_global_state",
+            "partial",
+            "metadata",
+            "feature_states",
+        }
         if unknown:
             raise EsError(400, "illegal_argument_exception", f"Unknown parameter {sorted(unknown)[0]}")
         indices = body.get("indices")
         if isinstance(indices, str):
             indices = indices.split(",")
-        info = self.master("create_snapshot", {"repo": repo, "snapshot": snap, "indices": indices,
-                                               "partial": body.get("partial", False),
-                                               "metadata": body.get("metadata")}, params)
+        info = self.master(
+            "create_snapshot",
+            {
+                "repo": repo,
+                "snapshot": snap,
+                "indices": indices,
+                "partial": body.get("partial", False),
+                "metadata": body.get("metadata"),
+            },
+            params,
+        )
         if parse_bool(params.get("wait_for_completion", "false"), "wait_for_completion"):
             return 200, {"snapshot": info}
         return 200, {"accepted": True}
@@ -1237,9 +1731,13 @@ class Rest:
         names = sorted(state["slm"]) if name is None else name.split(",")
         missing = [n for n in names if n not in state["slm"]]
         if missing:
-            raise EsError(404, "resource_not_found_exception",
-                          f"snapshot lifecycle policy or policies {missing} not found, no policies are configured"
-                          if not state["slm"] else f"snapshot lifecycle policy or policies {missing} not found")
+            raise EsError(
+                404,
+                "resource_not_found_exception",
+                f"snapshot lifecycle policy or policies {missing} not found, no policies are configured"
+                if not state["slm"]
+                else f"snapshot lifecycle policy or policies {missing} not found",
+            )
         return 200, {n: {**state["slm"][n], "next_execution_millis": now_millis() + 86_400_000} for n in names}
 
     def put_slm(self, params, body, name):
@@ -1251,31 +1749,52 @@ class Rest:
             raise EsError(400, "x_content_parse_exception", f"[slm_policy] unknown field [{sorted(unknown)[0]}]")
         missing = [k for k in ("schedule", "name", "repository") if not body.get(k)]
         if missing:
-            raise EsError(400, "action_request_validation_exception",
-                          "Validation Failed: " + " ".join(f"{i + 1}: invalid {k}: must not be empty;" for i, k in enumerate(missing)))
+            raise EsError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: "
+                + " ".join(f"{i + 1}: invalid {k}: must not be empty;" for i, k in enumerate(missing)),
+            )
         fields = str(body["schedule"]).split()
-        ok = len(fields) in (6, 7) and all(re.fullmatch(r"[0-9A-Z*?/,\-LW#]+", f) for f in fields) \
+        ok = (
+            len(fields) in (6, 7)
+            and all(re.fullmatch(r"[0-9A-Z*?/,\-LW#]+", f) for f in fields)
             and (fields[3] == "?") != (fields[5] == "?")
+        )
         if not ok:
-            raise EsError(400, "action_request_validation_exception",
-                          f"Validation Failed: 1: invalid schedule [{body['schedule']}]: must be a valid cron expression "
-                          "(seconds minutes hours day-of-month month day-of-week [year], with '?' in exactly one of the "
-                          "day fields);")
+            raise EsError(
+                400,
+                "action_request_validation_exception",
+                f"Validation Failed: 1: invalid schedule [{body['schedule']}]: must be a valid cron expression "
+                "(seconds minutes hours day-of-month month day-of-week [year], with '?' in exactly one of the "
+                "day fields);",
+            )
         retention = body.get("retention") or {}
         unknown = set(retention) - {"expire_after", "min_count", "max_count"}
         if unknown:
-            raise EsError(400, "x_content_parse_exception", f"[snapshot_retention] unknown field [{sorted(unknown)[0]}]")
+            raise EsError(
+                400, "x_content_parse_exception", f"[snapshot_retention] unknown field [{sorted(unknown)[0]}]"
+            )
         if "expire_after" in retention:
             parse_time(retention["expire_after"], "expire_after")
         for key in ("min_count", "max_count"):
             if key in retention and (not isinstance(retention[key], int) or retention[key] < 1):
                 raise EsError(400, "illegal_argument_exception", f"{key} must be greater than 0")
         if retention.get("min_count", 0) > retention.get("max_count", 1 << 30):
-            raise EsError(400, "illegal_argument_exception",
-                          "minimum snapshot count must be less than or equal to maximum snapshot count")
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                "minimum snapshot count must be less than or equal to maximum snapshot count",
+            )
         config = body.get("config") or {}
-        unknown = set(config) - {"indices", "ignore_unavailable", "include_global_state", "partial", "feature_states",
-                                 "metadata"}
+        unknown = set(config) - {
+            "indices",
+            "ignore_unavailable",
+            "include_global_state",
+            "partial",
+            "feature_states",
+            "metadata",
+        }
         if unknown:
             raise EsError(400, "illegal_argument_exception", f"Unknown parameter {sorted(unknown)[0]}")
         self.master("put_slm", {"name": name, "policy": body}, params)
@@ -1289,12 +1808,32 @@ class Rest:
         return 200, self.master("execute_slm", {"name": name}, params)
 
 
-HEALTH_PARAMS = {"wait_for_status", "wait_for_nodes", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards",
-                 "wait_for_active_shards", "wait_for_events", "timeout", "master_timeout", "local", "level",
-                 "expand_wildcards", "return_200_for_cluster_health_timeout"}
+HEALTH_PARAMS = {
+    "wait_for_status",
+    "wait_for_nodes",
+    "wait_for_no_relocating_shards",
+    "wait_for_no_initializing_shards",
+    "wait_for_active_shards",
+    "wait_for_events",
+    "timeout",
+    "master_timeout",
+    "local",
+    "level",
+    "expand_wildcards",
+    "return_200_for_cluster_health_timeout",
+}
 CAT_PARAMS = {"format", "h", "v", "s", "help", "local", "master_timeout", "bytes", "time"}
-DOC_WRITE_PARAMS = {"refresh", "timeout", "wait_for_active_shards", "op_type", "version", "version_type",
-                    "if_seq_no", "if_primary_term", "require_alias"}
+DOC_WRITE_PARAMS = {
+    "refresh",
+    "timeout",
+    "wait_for_active_shards",
+    "op_type",
+    "version",
+    "version_type",
+    "if_seq_no",
+    "if_primary_term",
+    "require_alias",
+}
 
 
 def http_server(node, rest):
@@ -1309,11 +1848,17 @@ def http_server(node, rest):
             raw = self.rfile.read(length) if length else b""
             ctype_in = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             try:
-                if raw and ctype_in not in ("application/json", "application/x-ndjson", "application/yaml",
-                                            "application/vnd.elasticsearch+json"):
+                if raw and ctype_in not in (
+                    "application/json",
+                    "application/x-ndjson",
+                    "application/yaml",
+                    "application/vnd.elasticsearch+json",
+                ):
                     # ES 8 refuses bodies without a supported Content-Type (e.g. curl -d's form encoding).
-                    status, payload = 406, {"error": f"Content-Type header [{ctype_in}] is not supported",
-                                            "status": 406}
+                    status, payload = (
+                        406,
+                        {"error": f"Content-Type header [{ctype_in}] is not supported", "status": 406},
+                    )
                 else:
                     status, payload = rest.dispatch(self.command, self.path, raw)
             except EsError as err:
@@ -1326,6 +1871,9 @@ def http_server(node, rest):
             if isinstance(payload, str):
                 data, ctype = payload.encode(), "text/plain; charset=UTF-8"
             else:
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                if "filter_path" in query and isinstance(payload, (dict, list)):
+                    payload = filter_path(payload, query["filter_path"][-1])
                 pretty = "pretty" in self.path
                 data = (json.dumps(payload, indent=2 if pretty else None) + ("\n" if pretty else "")).encode()
                 ctype = "application/json"

@@ -1,9 +1,9 @@
 """On-disk state of one Elasticsearch stand-in node under path.data.
 
-  _state/node.json     node id (stable across restarts, like ES's node id)
-  _state/coord.json    current term and vote (coordination metadata)
-  _state/cluster.json  last accepted cluster state (routing is not trusted after a restart)
-  indices/<index uuid>/<shard>/meta.json + ops.jsonl   one shard copy: allocation id, operations
+_state/node.json     node id (stable across restarts, like ES's node id)
+_state/coord.json    current term and vote (coordination metadata)
+_state/cluster.json  last accepted cluster state (routing is not trusted after a restart)
+indices/<index uuid>/<shard>/meta.json + ops.jsonl   one shard copy: allocation id, operations
 """
 
 import fcntl

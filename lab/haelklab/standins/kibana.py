@@ -33,22 +33,54 @@ else:
 
 VERSION = "8.15.0"
 KNOWN_KEYS = {
-    "server.host", "server.port", "server.name", "server.publicBaseUrl", "server.basePath", "server.rewriteBasePath",
-    "server.maxPayload", "server.shutdownTimeout", "server.keepaliveTimeout", "server.socketTimeout",
-    "elasticsearch.hosts", "elasticsearch.username", "elasticsearch.password", "elasticsearch.serviceAccountToken",
-    "elasticsearch.requestTimeout", "elasticsearch.pingTimeout", "elasticsearch.shardTimeout",
-    "elasticsearch.requestHeadersWhitelist", "elasticsearch.customHeaders", "elasticsearch.sniffOnStart",
-    "elasticsearch.sniffInterval", "elasticsearch.sniffOnConnectionFault",
-    "path.data", "pid.file", "pid.exclusive",
-    "xpack.encryptedSavedObjects.encryptionKey", "xpack.security.encryptionKey", "xpack.reporting.encryptionKey",
-    "xpack.reporting.roles.enabled", "xpack.security.session.idleTimeout", "xpack.security.session.lifespan",
-    "xpack.fleet.agents.enabled", "i18n.locale", "telemetry.enabled", "telemetry.optIn", "newsfeed.enabled",
-    "status.allowAnonymous", "ops.interval", "monitoring.ui.container.elasticsearch.enabled",
-    "monitoring.kibana.collection.enabled", "map.includeElasticMapsService",
+    "server.host",
+    "server.port",
+    "server.name",
+    "server.publicBaseUrl",
+    "server.basePath",
+    "server.rewriteBasePath",
+    "server.maxPayload",
+    "server.shutdownTimeout",
+    "server.keepaliveTimeout",
+    "server.socketTimeout",
+    "elasticsearch.hosts",
+    "elasticsearch.username",
+    "elasticsearch.password",
+    "elasticsearch.serviceAccountToken",
+    "elasticsearch.requestTimeout",
+    "elasticsearch.pingTimeout",
+    "elasticsearch.shardTimeout",
+    "elasticsearch.requestHeadersWhitelist",
+    "elasticsearch.customHeaders",
+    "elasticsearch.sniffOnStart",
+    "elasticsearch.sniffInterval",
+    "elasticsearch.sniffOnConnectionFault",
+    "path.data",
+    "pid.file",
+    "pid.exclusive",
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.security.encryptionKey",
+    "xpack.reporting.encryptionKey",
+    "xpack.reporting.roles.enabled",
+    "xpack.security.session.idleTimeout",
+    "xpack.security.session.lifespan",
+    "xpack.fleet.agents.enabled",
+    "i18n.locale",
+    "telemetry.enabled",
+    "telemetry.optIn",
+    "newsfeed.enabled",
+    "status.allowAnonymous",
+    "ops.interval",
+    "monitoring.ui.container.elasticsearch.enabled",
+    "monitoring.kibana.collection.enabled",
+    "map.includeElasticMapsService",
 }
 KNOWN_PREFIXES = ("logging.", "server.ssl.", "elasticsearch.ssl.")
-ENCRYPTION_KEYS = ("xpack.encryptedSavedObjects.encryptionKey", "xpack.security.encryptionKey",
-                   "xpack.reporting.encryptionKey")
+ENCRYPTION_KEYS = (
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.security.encryptionKey",
+    "xpack.reporting.encryptionKey",
+)
 
 
 def config_error(key, message):
@@ -60,8 +92,11 @@ def validate(settings):
     """Return the validated config dict; raise StartupError with Kibana's message."""
     unknown = sorted(k for k in settings if k not in KNOWN_KEYS and not k.startswith(KNOWN_PREFIXES))
     if unknown:
-        raise StartupError("FATAL  Error: Unknown configuration key(s): " + ", ".join(f'"{k}"' for k in unknown)
-                           + ". Check for spelling errors and ensure that expected plugins are installed.")
+        raise StartupError(
+            "FATAL  Error: Unknown configuration key(s): "
+            + ", ".join(f'"{k}"' for k in unknown)
+            + ". Check for spelling errors and ensure that expected plugins are installed."
+        )
     for key in ENCRYPTION_KEYS:
         if key in settings:
             value = settings[key]
@@ -75,21 +110,29 @@ def validate(settings):
             "elasticsearch.username",
             'value of "elastic" is forbidden. This is a superuser account that cannot write to system indices that '
             "Kibana needs to function. Use a service account token instead. Learn more: "
-            "https://www.elastic.co/guide/en/elasticsearch/reference/8.0/service-accounts.html")
+            "https://www.elastic.co/guide/en/elasticsearch/reference/8.0/service-accounts.html",
+        )
     if username is not None and settings.get("elasticsearch.serviceAccountToken"):
-        raise config_error("elasticsearch.serviceAccountToken",
-                           'serviceAccountToken cannot be specified when "username" is also set.')
+        raise config_error(
+            "elasticsearch.serviceAccountToken", 'serviceAccountToken cannot be specified when "username" is also set.'
+        )
     if (username is None) != (settings.get("elasticsearch.password") is None):
-        raise config_error("elasticsearch.password" if username else "elasticsearch.username",
-                           "elasticsearch.username and elasticsearch.password must be set together (stand-in rule)")
+        raise config_error(
+            "elasticsearch.password" if username else "elasticsearch.username",
+            "elasticsearch.username and elasticsearch.password must be set together (stand-in rule)",
+        )
     if "server.host" not in settings:
-        raise StartupError("FATAL  Error: [server.host] is required by haelk's deployment (stand-in rule: Kibana "
-                           "would listen on localhost only)")
+        raise StartupError(
+            "FATAL  Error: [server.host] is required by haelk's deployment (stand-in rule: Kibana "
+            "would listen on localhost only)"
+        )
     host = str(settings["server.host"])
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        raise config_error("server.host", f"value must be a valid hostname or IP address (stand-in: an IP address): [{host}]") from None
+        raise config_error(
+            "server.host", f"value must be a valid hostname or IP address (stand-in: an IP address): [{host}]"
+        ) from None
     if not ip.is_loopback:
         with socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET) as sock:
             try:
@@ -106,8 +149,10 @@ def validate(settings):
     for i, url in enumerate(hosts):
         parsed = urllib.parse.urlsplit(str(url))
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise config_error("elasticsearch.hosts",
-                               f"types that failed validation:\n- [elasticsearch.hosts.{i}]: expected URI with scheme [http|https].")
+            raise config_error(
+                "elasticsearch.hosts",
+                f"types that failed validation:\n- [elasticsearch.hosts.{i}]: expected URI with scheme [http|https].",
+            )
         if parsed.scheme == "https":
             raise StartupError("stand-in limitation: https elasticsearch.hosts are not supported")
     public = settings.get("server.publicBaseUrl")
@@ -116,13 +161,22 @@ def validate(settings):
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise config_error("server.publicBaseUrl", "expected URI with scheme [http|https].")
         if str(public).endswith("/") or parsed.path not in ("",) or parsed.query or parsed.fragment:
-            raise StartupError("FATAL  Error: [server.publicBaseUrl] must not include a path, query or trailing slash "
-                               f"(got [{public}])")
+            raise StartupError(
+                "FATAL  Error: [server.publicBaseUrl] must not include a path, query or trailing slash "
+                f"(got [{public}])"
+            )
     name = settings.get("server.name", socket.gethostname())
-    return {"host": host, "port": port, "hosts": [str(h) for h in hosts], "name": str(name),
-            "username": username, "password": settings.get("elasticsearch.password"),
-            "token": settings.get("elasticsearch.serviceAccountToken"),
-            "path_data": settings.get("path.data"), "pid_file": settings.get("pid.file")}
+    return {
+        "host": host,
+        "port": port,
+        "hosts": [str(h) for h in hosts],
+        "name": str(name),
+        "username": username,
+        "password": settings.get("elasticsearch.password"),
+        "token": settings.get("elasticsearch.serviceAccountToken"),
+        "path_data": settings.get("path.data"),
+        "pid_file": settings.get("pid.file"),
+    }
 
 
 class Status:
@@ -150,8 +204,14 @@ class Status:
             url = urllib.parse.urlsplit(hosts[index])
             port = url.port or 9200
             try:
-                status, body = http_json(url.hostname, port, "GET", "/_cluster/health?timeout=1s&master_timeout=1s",
-                                         timeout=2.0, headers=self.headers())
+                status, body = http_json(
+                    url.hostname,
+                    port,
+                    "GET",
+                    "/_cluster/health?timeout=1s&master_timeout=1s",
+                    timeout=2.0,
+                    headers=self.headers(),
+                )
             except OSError as err:
                 problems.append(f"{hosts[index]}: {err}")
                 continue
@@ -171,14 +231,23 @@ class Status:
     def body(self, instance_uuid):
         with self.lock:
             level, summary = self.level, self.summary
-        return {"name": self.cfg["name"], "uuid": instance_uuid,
-                "version": {"number": VERSION, "build_hash": "haelk-standin", "build_number": 1, "build_snapshot": False},
-                "status": {"overall": {"level": level, "summary": summary},
-                           "core": {"elasticsearch": {"level": level, "summary": summary},
-                                    "savedObjects": {"level": level, "summary": summary}},
-                           "plugins": {}},
-                "metrics": {"last_updated": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                            "collection_interval_in_millis": 5000}}
+        return {
+            "name": self.cfg["name"],
+            "uuid": instance_uuid,
+            "version": {"number": VERSION, "build_hash": "haelk-standin", "build_number": 1, "build_snapshot": False},
+            "status": {
+                "overall": {"level": level, "summary": summary},
+                "core": {
+                    "elasticsearch": {"level": level, "summary": summary},
+                    "savedObjects": {"level": level, "summary": summary},
+                },
+                "plugins": {},
+            },
+            "metrics": {
+                "last_updated": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "collection_interval_in_millis": 5000,
+            },
+        }
 
 
 def main(argv=None):
