@@ -179,7 +179,10 @@ class EsCluster:
         return body
 
     def master_name(self, via=None):
+        """The elected master's name as `via` sees it, or None while there is none (503)."""
         status, rows = self.get(via or self.any_up(), "/_cat/nodes?format=json&h=name,master&master_timeout=1s")
+        if status == 503:
+            return None
         assert status == 200, rows
         return next(r["name"] for r in rows if r["master"] == "*")
 

@@ -330,6 +330,13 @@ class Node:
         with self.lock:
             if self.is_master:
                 self.log.warning("stepping down as master: %s", why)
+                # Tell the followers at once instead of letting them time out (a faster hand-over).
+                addresses = [
+                    i["transport_address"] for nid, i in (self.state or {}).get("nodes", {}).items() if nid != self.id
+                ]
+                notice = {"master": self.id, "term": self.current_term}
+                for address in addresses:
+                    self.background.submit(self._ask, address, "master_leaving", notice)
             self.is_master = False
             self.master_id = None
             self.last_contact = 0.0
