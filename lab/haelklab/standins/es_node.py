@@ -527,6 +527,8 @@ class Node:
             self.election_after = time.time() + random.uniform(0.3, 1.0)
             return
         with self.lock:
+            if self.master_id is not None:
+                return  # a master was found while pre-voting: bumping the term now would unseat it
             peer_terms = [p["term"] for p in self.peers.values()]
             term = max([self.current_term] + peer_terms) + 1
             self.current_term, self.voted_for = term, self.id
