@@ -884,7 +884,7 @@ class Rest:
             },
             "metadata": {
                 "cluster_uuid": state["cluster_uuid"],
-                "cluster_uuid_committed": bool(state["cluster_uuid"]),
+                "cluster_uuid_committed": bool(state.get("cluster_uuid_committed")),
                 "cluster_coordination": {
                     "term": state["term"],
                     "last_committed_config": state["voting_config"],
