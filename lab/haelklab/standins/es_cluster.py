@@ -55,8 +55,8 @@ def unassigned_copy(primary, reason):
     }
 
 
-def add_index(state, name, shards, replicas):
-    index_uuid = new_id()
+def add_index(state, name, shards, replicas, index_uuid=None):
+    index_uuid = index_uuid or new_id()
     state["indices"][name] = {
         "uuid": index_uuid,
         "shards": shards,

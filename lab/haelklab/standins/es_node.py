@@ -74,7 +74,7 @@ class Node:
         self.routing_stale = self.state is not None
         if self.state is not None:
             self.state["settings"]["transient"] = {}  # transient settings do not survive a restart
-        if self.state and self.state.get("cluster_uuid") and cfg.initial_master_nodes:
+        if self.state and self.state.get("cluster_uuid_committed") and cfg.initial_master_nodes:
             raise StartupError(
                 "java.lang.IllegalStateException: this node is locked into cluster UUID "
                 f"[{self.state['cluster_uuid']}] but [cluster.initial_master_nodes] is set to "
@@ -235,7 +235,7 @@ class Node:
         with self.lock:
             uuid = self.state["cluster_uuid"]
             bootstrap = self.state.get("bootstrap_names", [])
-        if body["cluster_uuid"] and body["cluster_uuid"] != uuid:
+        if body["cluster_uuid"] and body.get("cluster_uuid_committed") and body["cluster_uuid"] != uuid:
             raise EsError(
                 400,
                 "coordination_state_rejected_exception",
@@ -247,7 +247,7 @@ class Node:
         initial = body.get("initial_master_nodes") or []
         if (
             initial
-            and not body["cluster_uuid"]
+            and not body.get("cluster_uuid_committed")
             and (sorted(initial) != sorted(bootstrap) or body["info"]["name"] not in bootstrap)
         ):
             raise EsError(
@@ -391,6 +391,8 @@ class Node:
             cl.reconfigure(new)
             new["version"] += 1
             new["term"], new["master"] = self.current_term, self.id
+            # The previous state was published to a quorum, so its cluster UUID is committed.
+            new["cluster_uuid_committed"] = True
             if not self.publish(new, old_config):
                 self.step_down(f"failed to publish [{source}]")
                 raise NotMaster("failed to publish the cluster state: no quorum")
@@ -490,6 +492,7 @@ class Node:
             "info": self.info,
             "stores": list_stores(self.cfg.path_data),
             "cluster_uuid": (self.state or {}).get("cluster_uuid"),
+            "cluster_uuid_committed": bool((self.state or {}).get("cluster_uuid_committed")),
             "initial_master_nodes": self.cfg.initial_master_nodes,
         }
         try:
@@ -527,6 +530,8 @@ class Node:
             self.election_after = time.time() + random.uniform(0.3, 1.0)
             return
         with self.lock:
+            if self.master_id is not None:
+                return  # a master was found while pre-voting: bumping the term now would unseat it
             peer_terms = [p["term"] for p in self.peers.values()]
             term = max([self.current_term] + peer_terms) + 1
             self.current_term, self.voted_for = term, self.id
@@ -573,8 +578,10 @@ class Node:
             for nid, vote in votes.items():
                 new["nodes"][nid] = vote["info"]
                 self.node_stores[nid] = vote["stores"]
-            if not new["cluster_uuid"]:
-                new["cluster_uuid"] = cl.new_id()
+            if not new["cluster_uuid"] or not new.get("cluster_uuid_committed"):
+                # A UUID this node only accepted from a master that never committed it is not binding.
+                new["cluster_uuid"] = new["cluster_uuid"] or cl.new_id()
+                new["cluster_uuid_committed"] = False
             new["term"], new["master"] = term, self.id
             self.failures = {}
             cl.reroute(new, self.node_stores)
@@ -589,6 +596,12 @@ class Node:
             )
             if not self.publish(new, old_config):
                 self.step_down("failed to publish the first state")
+                return
+        if not new.get("cluster_uuid_committed"):
+            try:
+                self.submit(lambda s: None, "commit-cluster-uuid")
+            except NotMaster:
+                pass
 
     # ---------------------------------------------------------------- master duties
     def master_round(self):

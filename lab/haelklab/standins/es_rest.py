@@ -181,13 +181,16 @@ class MasterOps:
         def create(state):
             if args["name"] in state["indices"]:
                 meta = state["indices"][args["name"]]
+                if args.get("uuid") and meta["uuid"] == args["uuid"]:
+                    # A retry of this very request whose first publication was committed.
+                    return meta["uuid"]
                 raise EsError(
                     400,
                     "resource_already_exists_exception",
                     f"index [{args['name']}/{meta['uuid']}] already exists",
                     index=args["name"],
                 )
-            created = cl.add_index(state, args["name"], args["shards"], args["replicas"])
+            created = cl.add_index(state, args["name"], args["shards"], args["replicas"], args.get("uuid"))
             state["indices"][args["name"]]["delayed_timeout"] = args.get("delayed_timeout", 60.0)
             return created
 
@@ -881,7 +884,7 @@ class Rest:
             },
             "metadata": {
                 "cluster_uuid": state["cluster_uuid"],
-                "cluster_uuid_committed": bool(state["cluster_uuid"]),
+                "cluster_uuid_committed": bool(state.get("cluster_uuid_committed")),
                 "cluster_coordination": {
                     "term": state["term"],
                     "last_committed_config": state["voting_config"],
@@ -1355,6 +1358,8 @@ class Rest:
                 "shards": settings.get("number_of_shards", 1),
                 "replicas": settings.get("number_of_replicas", 1),
                 "delayed_timeout": settings.get("unassigned.node_left.delayed_timeout", 60.0),
+                # Chosen here so that a retry after a failed-but-committed publication is recognised.
+                "uuid": cl.new_id(),
             },
             params,
         )
