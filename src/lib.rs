@@ -19,3 +19,6 @@ pub mod render;
 pub mod secret;
 pub mod shell;
 pub mod templates;
+
+#[cfg(test)]
+pub(crate) mod testing;

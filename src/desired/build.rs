@@ -21,45 +21,15 @@ const ELASTICSEARCH_CONFIG_DIR: &str = "/usr/local/etc/elasticsearch";
 const KIBANA_YML: &str = "/usr/local/etc/kibana/kibana.yml";
 const HAPROXY_CONF: &str = "/usr/local/etc/haproxy.conf";
 
-/// The `elasticsearch.yml` keys haelk writes itself; inventory settings may not
-/// repeat them (Elasticsearch refuses duplicate keys, and two sources for one
-/// value would hide which one wins).
-const ELASTICSEARCH_MANAGED_KEYS: &[&str] = &[
-    "cluster.name",
-    "node.name",
-    "node.roles",
-    "network.host",
-    "http.port",
-    "transport.port",
-    "discovery.seed_hosts",
-    "cluster.initial_master_nodes",
-    "path.data",
-    "path.logs",
-    "path.repo",
-    "xpack.ml.enabled",
-];
-
-/// The `elasticsearch.yml` key whose default haelk writes (`false`, see the
-/// template) unless the inventory's settings decide it.
+/// `elasticsearch.yml` keys for which haelk writes a default (`false`, with the
+/// reason, in the template) unless the inventory's settings decide them. Keys
+/// haelk derives outright are refused by the inventory loader, not here.
+const ML_ENABLED: &str = "xpack.ml.enabled";
 const SECURITY_ENABLED: &str = "xpack.security.enabled";
-
-/// The `kibana.yml` keys haelk writes itself.
-const KIBANA_MANAGED_KEYS: &[&str] = &[
-    "server.host",
-    "server.port",
-    "server.name",
-    "server.publicBaseUrl",
-    "elasticsearch.hosts",
-    "path.data",
-    "pid.file",
-    "xpack.encryptedSavedObjects.encryptionKey",
-    "xpack.security.encryptionKey",
-    "xpack.reporting.encryptionKey",
-];
 
 /// Everything every host of `inventory` should have. Fails when a template does
 /// not render or the inventory asks for something contradictory (two jails with
-/// one epair, a setting haelk manages itself).
+/// one epair).
 pub fn build(
     inventory: &Inventory,
     templates: &Templates,
@@ -72,16 +42,6 @@ pub fn build(
         secrets,
         phase,
     };
-    check_settings(
-        "cluster.elasticsearch.settings",
-        &inventory.cluster.elasticsearch.settings,
-        ELASTICSEARCH_MANAGED_KEYS,
-    )?;
-    check_settings(
-        "cluster.kibana.settings",
-        &inventory.cluster.kibana.settings,
-        KIBANA_MANAGED_KEYS,
-    )?;
     let hosts = inventory
         .hosts
         .iter()
@@ -110,26 +70,6 @@ fn start_rank(role: Role) -> u8 {
         Role::Kibana => 1,
         Role::Haproxy => 2,
     }
-}
-
-fn check_settings(
-    origin: &str,
-    settings: &BTreeMap<String, serde_json::Value>,
-    managed: &[&str],
-) -> Result<()> {
-    for key in settings.keys() {
-        let overlaps = |m: &&&str| {
-            let m: &str = m;
-            key == m
-                || key.strip_prefix(m).is_some_and(|r| r.starts_with('.'))
-                || m.strip_prefix(key.as_str())
-                    .is_some_and(|r| r.starts_with('.'))
-        };
-        if let Some(m) = managed.iter().find(overlaps) {
-            bail!("{origin}: `{key}` overlaps `{m}`, which haelk writes itself from the inventory");
-        }
-    }
-    Ok(())
 }
 
 struct Builder<'a> {
@@ -251,6 +191,7 @@ impl Builder<'_> {
                 .snapshots
                 .as_ref()
                 .map(|s| s.path.display().to_string()),
+            ml_default: !es.settings.contains_key(ML_ENABLED),
             security_default: !es.settings.contains_key(SECURITY_ENABLED),
             settings: settings_list(&es.settings),
         };
@@ -493,8 +434,10 @@ struct ElasticsearchYml<'a> {
     /// Empty once the cluster has formed.
     initial_master_nodes: Vec<&'a str>,
     path_repo: Option<String>,
-    /// Whether to write haelk's default `xpack.security.enabled: false`: only
-    /// when the inventory's settings do not decide it themselves.
+    /// Whether to write haelk's defaults `xpack.ml.enabled: false` and
+    /// `xpack.security.enabled: false`: only where the inventory's settings do not
+    /// decide them.
+    ml_default: bool,
     security_default: bool,
     settings: Vec<Setting<'a>>,
 }
@@ -568,10 +511,10 @@ struct JailConf<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::fixture;
+    use crate::testing;
 
     fn build_example(phase: ClusterPhase) -> DesiredState {
-        let inventory = fixture::example();
+        let inventory = testing::example();
         let secrets = Secrets::load(&inventory).unwrap();
         build(&inventory, &Templates::builtin().unwrap(), &secrets, phase).unwrap()
     }
@@ -754,44 +697,57 @@ mod tests {
     }
 
     #[test]
-    fn a_setting_haelk_manages_is_refused() {
-        let mut inventory = fixture::example();
-        inventory
-            .cluster
-            .elasticsearch
-            .settings
-            .insert("network.host".into(), "0.0.0.0".into());
-        let secrets = Secrets::load(&inventory).unwrap();
-        let err = build(
-            &inventory,
-            &Templates::builtin().unwrap(),
-            &secrets,
-            ClusterPhase::Formed,
-        )
-        .unwrap_err();
-        assert!(format!("{err:#}").contains("`network.host` overlaps `network.host`"));
-
-        let mut inventory = fixture::example();
-        inventory.cluster.kibana.settings.insert(
-            "xpack.security".into(),
-            serde_json::json!({"enabled": true}),
+    fn settings_may_decide_the_keys_haelk_only_defaults() {
+        let path =
+            "/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml";
+        let yml = |inventory: &Inventory| {
+            let secrets = Secrets::load(inventory).unwrap();
+            let state = build(
+                inventory,
+                &Templates::builtin().unwrap(),
+                &secrets,
+                ClusterPhase::Formed,
+            )
+            .unwrap();
+            file(&state, path).content.clone()
+        };
+        let mut inventory = testing::example();
+        inventory.cluster.elasticsearch.settings.clear();
+        let defaults = yml(&inventory);
+        assert_eq!(
+            defaults.matches("xpack.ml.enabled: false").count(),
+            1,
+            "{defaults}"
         );
-        let err = build(
-            &inventory,
-            &Templates::builtin().unwrap(),
-            &secrets,
-            ClusterPhase::Formed,
-        )
-        .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("`xpack.security` overlaps"),
-            "{err:#}"
+        assert_eq!(
+            defaults.matches("xpack.security.enabled: false").count(),
+            1,
+            "{defaults}"
+        );
+        for key in [ML_ENABLED, SECURITY_ENABLED] {
+            inventory
+                .cluster
+                .elasticsearch
+                .settings
+                .insert(key.into(), true.into());
+        }
+        let decided = yml(&inventory);
+        assert!(!decided.contains(": false"), "{decided}");
+        assert_eq!(
+            decided.matches("xpack.ml.enabled: true").count(),
+            1,
+            "{decided}"
+        );
+        assert_eq!(
+            decided.matches("xpack.security.enabled: true").count(),
+            1,
+            "{decided}"
         );
     }
 
     #[test]
     fn colliding_explicit_epairs_fail_naming_host_and_jails() {
-        let mut inventory = fixture::example();
+        let mut inventory = testing::example();
         inventory.hosts[1].jails[0].epair = Some(5);
         inventory.hosts[1].jails[2].epair = Some(5);
         let secrets = Secrets::load(&inventory).unwrap();
@@ -812,7 +768,7 @@ mod tests {
 
     #[test]
     fn haproxy_sends_clients_to_data_nodes_not_to_the_tiebreaker() {
-        let inventory = fixture::example();
+        let inventory = testing::example();
         let names = |role| -> Vec<&str> {
             client_facing_nodes(&inventory, role)
                 .iter()
@@ -825,7 +781,7 @@ mod tests {
         );
         assert_eq!(names(Role::Kibana), ["8f15-kibana", "2a42-kibana"]);
 
-        let mut masters_only = fixture::example();
+        let mut masters_only = testing::example();
         for host in &mut masters_only.hosts {
             for jail in &mut host.jails {
                 jail.node_roles.retain(|r| !r.holds_data());

@@ -37,7 +37,7 @@ pub fn advskew(inventory: &Inventory, jail: &Jail) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::fixture;
+    use crate::testing;
 
     #[test]
     fn derived_advskews_step_by_100_and_stop_at_240() {
@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn members_of_a_vip_in_file_order_get_increasing_advskews() {
-        let inventory = fixture::example();
+        let inventory = testing::example();
         let kibana_members: Vec<(&str, Option<u8>)> = members(&inventory, Role::Kibana)
             .map(|j| (j.name.as_str(), advskew(&inventory, j)))
             .collect();
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn an_explicit_advskew_wins_and_leaves_the_others_alone() {
-        let mut inventory = fixture::example();
+        let mut inventory = testing::example();
         let first = inventory.hosts[0]
             .jails
             .iter_mut()
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn jails_carrying_no_vip_have_no_advskew() {
-        let inventory = fixture::example();
+        let inventory = testing::example();
         let (_, kibana) = inventory.find_jail("8f15-kibana").unwrap();
         assert_eq!(advskew(&inventory, kibana), None);
     }

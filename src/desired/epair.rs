@@ -55,19 +55,18 @@ pub fn allocate(jails: &[Jail]) -> Result<Vec<u16>, EpairCollision> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::fixture;
+    use crate::inventory::Name;
 
+    /// Jails `jail0`, `jail1`, ... with the given explicit epair numbers.
     fn jails(epairs: &[Option<u16>]) -> Vec<Jail> {
+        let template = crate::testing::example().hosts[0].jails[0].clone();
         epairs
             .iter()
             .enumerate()
             .map(|(i, &epair)| Jail {
+                name: Name::new(&format!("jail{i}")).unwrap(),
                 epair,
-                ..fixture::jail(
-                    &format!("jail{i}"),
-                    crate::inventory::Role::Kibana,
-                    [10, 0, 0, 100 + i as u8],
-                )
+                ..template.clone()
             })
             .collect()
     }

@@ -6,8 +6,6 @@
 mod build;
 pub mod carp;
 pub mod epair;
-#[cfg(test)]
-pub(crate) mod fixture;
 
 pub use build::{build, client_facing_nodes, jail_start_order};
 

@@ -6,39 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use super::*;
-use crate::desired::fixture;
 use crate::inventory::{Inventory, NodeRole, Role};
-
-fn load(file: &str) -> Inventory {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("inventories")
-        .join(file);
-    crate::inventory::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn example() -> Inventory {
-    load("example.yaml")
-}
-
-fn lab() -> Inventory {
-    load("lab.yaml")
-}
-
-#[test]
-fn the_hand_built_fixtures_mirror_the_inventory_files() {
-    // The desired-state unit tests use the fixtures; they must describe the same
-    // inventories as the files.
-    for (fixture, file) in [(fixture::example(), example()), (fixture::lab(), lab())] {
-        for phase in [ClusterPhase::Bootstrap, ClusterPhase::Formed] {
-            assert_eq!(
-                render_phase(&fixture, phase),
-                render_phase(&file, phase),
-                "{}",
-                file.source.display()
-            );
-        }
-    }
-}
+use crate::testing::{example, lab};
 
 fn render_phase(inventory: &Inventory, phase: ClusterPhase) -> RenderedTree {
     let options = RenderOptions {

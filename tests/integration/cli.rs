@@ -444,3 +444,24 @@ fn deploy_validates_the_playbook_before_anything_else() {
         .stderr_has("site.yaml:4:5: unknown field `bogus`")
         .run();
 }
+
+#[test]
+fn settings_haelk_writes_itself_are_refused_where_they_are_written() {
+    Test::new()
+        .example_inventory(|s| s.replace("      action.destructive_requires_name: true", "      network.host: 0.0.0.0"))
+        .args(["render", "--out", "out"])
+        .status(1)
+        .stderr_has("inventory.yaml:14:7: cluster.elasticsearch.settings: `network.host` cannot be set here")
+        .run();
+    Test::new()
+        .example_inventory(|s| {
+            s.replace(
+                "    encryption_key_file: secrets/EXAMPLE-kibana.key",
+                "    encryption_key_file: secrets/EXAMPLE-kibana.key\n    settings: { xpack.security: x }",
+            )
+        })
+        .args(["render", "--out", "out"])
+        .status(1)
+        .stderr_has("`xpack.security` cannot be set here: haelk sets `xpack.security.encryptionKey` itself")
+        .run();
+}
