@@ -38,6 +38,16 @@ impl Output {
     }
 }
 
+impl From<std::process::Output> for Output {
+    fn from(output: std::process::Output) -> Self {
+        Self {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 /// Why a remote step did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {

@@ -131,11 +131,7 @@ impl Remote for SshRemote {
             .wait_with_output()
             .await
             .map_err(|e| self.transport_error(&e))?;
-        Ok(Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+        Ok(output.into())
     }
 
     fn round_trips(&self) -> u64 {

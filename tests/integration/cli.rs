@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use assert_cmd::Command;
 
@@ -33,6 +32,11 @@ impl Test {
             let entry = entry.expect("dir entry");
             fs::copy(entry.path(), secrets.join(entry.file_name())).expect("copy secret");
         }
+        Self::in_dir(dir)
+    }
+
+    /// A run in `dir`, expecting success until told otherwise.
+    fn in_dir(dir: tempfile::TempDir) -> Self {
         Self {
             dir,
             args: Vec::new(),
@@ -85,9 +89,9 @@ impl Test {
         self
     }
 
-    /// Runs haelk, checks the expectations, and returns the output and the
-    /// scratch directory for further checks.
-    fn run(self) -> (Output, tempfile::TempDir) {
+    /// Runs haelk, checks the expectations, and returns what it printed with the
+    /// scratch directory, for further checks or another run there.
+    fn run(self) -> Ran {
         let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
         cmd.current_dir(self.dir.path())
             .args(&self.args)
@@ -96,11 +100,14 @@ impl Test {
             cmd.env(key, value);
         }
         let output = cmd.output().expect("run haelk");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let ran = Ran {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            dir: self.dir,
+        };
         let context = format!(
-            "haelk {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-            self.args
+            "haelk {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args, ran.stdout, ran.stderr
         );
         assert_eq!(
             output.status.code(),
@@ -109,17 +116,35 @@ impl Test {
         );
         for text in &self.stdout_has {
             assert!(
-                stdout.contains(text.as_str()),
+                ran.stdout.contains(text.as_str()),
                 "stdout lacks {text:?}: {context}"
             );
         }
         for text in &self.stderr_has {
             assert!(
-                stderr.contains(text.as_str()),
+                ran.stderr.contains(text.as_str()),
                 "stderr lacks {text:?}: {context}"
             );
         }
-        (output, self.dir)
+        ran
+    }
+}
+
+/// A finished run: what haelk printed, and its scratch directory.
+struct Ran {
+    stdout: String,
+    stderr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Ran {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Another run in the same directory.
+    fn again(self) -> Test {
+        Test::in_dir(self.dir)
     }
 }
 
@@ -132,8 +157,7 @@ fn example_path() -> String {
 
 #[test]
 fn help_reads_like_a_man_page() {
-    let (output, _) = Test::new().args(["--help"]).run();
-    let help = String::from_utf8_lossy(&output.stdout);
+    let help = Test::new().args(["--help"]).run().stdout;
     for word in [
         "deploy",
         "status",
@@ -161,11 +185,12 @@ fn lint_passes_the_example() {
 #[test]
 fn lint_rejects_the_original_two_host_layout_and_explains_the_quorum() {
     let original = repo().join("tests/fixtures/inventories/ha-elk-original.yaml");
-    let (output, _) = Test::new()
+    let stderr = Test::new()
         .args(["lint", &original.display().to_string()])
         .status(1)
-        .run();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+        .run()
+        .stderr
+        .to_lowercase();
     assert!(stderr.contains("quorum"), "{stderr}");
     assert!(
         stderr.contains("third host"),
@@ -175,10 +200,11 @@ fn lint_rejects_the_original_two_host_layout_and_explains_the_quorum() {
 
 #[test]
 fn lint_json_is_one_document() {
-    let (output, _) = Test::new()
+    let json = Test::new()
         .args(["lint", "--format", "json", &example_path()])
-        .run();
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+        .run()
+        .stdout;
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert!(parsed.is_object() || parsed.is_array(), "{parsed}");
 }
 
@@ -249,14 +275,12 @@ fn bad_inventories_fail_with_file_line_and_column() {
     ];
     for (what, from, to, location) in cases {
         assert!(EXAMPLE.contains(from), "{what}: the example has {from:?}");
-        let (output, _) = Test::new()
+        Test::new()
             .example_inventory(|s| s.replacen(from, to, 1))
             .args(["lint"])
             .status(1)
             .stderr_has(location)
             .run();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        eprintln!("{what}: {stderr}");
     }
 }
 
@@ -272,10 +296,10 @@ fn a_missing_secret_names_the_resolved_path() {
 
 #[test]
 fn render_writes_every_file_and_a_fresh_render_has_no_differences() {
-    let (_, dir) = Test::new()
+    let rendered = Test::new()
         .args(["render", &example_path(), "--out", "out"])
         .run();
-    let out = dir.path().join("out");
+    let out = rendered.path("out");
     for file in [
         "8f14-jmm/etc/jail.conf.d/d12c-elasticsearch.conf",
         "8f14-jmm/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml",
@@ -289,17 +313,16 @@ fn render_writes_every_file_and_a_fresh_render_has_no_differences() {
     ] {
         assert!(out.join(file).is_file(), "render wrote no {file}");
     }
-    let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
-    cmd.args(["render", &example_path(), "--diff"])
-        .arg(&out)
-        .assert()
-        .code(0)
-        .stdout("");
+    let diff = rendered
+        .again()
+        .args(["render", &example_path(), "--diff", "out"])
+        .run();
+    assert_eq!(diff.stdout, "");
 }
 
 #[test]
 fn render_never_writes_a_secret() {
-    let (_, dir) = Test::new()
+    let rendered = Test::new()
         .args(["render", &example_path(), "--out", "out"])
         .run();
     let secrets: Vec<String> = ["EXAMPLE-carp.pass", "EXAMPLE-kibana.key"]
@@ -311,7 +334,7 @@ fn render_never_writes_a_secret() {
                 .to_owned()
         })
         .collect();
-    for file in walk(&dir.path().join("out")) {
+    for file in walk(&rendered.path("out")) {
         let content = fs::read_to_string(&file).expect("read rendered file");
         for secret in &secrets {
             assert!(
@@ -327,20 +350,18 @@ fn render_never_writes_a_secret() {
 fn render_diff_shows_a_one_line_change_and_exits_2() {
     let test = Test::new().example_inventory(str::to_owned);
     let inventory = test.path("inventory.yaml");
-    let (_, dir) = test.args(["render", "--out", "out"]).run();
+    let rendered = test.args(["render", "--out", "out"]).run();
     let changed = fs::read_to_string(&inventory).expect("read").replace(
         "action.destructive_requires_name: true",
         "action.destructive_requires_name: false",
     );
     fs::write(&inventory, changed).expect("write");
-    let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
-    let output = cmd
-        .current_dir(dir.path())
+    let diff = rendered
+        .again()
         .args(["render", "--diff", "out"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    let diff = String::from_utf8_lossy(&output.stdout);
+        .status(2)
+        .run()
+        .stdout;
     assert!(
         diff.contains("-action.destructive_requires_name: true"),
         "{diff}"
@@ -365,20 +386,18 @@ fn render_diff_shows_a_one_line_change_and_exits_2() {
 
 #[test]
 fn render_diff_shows_new_and_removed_files() {
-    let (_, dir) = Test::new()
+    let rendered = Test::new()
         .args(["render", &example_path(), "--out", "out"])
         .run();
-    let out = dir.path().join("out");
+    let out = rendered.path("out");
     fs::remove_file(out.join("8f14-jmm/boot/loader.conf")).expect("remove");
     fs::write(out.join("8f14-jmm/stale.conf"), "stale\n").expect("write");
-    let mut cmd = Command::cargo_bin("haelk").expect("haelk binary");
-    let output = cmd
-        .args(["render", &example_path(), "--diff"])
-        .arg(&out)
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    let diff = String::from_utf8_lossy(&output.stdout);
+    let diff = rendered
+        .again()
+        .args(["render", &example_path(), "--diff", "out"])
+        .status(2)
+        .run()
+        .stdout;
     assert!(diff.contains("8f14-jmm/boot/loader.conf"), "{diff}");
     assert!(diff.contains("+carp_load=\"YES\""), "{diff}");
     assert!(diff.contains("8f14-jmm/stale.conf"), "{diff}");
