@@ -10,13 +10,15 @@
 //! Autoescaping is off: these are configuration files, not HTML. Values that need
 //! quoting go through filters that quote for the target syntax: `yaml` (JSON, which
 //! is valid YAML), `jail_quote` (jail.conf(5) strings) and `sh_quote` (rc.conf,
-//! which sh(1) reads).
+//! which sh(1) reads); the last two are [`crate::shell`]'s quoting.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use tera::{Kwargs, State, Tera, Value};
+
+use crate::shell;
 
 /// A template haelk renders, by the file name it has in `templates/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,10 +134,10 @@ impl Templates {
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("yaml", yaml_filter);
         tera.register_filter("jail_quote", |value: &str, _: Kwargs, _: &State| {
-            jail_quote(value)
+            shell::jail_conf_quote(value)
         });
         tera.register_filter("sh_quote", |value: &str, _: Kwargs, _: &State| {
-            sh_quote(value)
+            shell::double_quote(value)
         });
         let mut origins = Vec::new();
         for (name, origin, text) in sources {
@@ -201,36 +203,6 @@ fn reject_unknown_overrides(dir: &Path) -> Result<()> {
 /// and escaped, so no value can inject YAML structure.
 fn yaml_filter(value: &Value, _: Kwargs, _: &State) -> tera::TeraResult<String> {
     serde_json::to_string(value).map_err(|e| tera::Error::message(format!("not YAML-able: {e}")))
-}
-
-/// A double-quoted jail.conf(5) string. Backslash escapes the next character, and
-/// `$` would start a variable expansion, so all three specials are escaped.
-pub fn jail_quote(value: &str) -> String {
-    let mut quoted = String::with_capacity(value.len() + 2);
-    quoted.push('"');
-    for c in value.chars() {
-        if matches!(c, '"' | '\\' | '$') {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    quoted.push('"');
-    quoted
-}
-
-/// A double-quoted sh(1) word, as rc.conf is sourced by sh: inside double quotes
-/// only `"`, `\`, `$` and `` ` `` are special, and each is escaped with `\`.
-pub fn sh_quote(value: &str) -> String {
-    let mut quoted = String::with_capacity(value.len() + 2);
-    quoted.push('"');
-    for c in value.chars() {
-        if matches!(c, '"' | '\\' | '$' | '`') {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    quoted.push('"');
-    quoted
 }
 
 #[cfg(test)]
@@ -316,12 +288,5 @@ mod tests {
             rendered,
             "a: <a & \"b\">\n- x\nb: \"<a & \\\"b\\\">\\n- x\"\nc: [\"m\",1,true]\n"
         );
-    }
-
-    #[test]
-    fn quoting_escapes_what_the_target_syntax_interprets() {
-        assert_eq!(jail_quote(r#"/a b/$name"x\"#), r#""/a b/\$name\"x\\""#);
-        assert_eq!(sh_quote("p$w`d`\"\\"), r#""p\$w\`d\`\"\\""#);
-        assert_eq!(sh_quote("plain"), "\"plain\"");
     }
 }

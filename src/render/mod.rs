@@ -188,7 +188,7 @@ fn owned_keys_file(path: &str, keys: &BTreeMap<String, String>) -> String {
     for (key, value) in keys {
         text.push_str(key);
         text.push('=');
-        text.push_str(&crate::templates::sh_quote(value));
+        text.push_str(&crate::shell::double_quote(value));
         text.push('\n');
     }
     text
