@@ -45,7 +45,7 @@ pub struct Cli {
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
-    /// More detail on standard error; repeat for more (-vv shows every remote command).
+    /// More detail on standard error; repeat for more (-vv: debug, -vvv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// No progress lines (they are off anyway when standard output is not a terminal).

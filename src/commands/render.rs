@@ -23,7 +23,9 @@ use crate::render::{self, RenderOptions};
 pub struct RenderArgs {
     #[command(flatten)]
     pub inventory: InventoryArgs,
-    /// Write the rendered tree to DIR (created if needed; stale files are removed).
+    /// Write the rendered tree to DIR (created if needed). Files an earlier render
+    /// left there and this one does not write are removed; in a directory haelk
+    /// did not render into, nothing is removed.
     #[arg(
         long,
         value_name = "DIR",
