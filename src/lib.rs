@@ -19,3 +19,4 @@ pub mod render;
 pub mod secret;
 pub mod shell;
 pub mod templates;
+pub mod yaml;

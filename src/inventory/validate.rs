@@ -11,24 +11,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Spanned;
-
 use super::model::{
     ByteSize, Carp, Cluster, ElasticsearchConfig, HaproxyConfig, Host, Inventory, Jail,
     JailDefaults, KibanaConfig, Location, Name, NodeRole, Retention, Role, Snapshots, Ssh, Vip,
     Zfs,
 };
+use crate::yaml::{Problem, at, location_of, shown, unknown};
+
 use super::raw::{
     Integer, Keyed, KeyedMap, RawCluster, RawHost, RawInventory, RawJail, RawJailSettings, RawSsh,
     RawZfs, SettingValue, Text,
 };
-
-/// One problem found in the inventory.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Diagnostic {
-    pub location: Location,
-    pub message: String,
-}
 
 /// What a path on the machine running haelk is, if it exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +120,11 @@ pub fn validate(
     raw: &RawInventory,
     source: &Path,
     probe: &dyn PathProbe,
-) -> Result<Inventory, Vec<Diagnostic>> {
+) -> Result<Inventory, Vec<Problem>> {
     let mut validator = Validator {
         base_dir: base_dir_of(source),
         probe,
-        diagnostics: Vec::new(),
+        problems: Vec::new(),
     };
     let cluster = validator.cluster(&raw.cluster);
     let templates = raw
@@ -144,18 +137,18 @@ pub fn validate(
         validator.cross_checks(cluster, &hosts);
     }
 
-    let mut diagnostics = validator.diagnostics;
-    diagnostics.sort();
-    diagnostics.dedup();
+    let mut problems = validator.problems;
+    problems.sort();
+    problems.dedup();
     match cluster {
-        Some(cluster) if diagnostics.is_empty() => Ok(Inventory {
+        Some(cluster) if problems.is_empty() => Ok(Inventory {
             source: source.to_owned(),
             cluster,
             hosts,
             templates,
         }),
         // A missing part always comes with the diagnostic that explains it.
-        _ => Err(diagnostics),
+        _ => Err(problems),
     }
 }
 
@@ -176,84 +169,12 @@ fn vip_roles(vips: &KeyedMap<super::raw::RawVip>) -> BTreeSet<Role> {
         .collect()
 }
 
-/// The model's location of a parsed value.
-pub fn location_of(location: &serde_saphyr::Location) -> Location {
-    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    Location {
-        line: clamp(location.line()),
-        column: clamp(location.column()),
-    }
-}
-
-fn at<T>(value: &Spanned<T>) -> Location {
-    location_of(&value.referenced)
-}
-
 fn key_at<V>(entry: &Keyed<V>) -> Location {
     location_of(&entry.key_location)
 }
 
 fn describe(location: Location) -> String {
     format!("line {}, column {}", location.line, location.column)
-}
-
-/// A user-supplied value, safe to print: control characters are escaped.
-pub fn shown(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// "unknown WHAT `VALUE`, expected one of ..." with a suggestion when one of the
-/// expected values is close.
-pub fn unknown(what: &str, value: &str, expected: &[&str]) -> String {
-    let list = expected
-        .iter()
-        .map(|e| format!("`{e}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let suggestion = closest(value, expected)
-        .map(|close| format!(" (did you mean `{close}`?)"))
-        .unwrap_or_default();
-    format!(
-        "unknown {what} `{}`{suggestion}, expected one of {list}",
-        shown(value)
-    )
-}
-
-/// The expected value `value` is most likely a typo of, if any is close enough.
-fn closest<'a>(value: &str, expected: &[&'a str]) -> Option<&'a str> {
-    let value = value.to_ascii_lowercase();
-    expected
-        .iter()
-        .map(|candidate| (edit_distance(&value, candidate), *candidate))
-        .filter(|(distance, candidate)| {
-            *distance <= (candidate.len() / 3).max(1)
-                || (value.len() >= 3 && candidate.starts_with(&value))
-        })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// A host value over its `defaults` value.
@@ -264,12 +185,12 @@ fn merged<'a, T>(host: &'a Option<T>, default: &'a Option<T>) -> Option<&'a T> {
 struct Validator<'a> {
     base_dir: PathBuf,
     probe: &'a dyn PathProbe,
-    diagnostics: Vec<Diagnostic>,
+    problems: Vec<Problem>,
 }
 
 impl Validator<'_> {
     fn error(&mut self, location: Location, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
+        self.problems.push(Problem {
             location,
             message: message.into(),
         });
@@ -667,7 +588,7 @@ impl Validator<'_> {
         raw: &KeyedMap<SettingValue>,
         derived: &[(&str, &str)],
     ) -> Option<BTreeMap<String, serde_json::Value>> {
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.problems.len();
         let mut settings = BTreeMap::new();
         let mut seen: Vec<(&str, Location)> = Vec::new();
         for (key, entry) in raw.iter() {
@@ -707,7 +628,7 @@ impl Validator<'_> {
                 settings.insert(key.to_owned(), value);
             }
         }
-        (self.diagnostics.len() == errors_before).then_some(settings)
+        (self.problems.len() == errors_before).then_some(settings)
     }
 
     fn setting_value(
@@ -775,10 +696,10 @@ impl Validator<'_> {
         }
         let mut hosts = Vec::new();
         for (key, entry) in raw.hosts.value.iter() {
-            let errors_before = self.diagnostics.len();
+            let errors_before = self.problems.len();
             let host = self.host(key, entry, raw, fronted_roles);
             if let Some(host) = host
-                && self.diagnostics.len() == errors_before
+                && self.problems.len() == errors_before
             {
                 hosts.push(host);
             }
@@ -1481,31 +1402,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn suggestions_come_only_for_close_values() {
-        let fields = ["address", "ssh", "zfs", "jail_defaults", "jails"];
-        assert_eq!(closest("adress", &fields), Some("address"));
-        assert_eq!(closest("jail", &fields), Some("jails"));
-        assert_eq!(closest("colour", &fields), None);
-        assert_eq!(
-            closest("elastic", &["elasticsearch", "kibana"]),
-            Some("elasticsearch")
-        );
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn unknown_values_list_what_is_expected() {
-        assert_eq!(
-            unknown("role", "kibanna", &["kibana", "haproxy"]),
-            "unknown role `kibanna` (did you mean `kibana`?), expected one of `kibana`, `haproxy`"
-        );
-        assert_eq!(
-            unknown("role", "x\ny", &["kibana"]),
-            "unknown role `x\\ny`, expected one of `kibana`"
-        );
-    }
-
-    #[test]
     fn dotted_keys_overlap_only_at_dots() {
         assert!(overlaps("path", "path.data"));
         assert!(overlaps("path.data.x", "path.data"));
@@ -1614,17 +1510,17 @@ hosts:
         let raw: RawInventory = serde_saphyr::from_str(yaml).unwrap();
         let source = Path::new("/etc/haelk/inventory.yaml");
         let probe = OnlyFiles(vec![PathBuf::from("/secrets/kibana.key")]);
-        let diagnostics = validate(&raw, source, &probe).unwrap_err();
-        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let problems = validate(&raw, source, &probe).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(
-            diagnostics[0].location,
+            problems[0].location,
             Location {
                 line: 4,
                 column: 26
             }
         );
         assert_eq!(
-            diagnostics[0].message,
+            problems[0].message,
             "cluster.carp.password_file: file /etc/haelk/carp.pass does not exist"
         );
         let probe = OnlyFiles(vec![
