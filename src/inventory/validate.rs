@@ -182,6 +182,12 @@ fn merged<'a, T>(host: &'a Option<T>, default: &'a Option<T>) -> Option<&'a T> {
     host.as_ref().or(default.as_ref())
 }
 
+/// An optional value, checked by `check` when present: `Some(None)` when absent,
+/// `None` when present but invalid (`check` reported why).
+fn optional<T, U>(value: Option<&T>, check: impl FnOnce(&T) -> Option<U>) -> Option<Option<U>> {
+    value.map_or(Some(None), |value| check(value).map(Some))
+}
+
 struct Validator<'a> {
     base_dir: PathBuf,
     probe: &'a dyn PathProbe,
@@ -224,35 +230,31 @@ impl Validator<'_> {
         default: &str,
         rule: rules::Rule,
     ) -> Option<String> {
-        match value {
-            Some(value) => self.safe(what, value, rule),
-            None => Some(default.to_owned()),
-        }
+        value.map_or(Some(default.to_owned()), |value| {
+            self.safe(what, value, rule)
+        })
     }
 
-    fn integer(&mut self, what: &str, value: &Integer, min: i64, max: i64) -> Option<i64> {
+    /// An integer from `min` to `max`, as the type the model keeps it in.
+    fn integer<T>(&mut self, what: &str, value: &Integer, min: T, max: T) -> Option<T>
+    where
+        T: Copy + Into<i64> + TryFrom<i64> + std::fmt::Display,
+    {
         let n = value.value;
-        let result = if (min..=max).contains(&n) {
-            Ok(n)
-        } else {
-            Err(format!(
-                "{what} {n} is out of range: it must be {min} to {max}"
-            ))
-        };
+        let result = T::try_from(n)
+            .ok()
+            .filter(|_| (min.into()..=max.into()).contains(&n))
+            .ok_or_else(|| format!("{what} {n} is out of range: it must be {min} to {max}"));
         self.check(at(value), result)
     }
 
     /// `value` checked as a port, or `default` when it is absent.
     fn port(&mut self, what: &str, value: Option<&Integer>, default: u16) -> Option<u16> {
-        match value {
-            Some(value) => self.port_value(what, value),
-            None => Some(default),
-        }
+        value.map_or(Some(default), |value| self.port_value(what, value))
     }
 
     fn port_value(&mut self, what: &str, value: &Integer) -> Option<u16> {
-        self.integer(what, value, 1, i64::from(u16::MAX))
-            .and_then(|n| u16::try_from(n).ok())
+        self.integer(what, value, 1, u16::MAX)
     }
 
     fn ipv4(&mut self, what: &str, value: &Text) -> Option<Ipv4Addr> {
@@ -332,10 +334,9 @@ impl Validator<'_> {
             .map(|package| HaproxyConfig { package });
         let vips = self.vips(raw, elasticsearch.as_ref(), kibana.as_ref());
         let carp = self.carp(raw);
-        let snapshots = match &raw.snapshots {
-            Some(snapshots) => self.snapshots(snapshots).map(Some),
-            None => Some(None),
-        };
+        let snapshots = optional(raw.snapshots.as_ref(), |snapshots| {
+            self.snapshots(snapshots)
+        });
         Some(Cluster {
             name: name?,
             elasticsearch: elasticsearch?,
@@ -355,10 +356,9 @@ impl Validator<'_> {
             defaults::ELASTICSEARCH_PACKAGE,
             rules::package,
         );
-        let heap = match &es.heap {
-            Some(heap) => self.byte_size("cluster.elasticsearch.heap", heap).map(Some),
-            None => Some(None),
-        };
+        let heap = optional(es.heap.as_ref(), |heap| {
+            self.byte_size("cluster.elasticsearch.heap", heap)
+        });
         let http_port = self.port(
             "cluster.elasticsearch.http_port",
             es.http_port.as_ref(),
@@ -455,9 +455,7 @@ impl Validator<'_> {
             };
             let vip = &entry.value;
             let address = self.ipv4(&format!("cluster.vips.{key}.address"), &vip.address);
-            let vhid = self
-                .integer(&format!("cluster.vips.{key}.vhid"), &vip.vhid, 1, 255)
-                .and_then(|n| u8::try_from(n).ok());
+            let vhid = self.integer(&format!("cluster.vips.{key}.vhid"), &vip.vhid, 1, u8::MAX);
             let service_port = match role {
                 Some(Role::Elasticsearch) => elasticsearch.map(|es| es.http_port),
                 Some(Role::Kibana) => kibana.map(|k| k.port),
@@ -535,11 +533,8 @@ impl Validator<'_> {
             defaults::SNAPSHOT_EXPIRE_AFTER,
             rules::time_value,
         );
-        let count = |v: &mut Self, what: &str, value: Option<&Integer>, default: u32| match value {
-            Some(value) => v
-                .integer(what, value, 1, i64::from(u32::MAX))
-                .and_then(|n| u32::try_from(n).ok()),
-            None => Some(default),
+        let count = |v: &mut Self, what: &str, value: Option<&Integer>, default: u32| {
+            value.map_or(Some(default), |value| v.integer(what, value, 1, u32::MAX))
         };
         let min_count = count(
             self,
@@ -747,22 +742,26 @@ impl Validator<'_> {
         })
     }
 
-    fn missing(
+    /// `value`, which the host or `defaults` must set: reported at the host when
+    /// neither does.
+    fn required<'v, T>(
         &mut self,
         host: &HostContext,
-        field: &str,
-        defaults_section: &str,
-        host_section: &str,
-    ) {
-        let leaf = field.rsplit('.').next().unwrap_or(field);
-        self.error(
-            host.location,
-            format!(
-                "host `{}` has no `{field}`: set `{leaf}` under `{defaults_section}` or under \
-                 the host's `{host_section}`",
-                host.name
-            ),
-        );
+        (field, defaults_section, host_section): (&str, &str, &str),
+        value: Option<&'v T>,
+    ) -> Option<&'v T> {
+        if value.is_none() {
+            let leaf = field.rsplit('.').next().unwrap_or(field);
+            self.error(
+                host.location,
+                format!(
+                    "host `{}` has no `{field}`: set `{leaf}` under `{defaults_section}` or \
+                     under the host's `{host_section}`",
+                    host.name
+                ),
+            );
+        }
+        value
     }
 
     fn ssh(&mut self, own: &RawSsh, default: &RawSsh) -> Option<Ssh> {
@@ -777,11 +776,11 @@ impl Validator<'_> {
             merged(&own.port, &default.port),
             defaults::SSH_PORT,
         );
-        let local_path = |v: &mut Self, what: &str, value: Option<&Text>| match value {
-            Some(value) => v
-                .safe(what, value, rules::local_path)
-                .map(|path| Some(v.resolve(&path))),
-            None => Some(None),
+        let local_path = |v: &mut Self, what: &str, value: Option<&Text>| {
+            optional(value, |value| {
+                v.safe(what, value, rules::local_path)
+                    .map(|path| v.resolve(&path))
+            })
         };
         let identity_file = local_path(
             self,
@@ -793,10 +792,9 @@ impl Validator<'_> {
             "ssh.known_hosts",
             merged(&own.known_hosts, &default.known_hosts),
         );
-        let jump = match merged(&own.jump, &default.jump) {
-            Some(jump) => self.safe("ssh.jump", jump, rules::jump).map(Some),
-            None => Some(None),
-        };
+        let jump = optional(merged(&own.jump, &default.jump), |jump| {
+            self.safe("ssh.jump", jump, rules::jump)
+        });
         Some(Ssh {
             user: user?,
             port: port?,
@@ -807,13 +805,13 @@ impl Validator<'_> {
     }
 
     fn zfs(&mut self, host: &HostContext, own: &RawZfs, default: &RawZfs) -> Option<Zfs> {
-        let dataset = match merged(&own.dataset, &default.dataset) {
-            Some(dataset) => self.safe("zfs.dataset", dataset, rules::dataset),
-            None => {
-                self.missing(host, "zfs.dataset", "defaults.zfs", "zfs");
-                None
-            }
-        };
+        let dataset = self
+            .required(
+                host,
+                ("zfs.dataset", "defaults.zfs", "zfs"),
+                merged(&own.dataset, &default.dataset),
+            )
+            .and_then(|dataset| self.safe("zfs.dataset", dataset, rules::dataset));
         let mountpoint = self
             .safe_or(
                 "zfs.mountpoint",
@@ -842,44 +840,38 @@ impl Validator<'_> {
         own: &RawJailSettings,
         default: &RawJailSettings,
     ) -> Option<(JailDefaults, Location)> {
-        let release = match merged(&own.release, &default.release) {
-            Some(release) => self.safe("jail release", release, rules::release),
-            None => {
-                self.missing(host, "jails.release", "defaults.jails", "jail_defaults");
-                None
-            }
-        };
-        let base = match merged(&own.base, &default.base) {
-            Some(base) => self
-                .safe("jail base", base, rules::absolute_path)
-                .map(PathBuf::from),
-            None => {
-                self.missing(host, "jails.base", "defaults.jails", "jail_defaults");
-                None
-            }
-        };
+        let release = self
+            .required(
+                host,
+                ("jails.release", "defaults.jails", "jail_defaults"),
+                merged(&own.release, &default.release),
+            )
+            .and_then(|release| self.safe("jail release", release, rules::release));
+        let base = self
+            .required(
+                host,
+                ("jails.base", "defaults.jails", "jail_defaults"),
+                merged(&own.base, &default.base),
+            )
+            .and_then(|base| self.safe("jail base", base, rules::absolute_path))
+            .map(PathBuf::from);
         let bridge = self.safe_or(
             "jail bridge",
             merged(&own.bridge, &default.bridge),
             defaults::BRIDGE,
             rules::interface,
         );
-        let netmask = match merged(&own.netmask, &default.netmask) {
-            Some(netmask) => self
-                .integer("jail netmask", netmask, 1, 32)
-                .and_then(|n| u8::try_from(n).ok()),
-            None => Some(defaults::NETMASK),
-        };
-        let gateway = match merged(&own.gateway, &default.gateway) {
-            Some(gateway) => self
-                .ipv4("jail gateway", gateway)
-                .map(|ip| (ip, at(gateway))),
-            None => {
-                self.missing(host, "jails.gateway", "defaults.jails", "jail_defaults");
-                None
-            }
-        };
-        let (gateway, gateway_at) = gateway?;
+        let netmask = merged(&own.netmask, &default.netmask)
+            .map_or(Some(defaults::NETMASK), |netmask| {
+                self.integer("jail netmask", netmask, 1, 32)
+            });
+        let gateway = self.required(
+            host,
+            ("jails.gateway", "defaults.jails", "jail_defaults"),
+            merged(&own.gateway, &default.gateway),
+        )?;
+        let gateway_at = at(gateway);
+        let gateway = self.ipv4("jail gateway", gateway)?;
         Some((
             JailDefaults {
                 release: release?,
@@ -912,17 +904,12 @@ impl Validator<'_> {
         let ip = self.ipv4("jail ip", &raw.ip);
         let fronts = role.and_then(|role| self.fronts(key, location, role, raw, fronted_roles));
         let node_roles = role.and_then(|role| self.node_roles(role, raw));
-        let memory = match &raw.memory {
-            Some(memory) => self.byte_size("jail memory", memory).map(Some),
-            None => Some(None),
-        };
-        let epair = match &raw.epair {
-            Some(epair) => self
-                .integer("epair", epair, 0, i64::from(u16::MAX))
-                .and_then(|n| u16::try_from(n).ok())
-                .map(Some),
-            None => Some(None),
-        };
+        let memory = optional(raw.memory.as_ref(), |memory| {
+            self.byte_size("jail memory", memory)
+        });
+        let epair = optional(raw.epair.as_ref(), |epair| {
+            self.integer("epair", epair, 0, u16::MAX)
+        });
         let advskew = match (&raw.advskew, role) {
             (Some(advskew), Some(role)) if role != Role::Haproxy => {
                 self.error(
@@ -931,10 +918,7 @@ impl Validator<'_> {
                 );
                 None
             }
-            (Some(advskew), _) => self
-                .integer("advskew", advskew, 0, 254)
-                .and_then(|n| u8::try_from(n).ok())
-                .map(Some),
+            (Some(advskew), _) => self.integer("advskew", advskew, 0u8, 254).map(Some),
             (None, _) => Some(None),
         };
         Some(Jail {
