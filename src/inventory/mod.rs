@@ -188,7 +188,8 @@ hosts:
     #[test]
     fn the_lab_inventory_loads() {
         let inventory = load(&crate_file("inventories/lab.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let lab2 = inventory.host("lab2").unwrap();
+        let lab2 = &inventory.hosts[1];
+        assert_eq!(lab2.name.as_str(), "lab2");
         assert_eq!(lab2.zfs.dataset, "lab2/jails", "host zfs over defaults");
         assert_eq!(lab2.zfs.compression, "on", "defaults.zfs still apply");
         assert_eq!(
@@ -280,7 +281,8 @@ hosts:
             "  two:\n    address: 192.0.2.12\n",
         );
         let inventory = load_yaml(&yaml).unwrap_or_else(|e| panic!("{e}"));
-        assert!(inventory.host("two").unwrap().jails.is_empty());
+        assert_eq!(inventory.hosts[1].name.as_str(), "two");
+        assert!(inventory.hosts[1].jails.is_empty());
     }
 
     // --- reading and parsing ---
