@@ -31,7 +31,7 @@ const BUILTIN_NAME: &str = "playbooks/site.yaml (built in)";
 pub type PlaybookError = FileError;
 
 /// What a play converges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     /// Host preparation: ZFS datasets, jails, host rc.conf and loader.conf.
     Hosts,
@@ -371,7 +371,7 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
         );
     }
     let mut names: BTreeMap<&str, Location> = BTreeMap::new();
-    let mut targets: BTreeMap<String, (&str, Location)> = BTreeMap::new();
+    let mut targets: BTreeMap<Target, (&str, Location)> = BTreeMap::new();
     let mut plays = Vec::new();
     for (index, spanned) in raw.plays.iter().enumerate() {
         let play = &spanned.value;
@@ -399,9 +399,7 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 ),
             ),
             Some(target) => {
-                if let Some((first, line_of)) =
-                    targets.insert(target.to_string(), (name, at(&play.target)))
-                {
+                if let Some((first, line_of)) = targets.insert(target, (name, at(&play.target))) {
                     problems.push(
                         at(&play.target),
                         format!(

@@ -1386,6 +1386,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_docs_list_every_setting_haelk_derives() {
+        let docs = include_str!("../../docs/inventory.md");
+        let (_, section) = docs.split_once("Keys haelk sets itself").unwrap();
+        let (elasticsearch, kibana) = section.split_once("  - Kibana:").unwrap();
+        let (kibana, _) = kibana.split_once("\n\n").unwrap();
+        for (list, listed) in [
+            (ELASTICSEARCH_DERIVED_SETTINGS, elasticsearch),
+            (KIBANA_DERIVED_SETTINGS, kibana),
+        ] {
+            let documented = listed.matches('`').count() / 2;
+            assert_eq!(documented, list.len(), "{listed}");
+            for (key, _) in list {
+                assert!(
+                    listed.contains(&format!("`{key}`")),
+                    "{key} is not documented"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn dotted_keys_overlap_only_at_dots() {
         assert!(overlaps("path", "path.data"));
         assert!(overlaps("path.data.x", "path.data"));
