@@ -19,6 +19,7 @@ pub mod render;
 pub mod secret;
 pub mod shell;
 pub mod templates;
+pub mod yaml;
 
 #[cfg(test)]
 pub(crate) mod testing;

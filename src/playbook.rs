@@ -10,45 +10,28 @@
 //! no batch takes down a quorum, every data node or every VIP carrier at once.
 //! The schema is documented in `docs/playbooks.md`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Spanned};
+use serde_saphyr::Spanned;
 
 use crate::inventory::{Host, Inventory, Jail, Location, Role};
+use crate::yaml::{self, FileError, Problem, at, shown};
 
 /// The built-in playbook's text.
 const BUILTIN: &str = include_str!("../playbooks/site.yaml");
 /// How the built-in playbook is named in errors.
 const BUILTIN_NAME: &str = "playbooks/site.yaml (built in)";
 
-/// A playbook that cannot be used. As with the inventory, `location` and the first
-/// line of `message` are the first problem; further ones follow on their own lines
-/// as `path:line:column: message`.
-#[derive(Debug, thiserror::Error)]
-pub struct PlaybookError {
-    pub path: PathBuf,
-    /// Line 0 means the problem is the file as a whole.
-    pub location: Location,
-    pub message: String,
-}
-
-impl fmt::Display for PlaybookError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match self.location {
-            Location { line: 0, .. } => write!(f, "{path}: {}", self.message),
-            Location { line, column } => write!(f, "{path}:{line}:{column}: {}", self.message),
-        }
-    }
-}
+/// A playbook that cannot be used, with the place in the file to look at;
+/// several problems are listed one a line (see [`FileError`]).
+pub type PlaybookError = FileError;
 
 /// What a play converges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     /// Host preparation: ZFS datasets, jails, host rc.conf and loader.conf.
     Hosts,
@@ -240,17 +223,6 @@ struct RawPlay {
     gate_timeout: Option<Spanned<String>>,
 }
 
-fn location_of(location: &serde_saphyr::Location) -> Location {
-    Location {
-        line: u32::try_from(location.line()).unwrap_or(u32::MAX),
-        column: u32::try_from(location.column()).unwrap_or(u32::MAX),
-    }
-}
-
-fn at<T>(spanned: &Spanned<T>) -> Location {
-    location_of(&spanned.referenced)
-}
-
 impl Playbook {
     /// The playbook built into haelk (`playbooks/site.yaml`).
     pub fn builtin() -> Result<Self, PlaybookError> {
@@ -259,21 +231,13 @@ impl Playbook {
 
     /// Reads, parses and validates the playbook at `path`.
     pub fn load(path: &Path) -> Result<Self, PlaybookError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PlaybookError {
-            path: path.to_owned(),
-            location: Location::default(),
-            message: format!("cannot read the playbook: {e}"),
-        })?;
+        let text = yaml::read(path, "the playbook")?;
         Self::parse(&text, path)
     }
 
     /// Parses and validates playbook `text`; `source` names it in errors.
     pub fn parse(text: &str, source: &Path) -> Result<Self, PlaybookError> {
-        let options = serde_saphyr::options! {
-            duplicate_keys: DuplicateKeyPolicy::Error,
-        };
-        let raw: RawPlaybook = serde_saphyr::from_str_with_options(text, options)
-            .map_err(|e| parse_error(source, &e))?;
+        let raw: RawPlaybook = yaml::parse(text, source)?;
         let mut problems = Problems::default();
         let plays = validate(&raw, &mut problems);
         problems.into_result(source)?;
@@ -385,32 +349,17 @@ fn batch_problem(play: &Play, batch: &Batch<'_>, inventory: &Inventory) -> Optio
     }
 }
 
-/// Problems found so far, in file order of discovery.
+/// Problems found so far, in the order they were found.
 #[derive(Default)]
-struct Problems(Vec<(Location, String)>);
+struct Problems(Vec<Problem>);
 
 impl Problems {
     fn push(&mut self, location: Location, message: String) {
-        self.0.push((location, message));
+        self.0.push(Problem { location, message });
     }
 
     fn into_result(self, source: &Path) -> Result<(), PlaybookError> {
-        let mut iter = self.0.into_iter();
-        let Some((location, mut message)) = iter.next() else {
-            return Ok(());
-        };
-        for (at, more) in iter {
-            let place = match at {
-                Location { line: 0, .. } => format!("{}", source.display()),
-                Location { line, column } => format!("{}:{line}:{column}", source.display()),
-            };
-            message.push_str(&format!("\n{place}: {more}"));
-        }
-        Err(PlaybookError {
-            path: source.to_owned(),
-            location,
-            message,
-        })
+        FileError::from_problems(source, self.0).map_or(Ok(()), Err)
     }
 }
 
@@ -422,7 +371,7 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
         );
     }
     let mut names: BTreeMap<&str, Location> = BTreeMap::new();
-    let mut targets: BTreeMap<String, (&str, Location)> = BTreeMap::new();
+    let mut targets: BTreeMap<Target, (&str, Location)> = BTreeMap::new();
     let mut plays = Vec::new();
     for (index, spanned) in raw.plays.iter().enumerate() {
         let play = &spanned.value;
@@ -433,7 +382,8 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
             problems.push(
                 at(&play.name),
                 format!(
-                    "duplicate play name `{name}` (first at line {}): play names must be unique",
+                    "duplicate play name `{}` (first at line {}): play names must be unique",
+                    shown(name),
                     first.line
                 ),
             );
@@ -444,14 +394,12 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 at(&play.target),
                 format!(
                     "unknown target `{}`: expected one of {}",
-                    play.target.value,
+                    shown(&play.target.value),
                     Target::NAMES.join(", ")
                 ),
             ),
             Some(target) => {
-                if let Some((first, line_of)) =
-                    targets.insert(target.to_string(), (name, at(&play.target)))
-                {
+                if let Some((first, line_of)) = targets.insert(target, (name, at(&play.target))) {
                     problems.push(
                         at(&play.target),
                         format!(
@@ -483,7 +431,7 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 at(&play.gate),
                 format!(
                     "unknown gate `{}`: expected one of {}",
-                    play.gate.value,
+                    shown(&play.gate.value),
                     Gate::ALL.map(Gate::as_str).join(", ")
                 ),
             );
@@ -518,7 +466,7 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 serial,
                 gate,
                 gate_timeout: timeout.unwrap_or_else(|| gate.default_timeout()),
-                location: location_of(&spanned.referenced),
+                location: at(spanned),
             });
         }
     }
@@ -529,7 +477,8 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
-            "gate_timeout `{text}` must be a whole number of seconds, minutes or hours: 90s, 10m, 1h"
+            "gate_timeout `{}` must be a whole number of seconds, minutes or hours: 90s, 10m, 1h",
+            shown(text)
         )
     };
     let text = text.trim();
@@ -543,24 +492,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if seconds == 0 {
-        return Err(format!("gate_timeout `{text}` must be longer than zero"));
+        return Err(format!(
+            "gate_timeout `{}` must be longer than zero",
+            shown(text)
+        ));
     }
     Ok(Duration::from_secs(seconds))
-}
-
-/// A YAML or shape error from the parser.
-fn parse_error(source: &Path, error: &serde_saphyr::Error) -> PlaybookError {
-    let error = error.without_snippet();
-    let location = error
-        .location()
-        .map(|l| location_of(&l))
-        .unwrap_or_default();
-    let message: Cow<'_, str> = serde_saphyr::DefaultMessageFormatter.format_message(error);
-    PlaybookError {
-        path: source.to_owned(),
-        location,
-        message: message.into_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -643,6 +580,23 @@ mod tests {
             "{message}"
         );
         assert!(error("plays: []\nextra: 1\n").starts_with("p.yaml:2:1: unknown field `extra`"));
+        assert!(message.contains("did you mean `serial`?"), "{message}");
+    }
+
+    #[test]
+    fn merge_keys_and_control_characters_are_kept_out() {
+        let message = error(&format!(
+            "plays:\n{HOSTS}  - <<: {{ name: es, gate: elasticsearch_green }}\n    target: elasticsearch\n"
+        ));
+        assert!(
+            message.starts_with("p.yaml:3:5: YAML merge keys (`<<`) are not allowed"),
+            "{message}"
+        );
+        let message = error(&format!(
+            "plays:\n{HOSTS}  - {{ name: x, target: \"kibana\\nx\", gate: kibana_available }}\n"
+        ));
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains("unknown target `kibana\\nx`"), "{message}");
     }
 
     #[test]

@@ -10,44 +10,17 @@ mod validate;
 
 pub use model::*;
 
-use std::borrow::Cow;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_saphyr::{DuplicateKeyPolicy, MergeKeyPolicy, MessageFormatter};
+use crate::yaml::{self, FileError};
 
-use validate::Diagnostic;
-
-/// An inventory that cannot be used, with the place in the file to look at.
-///
-/// When validation finds several problems, `location` and the first line of
-/// `message` are the first of them; each further one follows on its own line,
-/// as `path:line:column: message`, the way compilers list errors.
-#[derive(Debug, thiserror::Error)]
-pub struct InventoryError {
-    pub path: PathBuf,
-    /// Line 0 means the problem is the file as a whole (it cannot be read).
-    pub location: Location,
-    pub message: String,
-}
-
-impl fmt::Display for InventoryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match self.location {
-            Location { line: 0, .. } => write!(f, "{path}: {}", self.message),
-            Location { line, column } => write!(f, "{path}:{line}:{column}: {}", self.message),
-        }
-    }
-}
+/// An inventory that cannot be used, with the place in the file to look at;
+/// several problems are listed one a line (see [`FileError`]).
+pub type InventoryError = FileError;
 
 /// Reads, parses and validates the inventory at `path`.
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|e| InventoryError {
-        path: path.to_owned(),
-        location: Location::default(),
-        message: format!("cannot read the inventory: {e}"),
-    })?;
+    let text = yaml::read(path, "the inventory")?;
     from_str(&text, path, &validate::FileSystem)
 }
 
@@ -58,93 +31,22 @@ fn from_str(
     path: &Path,
     probe: &dyn validate::PathProbe,
 ) -> Result<Inventory, InventoryError> {
-    let options = serde_saphyr::options! {
-        duplicate_keys: DuplicateKeyPolicy::Error,
-        // A `<<` merge lets a later key silently override a merged one: exactly
-        // the silent merge of two jails the contract forbids.
-        merge_keys: MergeKeyPolicy::Error,
-    };
-    let raw: raw::RawInventory =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| parse_error(path, &e))?;
-    validate::validate(&raw, path, probe).map_err(|diagnostics| collect(path, diagnostics))
-}
-
-/// A YAML or shape error from the parser, in haelk's words where they help.
-fn parse_error(path: &Path, error: &serde_saphyr::Error) -> InventoryError {
-    let error = error.without_snippet();
-    let location = error
-        .location()
-        .map(|l| validate::location_of(&l))
-        .unwrap_or_default();
-    let message = match error {
-        serde_saphyr::Error::SerdeUnknownField {
-            field, expected, ..
-        } => validate::unknown("field", field, expected),
-        serde_saphyr::Error::DuplicateMappingKey { key, .. } => format!(
-            "duplicate key{}: every key may appear only once in a mapping \
-             (two hosts, jails or settings with one name would silently merge)",
-            key.as_deref()
-                .map(|k| format!(" `{}`", validate::shown(k)))
-                .unwrap_or_default()
-        ),
-        serde_saphyr::Error::MergeKeyNotAllowed { .. } => {
-            "YAML merge keys (`<<`) are not allowed: a merged key could silently override \
-             another; write the values out, or use an alias (`*name`) for a whole value"
-                .to_owned()
-        }
-        serde_saphyr::Error::InvalidScalar { ty, .. } if ty.starts_with(['i', 'u']) => {
-            "expected a whole number here".to_owned()
-        }
-        serde_saphyr::Error::Unexpected {
-            expected: "string scalar",
-            ..
-        } => "expected a single value (text) here, not a list or a mapping".to_owned(),
-        other => plain_message(other),
-    };
-    InventoryError {
-        path: path.to_owned(),
-        location,
-        message,
-    }
-}
-
-/// The parser's own message, without the location it would append.
-fn plain_message(error: &serde_saphyr::Error) -> String {
-    let message: Cow<'_, str> = serde_saphyr::DefaultMessageFormatter.format_message(error);
-    validate::shown(&message)
-}
-
-fn collect(path: &Path, diagnostics: Vec<Diagnostic>) -> InventoryError {
-    let mut iter = diagnostics.into_iter();
-    let Some(first) = iter.next() else {
-        // validate() only fails with at least one diagnostic; say so if it ever does not.
-        return InventoryError {
+    let raw: raw::RawInventory = yaml::parse(text, path)?;
+    validate::validate(&raw, path, probe).map_err(|problems| {
+        FileError::from_problems(path, problems).unwrap_or_else(|| FileError {
+            // validate() only fails with at least one problem; say so if it ever does not.
             path: path.to_owned(),
             location: Location::default(),
             message: "the inventory is invalid".to_owned(),
-        };
-    };
-    let mut message = first.message;
-    for more in iter {
-        message.push_str(&format!(
-            "\n{}:{}:{}: {}",
-            path.display(),
-            more.location.line,
-            more.location.column,
-            more.message
-        ));
-    }
-    InventoryError {
-        path: path.to_owned(),
-        location: first.location,
-        message,
-    }
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+    use std::path::PathBuf;
 
     /// A small valid inventory the tests below break one rule at a time. Line
     /// numbers in the tests refer to this text (they stay put: each test
@@ -286,7 +188,8 @@ hosts:
     #[test]
     fn the_lab_inventory_loads() {
         let inventory = load(&crate_file("inventories/lab.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let lab2 = inventory.host("lab2").unwrap();
+        let lab2 = &inventory.hosts[1];
+        assert_eq!(lab2.name.as_str(), "lab2");
         assert_eq!(lab2.zfs.dataset, "lab2/jails", "host zfs over defaults");
         assert_eq!(lab2.zfs.compression, "on", "defaults.zfs still apply");
         assert_eq!(
@@ -378,7 +281,8 @@ hosts:
             "  two:\n    address: 192.0.2.12\n",
         );
         let inventory = load_yaml(&yaml).unwrap_or_else(|e| panic!("{e}"));
-        assert!(inventory.host("two").unwrap().jails.is_empty());
+        assert_eq!(inventory.hosts[1].name.as_str(), "two");
+        assert!(inventory.hosts[1].jails.is_empty());
     }
 
     // --- reading and parsing ---

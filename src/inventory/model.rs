@@ -59,12 +59,6 @@ impl fmt::Display for Name {
     }
 }
 
-impl AsRef<str> for Name {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
 /// What a jail runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -256,10 +250,6 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    pub fn host(&self, name: &str) -> Option<&Host> {
-        self.hosts.iter().find(|h| h.name.as_str() == name)
-    }
-
     /// Every jail with the host that carries it, in file order.
     pub fn jails(&self) -> impl Iterator<Item = (&Host, &Jail)> {
         self.hosts

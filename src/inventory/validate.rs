@@ -11,24 +11,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Spanned;
-
 use super::model::{
     ByteSize, Carp, Cluster, ElasticsearchConfig, HaproxyConfig, Host, Inventory, Jail,
     JailDefaults, KibanaConfig, Location, Name, NodeRole, Retention, Role, Snapshots, Ssh, Vip,
     Zfs,
 };
+use crate::yaml::{Problem, at, location_of, shown, unknown};
+
 use super::raw::{
     Integer, Keyed, KeyedMap, RawCluster, RawHost, RawInventory, RawJail, RawJailSettings, RawSsh,
     RawZfs, SettingValue, Text,
 };
-
-/// One problem found in the inventory.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Diagnostic {
-    pub location: Location,
-    pub message: String,
-}
 
 /// What a path on the machine running haelk is, if it exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +120,11 @@ pub fn validate(
     raw: &RawInventory,
     source: &Path,
     probe: &dyn PathProbe,
-) -> Result<Inventory, Vec<Diagnostic>> {
+) -> Result<Inventory, Vec<Problem>> {
     let mut validator = Validator {
         base_dir: base_dir_of(source),
         probe,
-        diagnostics: Vec::new(),
+        problems: Vec::new(),
     };
     let cluster = validator.cluster(&raw.cluster);
     let templates = raw
@@ -144,18 +137,18 @@ pub fn validate(
         validator.cross_checks(cluster, &hosts);
     }
 
-    let mut diagnostics = validator.diagnostics;
-    diagnostics.sort();
-    diagnostics.dedup();
+    let mut problems = validator.problems;
+    problems.sort();
+    problems.dedup();
     match cluster {
-        Some(cluster) if diagnostics.is_empty() => Ok(Inventory {
+        Some(cluster) if problems.is_empty() => Ok(Inventory {
             source: source.to_owned(),
             cluster,
             hosts,
             templates,
         }),
         // A missing part always comes with the diagnostic that explains it.
-        _ => Err(diagnostics),
+        _ => Err(problems),
     }
 }
 
@@ -176,19 +169,6 @@ fn vip_roles(vips: &KeyedMap<super::raw::RawVip>) -> BTreeSet<Role> {
         .collect()
 }
 
-/// The model's location of a parsed value.
-pub fn location_of(location: &serde_saphyr::Location) -> Location {
-    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    Location {
-        line: clamp(location.line()),
-        column: clamp(location.column()),
-    }
-}
-
-fn at<T>(value: &Spanned<T>) -> Location {
-    location_of(&value.referenced)
-}
-
 fn key_at<V>(entry: &Keyed<V>) -> Location {
     location_of(&entry.key_location)
 }
@@ -197,79 +177,26 @@ fn describe(location: Location) -> String {
     format!("line {}, column {}", location.line, location.column)
 }
 
-/// A user-supplied value, safe to print: control characters are escaped.
-pub fn shown(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// "unknown WHAT `VALUE`, expected one of ..." with a suggestion when one of the
-/// expected values is close.
-pub fn unknown(what: &str, value: &str, expected: &[&str]) -> String {
-    let list = expected
-        .iter()
-        .map(|e| format!("`{e}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let suggestion = closest(value, expected)
-        .map(|close| format!(" (did you mean `{close}`?)"))
-        .unwrap_or_default();
-    format!(
-        "unknown {what} `{}`{suggestion}, expected one of {list}",
-        shown(value)
-    )
-}
-
-/// The expected value `value` is most likely a typo of, if any is close enough.
-fn closest<'a>(value: &str, expected: &[&'a str]) -> Option<&'a str> {
-    let value = value.to_ascii_lowercase();
-    expected
-        .iter()
-        .map(|candidate| (edit_distance(&value, candidate), *candidate))
-        .filter(|(distance, candidate)| {
-            *distance <= (candidate.len() / 3).max(1)
-                || (value.len() >= 3 && candidate.starts_with(&value))
-        })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
 /// A host value over its `defaults` value.
 fn merged<'a, T>(host: &'a Option<T>, default: &'a Option<T>) -> Option<&'a T> {
     host.as_ref().or(default.as_ref())
 }
 
+/// An optional value, checked by `check` when present: `Some(None)` when absent,
+/// `None` when present but invalid (`check` reported why).
+fn optional<T, U>(value: Option<&T>, check: impl FnOnce(&T) -> Option<U>) -> Option<Option<U>> {
+    value.map_or(Some(None), |value| check(value).map(Some))
+}
+
 struct Validator<'a> {
     base_dir: PathBuf,
     probe: &'a dyn PathProbe,
-    diagnostics: Vec<Diagnostic>,
+    problems: Vec<Problem>,
 }
 
 impl Validator<'_> {
     fn error(&mut self, location: Location, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
+        self.problems.push(Problem {
             location,
             message: message.into(),
         });
@@ -303,35 +230,31 @@ impl Validator<'_> {
         default: &str,
         rule: rules::Rule,
     ) -> Option<String> {
-        match value {
-            Some(value) => self.safe(what, value, rule),
-            None => Some(default.to_owned()),
-        }
+        value.map_or(Some(default.to_owned()), |value| {
+            self.safe(what, value, rule)
+        })
     }
 
-    fn integer(&mut self, what: &str, value: &Integer, min: i64, max: i64) -> Option<i64> {
+    /// An integer from `min` to `max`, as the type the model keeps it in.
+    fn integer<T>(&mut self, what: &str, value: &Integer, min: T, max: T) -> Option<T>
+    where
+        T: Copy + Into<i64> + TryFrom<i64> + std::fmt::Display,
+    {
         let n = value.value;
-        let result = if (min..=max).contains(&n) {
-            Ok(n)
-        } else {
-            Err(format!(
-                "{what} {n} is out of range: it must be {min} to {max}"
-            ))
-        };
+        let result = T::try_from(n)
+            .ok()
+            .filter(|_| (min.into()..=max.into()).contains(&n))
+            .ok_or_else(|| format!("{what} {n} is out of range: it must be {min} to {max}"));
         self.check(at(value), result)
     }
 
     /// `value` checked as a port, or `default` when it is absent.
     fn port(&mut self, what: &str, value: Option<&Integer>, default: u16) -> Option<u16> {
-        match value {
-            Some(value) => self.port_value(what, value),
-            None => Some(default),
-        }
+        value.map_or(Some(default), |value| self.port_value(what, value))
     }
 
     fn port_value(&mut self, what: &str, value: &Integer) -> Option<u16> {
-        self.integer(what, value, 1, i64::from(u16::MAX))
-            .and_then(|n| u16::try_from(n).ok())
+        self.integer(what, value, 1, u16::MAX)
     }
 
     fn ipv4(&mut self, what: &str, value: &Text) -> Option<Ipv4Addr> {
@@ -411,10 +334,9 @@ impl Validator<'_> {
             .map(|package| HaproxyConfig { package });
         let vips = self.vips(raw, elasticsearch.as_ref(), kibana.as_ref());
         let carp = self.carp(raw);
-        let snapshots = match &raw.snapshots {
-            Some(snapshots) => self.snapshots(snapshots).map(Some),
-            None => Some(None),
-        };
+        let snapshots = optional(raw.snapshots.as_ref(), |snapshots| {
+            self.snapshots(snapshots)
+        });
         Some(Cluster {
             name: name?,
             elasticsearch: elasticsearch?,
@@ -434,10 +356,9 @@ impl Validator<'_> {
             defaults::ELASTICSEARCH_PACKAGE,
             rules::package,
         );
-        let heap = match &es.heap {
-            Some(heap) => self.byte_size("cluster.elasticsearch.heap", heap).map(Some),
-            None => Some(None),
-        };
+        let heap = optional(es.heap.as_ref(), |heap| {
+            self.byte_size("cluster.elasticsearch.heap", heap)
+        });
         let http_port = self.port(
             "cluster.elasticsearch.http_port",
             es.http_port.as_ref(),
@@ -534,9 +455,7 @@ impl Validator<'_> {
             };
             let vip = &entry.value;
             let address = self.ipv4(&format!("cluster.vips.{key}.address"), &vip.address);
-            let vhid = self
-                .integer(&format!("cluster.vips.{key}.vhid"), &vip.vhid, 1, 255)
-                .and_then(|n| u8::try_from(n).ok());
+            let vhid = self.integer(&format!("cluster.vips.{key}.vhid"), &vip.vhid, 1, u8::MAX);
             let service_port = match role {
                 Some(Role::Elasticsearch) => elasticsearch.map(|es| es.http_port),
                 Some(Role::Kibana) => kibana.map(|k| k.port),
@@ -614,11 +533,8 @@ impl Validator<'_> {
             defaults::SNAPSHOT_EXPIRE_AFTER,
             rules::time_value,
         );
-        let count = |v: &mut Self, what: &str, value: Option<&Integer>, default: u32| match value {
-            Some(value) => v
-                .integer(what, value, 1, i64::from(u32::MAX))
-                .and_then(|n| u32::try_from(n).ok()),
-            None => Some(default),
+        let count = |v: &mut Self, what: &str, value: Option<&Integer>, default: u32| {
+            value.map_or(Some(default), |value| v.integer(what, value, 1, u32::MAX))
         };
         let min_count = count(
             self,
@@ -667,7 +583,7 @@ impl Validator<'_> {
         raw: &KeyedMap<SettingValue>,
         derived: &[(&str, &str)],
     ) -> Option<BTreeMap<String, serde_json::Value>> {
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.problems.len();
         let mut settings = BTreeMap::new();
         let mut seen: Vec<(&str, Location)> = Vec::new();
         for (key, entry) in raw.iter() {
@@ -707,7 +623,7 @@ impl Validator<'_> {
                 settings.insert(key.to_owned(), value);
             }
         }
-        (self.diagnostics.len() == errors_before).then_some(settings)
+        (self.problems.len() == errors_before).then_some(settings)
     }
 
     fn setting_value(
@@ -775,10 +691,10 @@ impl Validator<'_> {
         }
         let mut hosts = Vec::new();
         for (key, entry) in raw.hosts.value.iter() {
-            let errors_before = self.diagnostics.len();
+            let errors_before = self.problems.len();
             let host = self.host(key, entry, raw, fronted_roles);
             if let Some(host) = host
-                && self.diagnostics.len() == errors_before
+                && self.problems.len() == errors_before
             {
                 hosts.push(host);
             }
@@ -826,22 +742,26 @@ impl Validator<'_> {
         })
     }
 
-    fn missing(
+    /// `value`, which the host or `defaults` must set: reported at the host when
+    /// neither does.
+    fn required<'v, T>(
         &mut self,
         host: &HostContext,
-        field: &str,
-        defaults_section: &str,
-        host_section: &str,
-    ) {
-        let leaf = field.rsplit('.').next().unwrap_or(field);
-        self.error(
-            host.location,
-            format!(
-                "host `{}` has no `{field}`: set `{leaf}` under `{defaults_section}` or under \
-                 the host's `{host_section}`",
-                host.name
-            ),
-        );
+        (field, defaults_section, host_section): (&str, &str, &str),
+        value: Option<&'v T>,
+    ) -> Option<&'v T> {
+        if value.is_none() {
+            let leaf = field.rsplit('.').next().unwrap_or(field);
+            self.error(
+                host.location,
+                format!(
+                    "host `{}` has no `{field}`: set `{leaf}` under `{defaults_section}` or \
+                     under the host's `{host_section}`",
+                    host.name
+                ),
+            );
+        }
+        value
     }
 
     fn ssh(&mut self, own: &RawSsh, default: &RawSsh) -> Option<Ssh> {
@@ -856,11 +776,11 @@ impl Validator<'_> {
             merged(&own.port, &default.port),
             defaults::SSH_PORT,
         );
-        let local_path = |v: &mut Self, what: &str, value: Option<&Text>| match value {
-            Some(value) => v
-                .safe(what, value, rules::local_path)
-                .map(|path| Some(v.resolve(&path))),
-            None => Some(None),
+        let local_path = |v: &mut Self, what: &str, value: Option<&Text>| {
+            optional(value, |value| {
+                v.safe(what, value, rules::local_path)
+                    .map(|path| v.resolve(&path))
+            })
         };
         let identity_file = local_path(
             self,
@@ -872,10 +792,9 @@ impl Validator<'_> {
             "ssh.known_hosts",
             merged(&own.known_hosts, &default.known_hosts),
         );
-        let jump = match merged(&own.jump, &default.jump) {
-            Some(jump) => self.safe("ssh.jump", jump, rules::jump).map(Some),
-            None => Some(None),
-        };
+        let jump = optional(merged(&own.jump, &default.jump), |jump| {
+            self.safe("ssh.jump", jump, rules::jump)
+        });
         Some(Ssh {
             user: user?,
             port: port?,
@@ -886,13 +805,13 @@ impl Validator<'_> {
     }
 
     fn zfs(&mut self, host: &HostContext, own: &RawZfs, default: &RawZfs) -> Option<Zfs> {
-        let dataset = match merged(&own.dataset, &default.dataset) {
-            Some(dataset) => self.safe("zfs.dataset", dataset, rules::dataset),
-            None => {
-                self.missing(host, "zfs.dataset", "defaults.zfs", "zfs");
-                None
-            }
-        };
+        let dataset = self
+            .required(
+                host,
+                ("zfs.dataset", "defaults.zfs", "zfs"),
+                merged(&own.dataset, &default.dataset),
+            )
+            .and_then(|dataset| self.safe("zfs.dataset", dataset, rules::dataset));
         let mountpoint = self
             .safe_or(
                 "zfs.mountpoint",
@@ -921,44 +840,38 @@ impl Validator<'_> {
         own: &RawJailSettings,
         default: &RawJailSettings,
     ) -> Option<(JailDefaults, Location)> {
-        let release = match merged(&own.release, &default.release) {
-            Some(release) => self.safe("jail release", release, rules::release),
-            None => {
-                self.missing(host, "jails.release", "defaults.jails", "jail_defaults");
-                None
-            }
-        };
-        let base = match merged(&own.base, &default.base) {
-            Some(base) => self
-                .safe("jail base", base, rules::absolute_path)
-                .map(PathBuf::from),
-            None => {
-                self.missing(host, "jails.base", "defaults.jails", "jail_defaults");
-                None
-            }
-        };
+        let release = self
+            .required(
+                host,
+                ("jails.release", "defaults.jails", "jail_defaults"),
+                merged(&own.release, &default.release),
+            )
+            .and_then(|release| self.safe("jail release", release, rules::release));
+        let base = self
+            .required(
+                host,
+                ("jails.base", "defaults.jails", "jail_defaults"),
+                merged(&own.base, &default.base),
+            )
+            .and_then(|base| self.safe("jail base", base, rules::absolute_path))
+            .map(PathBuf::from);
         let bridge = self.safe_or(
             "jail bridge",
             merged(&own.bridge, &default.bridge),
             defaults::BRIDGE,
             rules::interface,
         );
-        let netmask = match merged(&own.netmask, &default.netmask) {
-            Some(netmask) => self
-                .integer("jail netmask", netmask, 1, 32)
-                .and_then(|n| u8::try_from(n).ok()),
-            None => Some(defaults::NETMASK),
-        };
-        let gateway = match merged(&own.gateway, &default.gateway) {
-            Some(gateway) => self
-                .ipv4("jail gateway", gateway)
-                .map(|ip| (ip, at(gateway))),
-            None => {
-                self.missing(host, "jails.gateway", "defaults.jails", "jail_defaults");
-                None
-            }
-        };
-        let (gateway, gateway_at) = gateway?;
+        let netmask = merged(&own.netmask, &default.netmask)
+            .map_or(Some(defaults::NETMASK), |netmask| {
+                self.integer("jail netmask", netmask, 1, 32)
+            });
+        let gateway = self.required(
+            host,
+            ("jails.gateway", "defaults.jails", "jail_defaults"),
+            merged(&own.gateway, &default.gateway),
+        )?;
+        let gateway_at = at(gateway);
+        let gateway = self.ipv4("jail gateway", gateway)?;
         Some((
             JailDefaults {
                 release: release?,
@@ -991,17 +904,12 @@ impl Validator<'_> {
         let ip = self.ipv4("jail ip", &raw.ip);
         let fronts = role.and_then(|role| self.fronts(key, location, role, raw, fronted_roles));
         let node_roles = role.and_then(|role| self.node_roles(role, raw));
-        let memory = match &raw.memory {
-            Some(memory) => self.byte_size("jail memory", memory).map(Some),
-            None => Some(None),
-        };
-        let epair = match &raw.epair {
-            Some(epair) => self
-                .integer("epair", epair, 0, i64::from(u16::MAX))
-                .and_then(|n| u16::try_from(n).ok())
-                .map(Some),
-            None => Some(None),
-        };
+        let memory = optional(raw.memory.as_ref(), |memory| {
+            self.byte_size("jail memory", memory)
+        });
+        let epair = optional(raw.epair.as_ref(), |epair| {
+            self.integer("epair", epair, 0, u16::MAX)
+        });
         let advskew = match (&raw.advskew, role) {
             (Some(advskew), Some(role)) if role != Role::Haproxy => {
                 self.error(
@@ -1010,10 +918,7 @@ impl Validator<'_> {
                 );
                 None
             }
-            (Some(advskew), _) => self
-                .integer("advskew", advskew, 0, 254)
-                .and_then(|n| u8::try_from(n).ok())
-                .map(Some),
+            (Some(advskew), _) => self.integer("advskew", advskew, 0u8, 254).map(Some),
             (None, _) => Some(None),
         };
         Some(Jail {
@@ -1481,28 +1386,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn suggestions_come_only_for_close_values() {
-        let fields = ["address", "ssh", "zfs", "jail_defaults", "jails"];
-        assert_eq!(closest("adress", &fields), Some("address"));
-        assert_eq!(closest("jail", &fields), Some("jails"));
-        assert_eq!(closest("colour", &fields), None);
-        assert_eq!(
-            closest("elastic", &["elasticsearch", "kibana"]),
-            Some("elasticsearch")
-        );
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn unknown_values_list_what_is_expected() {
-        assert_eq!(
-            unknown("role", "kibanna", &["kibana", "haproxy"]),
-            "unknown role `kibanna` (did you mean `kibana`?), expected one of `kibana`, `haproxy`"
-        );
-        assert_eq!(
-            unknown("role", "x\ny", &["kibana"]),
-            "unknown role `x\\ny`, expected one of `kibana`"
-        );
+    fn the_docs_list_every_setting_haelk_derives() {
+        let docs = include_str!("../../docs/inventory.md");
+        let (_, section) = docs.split_once("Keys haelk sets itself").unwrap();
+        let (elasticsearch, kibana) = section.split_once("  - Kibana:").unwrap();
+        let (kibana, _) = kibana.split_once("\n\n").unwrap();
+        for (list, listed) in [
+            (ELASTICSEARCH_DERIVED_SETTINGS, elasticsearch),
+            (KIBANA_DERIVED_SETTINGS, kibana),
+        ] {
+            let documented = listed.matches('`').count() / 2;
+            assert_eq!(documented, list.len(), "{listed}");
+            for (key, _) in list {
+                assert!(
+                    listed.contains(&format!("`{key}`")),
+                    "{key} is not documented"
+                );
+            }
+        }
     }
 
     #[test]
@@ -1614,17 +1515,17 @@ hosts:
         let raw: RawInventory = serde_saphyr::from_str(yaml).unwrap();
         let source = Path::new("/etc/haelk/inventory.yaml");
         let probe = OnlyFiles(vec![PathBuf::from("/secrets/kibana.key")]);
-        let diagnostics = validate(&raw, source, &probe).unwrap_err();
-        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let problems = validate(&raw, source, &probe).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(
-            diagnostics[0].location,
+            problems[0].location,
             Location {
                 line: 4,
                 column: 26
             }
         );
         assert_eq!(
-            diagnostics[0].message,
+            problems[0].message,
             "cluster.carp.password_file: file /etc/haelk/carp.pass does not exist"
         );
         let probe = OnlyFiles(vec![
