@@ -242,11 +242,6 @@ impl HostBuilder {
         self
     }
 
-    pub(crate) fn gateway(mut self, gateway: &str) -> Self {
-        self.host.jail_defaults.gateway = gateway.parse().unwrap();
-        self
-    }
-
     pub(crate) fn netmask(mut self, netmask: u8) -> Self {
         self.host.jail_defaults.netmask = netmask;
         self

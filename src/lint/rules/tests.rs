@@ -55,9 +55,23 @@ fn every_rule_is_quiet_on_the_example() {
 }
 
 #[test]
-fn rule_codes_are_sequential_and_names_unique() {
-    for (i, rule) in RULES.iter().enumerate() {
-        assert_eq!(rule.code, format!("HA{:03}", i + 1), "codes are sequential");
+fn rule_codes_ascend_and_names_are_unique() {
+    // Codes are never reused, so a retired rule leaves a gap.
+    for pair in RULES.windows(2) {
+        assert!(
+            pair[0].code < pair[1].code,
+            "{:?} before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    for rule in RULES {
+        assert!(
+            rule.code.len() == 5
+                && rule.code.starts_with("HA")
+                && rule.code[2..].bytes().all(|b| b.is_ascii_digit()),
+            "{rule:?}: codes are HA and three digits"
+        );
         assert!(
             RULES.iter().filter(|r| r.name == rule.name).count() == 1,
             "{} is not unique",
@@ -200,17 +214,6 @@ fn ha005_fires_when_one_host_carries_every_electable_node() {
     );
 }
 
-#[test]
-fn ha006_fires_on_voting_only_without_master() {
-    let broken = example()
-        .edit_host("7c3a-tiebreak", |h| {
-            h.edit_jail("7c3a-elasticsearch", |j| j.node_roles = vec![VotingOnly])
-        })
-        .build();
-    let d = one("HA006", &broken);
-    assert_eq!(subject(&d), (SubjectKind::Jail, "7c3a-elasticsearch"));
-}
-
 // ---------------------------------------------------------------- data
 
 #[test]
@@ -302,30 +305,6 @@ fn ha012_fires_when_a_vips_haproxy_jails_share_a_host() {
     assert_eq!(
         d.message,
         "every haproxy jail of the kibana VIP 10.0.0.20 is on host 8f14-jmm"
-    );
-}
-
-#[test]
-fn ha013_fires_on_haproxy_fronting_nothing() {
-    let stray = example()
-        .without_vip(Role::Kibana)
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f15-kibana", |_| ())
-                .haproxy("8f18-haproxy", Role::Kibana)
-        })
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f18-haproxy", |j| j.fronts = None)
-        })
-        .build();
-    let found = run("HA013", &stray);
-    let messages: Vec<_> = found.iter().map(|d| d.message.as_str()).collect();
-    assert_eq!(
-        messages,
-        [
-            "haproxy jail 11e9-haproxy-kibana fronts kibana, which has no VIP",
-            "haproxy jail 8f18-haproxy has no `fronts`",
-            "haproxy jail 2a41-haproxy-kibana fronts kibana, which has no VIP",
-        ]
     );
 }
 
@@ -461,77 +440,50 @@ fn ha020_warns_when_heap_is_set_and_memory_unknown() {
 // ---------------------------------------------------------------- addresses
 
 #[test]
-fn ha021_fires_on_an_address_equal_to_the_gateway() {
+fn ha021_fires_on_a_vip_equal_to_the_gateway() {
     let clash = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f15-kibana", |j| j.ip = "10.0.0.1".parse().unwrap())
-        })
         .vip(Role::Elasticsearch, "10.0.0.1", 1, 9200)
         .build();
-    let found = run("HA021", &clash);
-    let subjects: Vec<_> = found.iter().map(subject).collect();
+    let d = one("HA021", &clash);
+    assert_eq!(subject(&d), (SubjectKind::Vip, "elasticsearch"));
     assert_eq!(
-        subjects,
-        [
-            (SubjectKind::Jail, "8f15-kibana"),
-            (SubjectKind::Vip, "elasticsearch")
-        ]
-    );
-    assert!(
-        found[0]
-            .message
-            .contains("the default gateway of the jails on 8f14-jmm")
+        d.message,
+        "the elasticsearch VIP 10.0.0.1 is the default gateway of the jails on 8f14-jmm"
     );
 }
 
 #[test]
 fn ha022_fires_on_network_and_broadcast_addresses() {
     let edge = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f15-kibana", |j| j.ip = "10.0.0.255".parse().unwrap())
-        })
+        .vip(Role::Elasticsearch, "10.0.0.255", 1, 9200)
         .vip(Role::Kibana, "10.0.0.0", 2, 5601)
         .build();
     let messages: Vec<_> = run("HA022", &edge).into_iter().map(|d| d.message).collect();
     assert_eq!(
         messages,
         [
-            "jail 8f15-kibana on 8f14-jmm has the address 10.0.0.255, the broadcast address of 10.0.0.0/24",
-            "the kibana VIP has the address 10.0.0.0, the network address of 10.0.0.0/24",
+            "the elasticsearch VIP 10.0.0.255 is the broadcast address of 10.0.0.0/24",
+            "the kibana VIP 10.0.0.0 is the network address of 10.0.0.0/24",
         ]
     );
-}
-
-#[test]
-fn ha023_fires_on_duplicate_jail_and_vip_addresses() {
-    let twice = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a42-kibana", |j| j.ip = "10.0.0.22".parse().unwrap())
-        })
-        .vip(Role::Kibana, "10.0.0.24", 2, 5601)
-        .build();
-    let messages: Vec<_> = run("HA023", &twice)
-        .into_iter()
-        .map(|d| d.message)
-        .collect();
-    assert_eq!(
-        messages,
-        [
-            "jail 2a42-kibana on 11e9-jmm has the address 10.0.0.22, already used by jail 8f15-kibana on 8f14-jmm",
-            "the kibana VIP has the address 10.0.0.24, already used by jail d12c-elasticsearch on 8f14-jmm",
-        ]
-    );
+    // /31 has neither (RFC 3021): the kibana VIP 10.0.0.20 and its member
+    // 11e9-haproxy-kibana 10.0.0.21 make up 10.0.0.20/31.
+    let point_to_point = example().edit_host("8f14-jmm", |h| h.netmask(31)).build();
+    assert!(run("HA022", &point_to_point).is_empty());
 }
 
 #[test]
 fn ha024_fires_on_two_hosts_with_one_address() {
+    // The loader rejects one address written twice; one address written two
+    // ways is left to lint.
     let same = example()
-        .edit_host("11e9-jmm", |h| h.address(" 192.0.2.11"))
+        .edit_host("8f14-jmm", |h| h.address("2001:db8::11"))
+        .edit_host("11e9-jmm", |h| h.address("2001:DB8:0:0::11"))
         .build();
     let d = one("HA024", &same);
     assert_eq!(
         d.message,
-        "hosts 8f14-jmm and 11e9-jmm have the same address  192.0.2.11 (ssh port 22)"
+        "hosts 8f14-jmm and 11e9-jmm have the same address 2001:db8::11 (ssh port 22)"
     );
     assert_eq!(subject(&d), (SubjectKind::Host, "11e9-jmm"));
     let names = example()
@@ -555,23 +507,6 @@ fn ha025_warns_on_a_vip_outside_the_jail_subnet() {
         d.message,
         "the kibana VIP 10.9.0.20 is outside the subnet 10.0.0.0/24 of 11e9-haproxy-kibana, 2a41-haproxy-kibana"
     );
-}
-
-#[test]
-fn ha026_fires_on_a_gateway_outside_the_subnet() {
-    let lost = example()
-        .edit_host("7c3a-tiebreak", |h| h.gateway("10.0.1.1"))
-        .build();
-    let d = one("HA026", &lost);
-    assert_eq!(
-        d.message,
-        "the gateway 10.0.1.1 of the jails on 7c3a-tiebreak is outside their subnet /24"
-    );
-    // A wider netmask brings it back in.
-    let wide = example()
-        .edit_host("7c3a-tiebreak", |h| h.gateway("10.0.1.1").netmask(16))
-        .build();
-    assert!(run("HA026", &wide).is_empty());
 }
 
 // ---------------------------------------------------------------- security, snapshots, CARP, ML
