@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use crate::desired::carp;
 use crate::inventory::{ByteSize, Host, Inventory, Jail, MAX_DEFAULT_HEAP, NodeRole, Role, Vip};
 
 use super::report::{Diagnostic, Severity};
@@ -1028,25 +1029,16 @@ fn snapshot_path_not_verified(rule: &Rule, inventory: &Inventory) -> Vec<Diagnos
     ]
 }
 
-/// The advskew each member of a VIP ends up with: explicit, else 0, 100, 200...
-/// in file order, capped at 240 (`docs/design.md`, CARP).
-fn effective_advskews<'a>(members: &[Placed<'a>]) -> Vec<(&'a Jail, u8)> {
-    members
-        .iter()
-        .enumerate()
-        .map(|(i, (_, jail))| {
-            let derived = u8::try_from((i * 100).min(240)).unwrap_or(240);
-            (*jail, jail.advskew.unwrap_or(derived))
-        })
-        .collect()
-}
-
 fn carp_advskew_tie(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
     vips(inventory)
         .filter_map(|(role, vip)| {
-            let members = vip_members(inventory, role);
             let mut by_skew: BTreeMap<u8, Vec<&Jail>> = BTreeMap::new();
-            for (jail, skew) in effective_advskews(&members) {
+            // The advskew deploy gives each member: explicit, else derived from
+            // its place in the file.
+            for (position, jail) in carp::members(inventory, role).enumerate() {
+                let skew = jail
+                    .advskew
+                    .unwrap_or_else(|| carp::derived_advskew(position));
                 by_skew.entry(skew).or_default().push(jail);
             }
             let (skew, tied) = by_skew.into_iter().find(|(_, jails)| jails.len() > 1)?;
