@@ -607,10 +607,11 @@ fn vip_without_haproxy(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
 
 fn vip_single_haproxy(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
     vips(inventory)
-        .filter_map(
-            |(role, vip)| {
-                match vip_members(inventory, role).as_slice() {
-            [(host, jail)] => Some(
+        .filter_map(|(role, vip)| {
+            let [(host, jail)] = vip_members(inventory, role)[..] else {
+                return None;
+            };
+            Some(
                 rule.diagnostic(format!(
                     "the {role} VIP {} has a single haproxy jail: no failover",
                     vip.address
@@ -623,11 +624,8 @@ fn vip_single_haproxy(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
                 .hint(format!(
                     "add a haproxy jail with `fronts: {role}` on another host"
                 )),
-            ),
-            _ => None,
-        }
-            },
-        )
+            )
+        })
         .collect()
 }
 
