@@ -179,6 +179,19 @@ impl InventoryBuilder {
         self
     }
 
+    /// Changes an existing jail, wherever it is (jail names are unique).
+    pub(crate) fn edit_jail(mut self, name: &str, edit: impl FnOnce(&mut Jail)) -> Self {
+        let jail = self
+            .inventory
+            .hosts
+            .iter_mut()
+            .flat_map(|h| h.jails.iter_mut())
+            .find(|j| j.name.as_str() == name)
+            .unwrap_or_else(|| panic!("no jail {name}"));
+        edit(jail);
+        self
+    }
+
     pub(crate) fn without_host(mut self, name: &str) -> Self {
         self.inventory.hosts.retain(|h| h.name.as_str() != name);
         self
@@ -278,18 +291,6 @@ impl HostBuilder {
     /// Sets the advskew of the (haproxy) jail added last.
     pub(crate) fn advskew(mut self, advskew: u8) -> Self {
         self.last().advskew = Some(advskew);
-        self
-    }
-
-    /// Changes an existing jail of this host.
-    pub(crate) fn edit_jail(mut self, name: &str, edit: impl FnOnce(&mut Jail)) -> Self {
-        let jail = self
-            .host
-            .jails
-            .iter_mut()
-            .find(|j| j.name.as_str() == name)
-            .unwrap_or_else(|| panic!("no jail {name}"));
-        edit(jail);
         self
     }
 

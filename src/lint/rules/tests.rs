@@ -178,15 +178,11 @@ fn ha003_counts_nodes_per_physical_host_not_per_jail() {
 #[test]
 fn ha004_fires_when_every_master_eligible_node_is_voting_only() {
     let nobody = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("d12c-elasticsearch", |j| {
-                j.node_roles = vec![Master, VotingOnly, Data]
-            })
+        .edit_jail("d12c-elasticsearch", |j| {
+            j.node_roles = vec![Master, VotingOnly, Data]
         })
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a44-elasticsearch", |j| {
-                j.node_roles = vec![Master, VotingOnly, Data]
-            })
+        .edit_jail("2a44-elasticsearch", |j| {
+            j.node_roles = vec![Master, VotingOnly, Data]
         })
         .build();
     let d = one("HA004", &nobody);
@@ -197,10 +193,8 @@ fn ha004_fires_when_every_master_eligible_node_is_voting_only() {
 #[test]
 fn ha005_fires_when_one_host_carries_every_electable_node() {
     let one_electable = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a44-elasticsearch", |j| {
-                j.node_roles = vec![Master, VotingOnly, Data]
-            })
+        .edit_jail("2a44-elasticsearch", |j| {
+            j.node_roles = vec![Master, VotingOnly, Data]
         })
         .build();
     let d = one("HA005", &one_electable);
@@ -219,9 +213,7 @@ fn ha005_fires_when_one_host_carries_every_electable_node() {
 #[test]
 fn ha007_fires_below_two_data_nodes() {
     let single = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a44-elasticsearch", |j| j.node_roles = vec![Master])
-        })
+        .edit_jail("2a44-elasticsearch", |j| j.node_roles = vec![Master])
         .build();
     let d = one("HA007", &single);
     assert_eq!(
@@ -419,9 +411,7 @@ fn ha019_fires_on_heap_above_26g() {
 fn ha020_warns_when_heap_is_set_and_memory_unknown() {
     let unknown = example()
         .heap("1g")
-        .edit_host("7c3a-tiebreak", |h| {
-            h.edit_jail("7c3a-elasticsearch", |j| j.memory = None)
-        })
+        .edit_jail("7c3a-elasticsearch", |j| j.memory = None)
         .build();
     let d = one("HA020", &unknown);
     assert_eq!(
@@ -430,9 +420,7 @@ fn ha020_warns_when_heap_is_set_and_memory_unknown() {
     );
     // Without an explicit heap haelk derives 1g itself: nothing to check.
     let derived = example()
-        .edit_host("7c3a-tiebreak", |h| {
-            h.edit_jail("7c3a-elasticsearch", |j| j.memory = None)
-        })
+        .edit_jail("7c3a-elasticsearch", |j| j.memory = None)
         .build();
     assert!(run("HA020", &derived).is_empty());
 }
@@ -556,9 +544,7 @@ fn ha029_warns_that_the_snapshot_path_cannot_be_verified() {
 #[test]
 fn ha030_warns_on_an_advskew_tie() {
     let tie = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a41-haproxy-kibana", |j| j.advskew = Some(0))
-        })
+        .edit_jail("2a41-haproxy-kibana", |j| j.advskew = Some(0))
         .build();
     let d = one("HA030", &tie);
     assert_eq!(
@@ -585,9 +571,7 @@ fn ha030_warns_on_an_advskew_tie() {
 #[test]
 fn ha031_fires_on_machine_learning() {
     let ml = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("d12c-elasticsearch", |j| j.node_roles.push(NodeRole::Ml))
-        })
+        .edit_jail("d12c-elasticsearch", |j| j.node_roles.push(NodeRole::Ml))
         .setting("xpack.ml.enabled", json!(true))
         .build();
     let found = run("HA031", &ml);
