@@ -10,7 +10,6 @@
 //! unless `n - k` is still a strict majority of `n`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::desired::carp;
@@ -259,15 +258,11 @@ fn quorum(n: usize) -> usize {
 
 /// `a (host-a), b (host-b)`.
 fn placed_list(placed: &[Placed<'_>]) -> String {
-    let mut out = String::new();
-    for (i, (host, jail)) in placed.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let _ = write!(out, "{} ({})", jail.name, host.name);
-        // Writing to a String cannot fail.
-    }
-    out
+    placed
+        .iter()
+        .map(|(host, jail)| format!("{} ({})", jail.name, host.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn names(jails: &[&Jail]) -> String {
