@@ -10,9 +10,9 @@
 //! unless `n - k` is still a strict majority of `n`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use crate::desired::carp;
 use crate::inventory::{ByteSize, Host, Inventory, Jail, MAX_DEFAULT_HEAP, NodeRole, Role, Vip};
 
 use super::report::{Diagnostic, Severity};
@@ -81,13 +81,6 @@ pub static RULES: &[Rule] = &[
         check: host_loss_leaves_no_electable_master,
     },
     Rule {
-        code: "HA006",
-        name: "voting-only-without-master",
-        severity: Error,
-        summary: "node role voting_only without master: Elasticsearch refuses to start",
-        check: voting_only_without_master,
-    },
-    Rule {
         code: "HA007",
         name: "too-few-data-nodes",
         severity: Error,
@@ -128,13 +121,6 @@ pub static RULES: &[Rule] = &[
         severity: Error,
         summary: "every haproxy jail of this VIP is on one physical host",
         check: vip_haproxy_on_one_host,
-    },
-    Rule {
-        code: "HA013",
-        name: "haproxy-fronts-nothing",
-        severity: Error,
-        summary: "a haproxy jail fronts no service that has a VIP",
-        check: haproxy_fronts_nothing,
     },
     Rule {
         code: "HA014",
@@ -189,22 +175,15 @@ pub static RULES: &[Rule] = &[
         code: "HA021",
         name: "address-is-gateway",
         severity: Error,
-        summary: "a jail IP or VIP equals the jails' default gateway",
+        summary: "a VIP equals the default gateway of the jails that carry it",
         check: address_is_gateway,
     },
     Rule {
         code: "HA022",
         name: "address-is-network-or-broadcast",
         severity: Error,
-        summary: "a jail IP or VIP is the network or broadcast address of its subnet",
+        summary: "a VIP is the network or broadcast address of its subnet",
         check: address_is_network_or_broadcast,
-    },
-    Rule {
-        code: "HA023",
-        name: "duplicate-address",
-        severity: Error,
-        summary: "two jails or VIPs share an IP address",
-        check: duplicate_address,
     },
     Rule {
         code: "HA024",
@@ -219,13 +198,6 @@ pub static RULES: &[Rule] = &[
         severity: Warning,
         summary: "a VIP is outside the subnet of the haproxy jails that carry it",
         check: vip_outside_subnet,
-    },
-    Rule {
-        code: "HA026",
-        name: "gateway-outside-subnet",
-        severity: Error,
-        summary: "a jail's default gateway is outside the jail's subnet",
-        check: gateway_outside_subnet,
     },
     Rule {
         code: "HA027",
@@ -286,15 +258,11 @@ fn quorum(n: usize) -> usize {
 
 /// `a (host-a), b (host-b)`.
 fn placed_list(placed: &[Placed<'_>]) -> String {
-    let mut out = String::new();
-    for (i, (host, jail)) in placed.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let _ = write!(out, "{} ({})", jail.name, host.name);
-        // Writing to a String cannot fail.
-    }
-    out
+    placed
+        .iter()
+        .map(|(host, jail)| format!("{} ({})", jail.name, host.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn names(jails: &[&Jail]) -> String {
@@ -522,25 +490,6 @@ fn host_loss_leaves_no_electable_master(rule: &Rule, inventory: &Inventory) -> V
     ]
 }
 
-fn voting_only_without_master(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    inventory
-        .jails_with_role(Role::Elasticsearch)
-        .filter(|(_, j)| {
-            j.node_roles.contains(&NodeRole::VotingOnly)
-                && !j.node_roles.contains(&NodeRole::Master)
-        })
-        .map(|(_, jail)| {
-            rule.diagnostic(format!(
-                "{} has node role voting_only without master",
-                jail.name
-            ))
-            .at_jail(jail)
-            .note("Elasticsearch refuses to start a node with voting_only but not master")
-            .hint("add master to its node_roles, or remove voting_only")
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- data
 
 fn too_few_data_nodes(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
@@ -653,10 +602,11 @@ fn vip_without_haproxy(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
 
 fn vip_single_haproxy(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
     vips(inventory)
-        .filter_map(
-            |(role, vip)| {
-                match vip_members(inventory, role).as_slice() {
-            [(host, jail)] => Some(
+        .filter_map(|(role, vip)| {
+            let [(host, jail)] = vip_members(inventory, role)[..] else {
+                return None;
+            };
+            Some(
                 rule.diagnostic(format!(
                     "the {role} VIP {} has a single haproxy jail: no failover",
                     vip.address
@@ -669,11 +619,8 @@ fn vip_single_haproxy(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
                 .hint(format!(
                     "add a haproxy jail with `fronts: {role}` on another host"
                 )),
-            ),
-            _ => None,
-        }
-            },
-        )
+            )
+        })
         .collect()
 }
 
@@ -699,27 +646,6 @@ fn vip_haproxy_on_one_host(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic
                 ),
                 _ => None,
             }
-        })
-        .collect()
-}
-
-fn haproxy_fronts_nothing(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    inventory
-        .jails_with_role(Role::Haproxy)
-        .filter_map(|(_, jail)| {
-            let problem = match jail.fronts {
-                None => "has no `fronts`".to_owned(),
-                Some(role) if !inventory.cluster.vips.contains_key(&role) => {
-                    format!("fronts {role}, which has no VIP")
-                }
-                Some(_) => return None,
-            };
-            Some(
-                rule.diagnostic(format!("haproxy jail {} {problem}", jail.name))
-                    .at_jail(jail)
-                    .note("a haproxy jail binds the VIP of the service it fronts; without one it serves nothing")
-                    .hint("set `fronts:` to a key of cluster.vips, or remove the jail"),
-            )
         })
         .collect()
 }
@@ -886,82 +812,35 @@ fn heap_unchecked(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
 }
 
 // ---------------------------------------------------------------- addresses
-
-/// Every jail IP and VIP with what owns it and the subnet it lives in: a VIP is
-/// considered in the subnet of each haproxy jail that carries it.
-struct Addressed<'a> {
-    address: Ipv4Addr,
-    owner: String,
-    diagnostic_at: Owner<'a>,
-}
-
-#[derive(Clone, Copy)]
-enum Owner<'a> {
-    Jail(&'a Jail),
-    Vip(Role, &'a Vip),
-}
-
-impl Owner<'_> {
-    fn place(self, diagnostic: Diagnostic) -> Diagnostic {
-        match self {
-            Owner::Jail(jail) => diagnostic.at_jail(jail),
-            Owner::Vip(role, vip) => diagnostic.at_vip(role, vip),
-        }
-    }
-}
-
-fn addressed(inventory: &Inventory) -> Vec<Addressed<'_>> {
-    let jails = inventory.jails().map(|(host, jail)| Addressed {
-        address: jail.ip,
-        owner: format!("jail {} on {}", jail.name, host.name),
-        diagnostic_at: Owner::Jail(jail),
-    });
-    let vips = vips(inventory).map(|(role, vip)| Addressed {
-        address: vip.address,
-        owner: format!("the {role} VIP"),
-        diagnostic_at: Owner::Vip(role, vip),
-    });
-    jails.chain(vips).collect()
-}
-
-/// The (gateway, netmask, jail IP) of the networks an address must live in: the
-/// jail's own, or for a VIP those of the haproxy jails that carry it.
-fn networks_of<'a>(inventory: &'a Inventory, owner: Owner<'a>) -> Vec<(&'a Host, &'a Jail)> {
-    match owner {
-        Owner::Jail(jail) => inventory
-            .jails()
-            .filter(|(_, j)| j.name == jail.name)
-            .collect(),
-        Owner::Vip(role, _) => vip_members(inventory, role),
-    }
-}
+//
+// The loader already holds every jail IP to its host's network (on the gateway's
+// subnet, not the gateway, not the network or broadcast address) and every jail
+// IP and VIP to be unique. A VIP is not tied to a network there: it lives in the
+// subnets of the haproxy jails that carry it, which is what these rules check.
 
 fn address_is_gateway(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    addressed(inventory)
-        .into_iter()
-        .filter_map(|a| {
-            let (host, _) = networks_of(inventory, a.diagnostic_at)
+    vips(inventory)
+        .filter_map(|(role, vip)| {
+            let (host, _) = vip_members(inventory, role)
                 .into_iter()
-                .find(|(h, _)| h.jail_defaults.gateway == a.address)?;
+                .find(|(h, _)| h.jail_defaults.gateway == vip.address)?;
             Some(
-                a.diagnostic_at.place(
-                    rule.diagnostic(format!(
-                        "{} has the address {}, the default gateway of the jails on {}",
-                        a.owner, a.address, host.name
-                    ))
-                    .note("the router answers on that address; the two would fight over it in ARP")
-                    .hint("choose a free address in the jail subnet"),
-                ),
+                rule.diagnostic(format!(
+                    "the {role} VIP {} is the default gateway of the jails on {}",
+                    vip.address, host.name
+                ))
+                .at_vip(role, vip)
+                .note("the router answers on that address; the two would fight over it in ARP")
+                .hint("choose a free address in the jail subnet"),
             )
         })
         .collect()
 }
 
 fn address_is_network_or_broadcast(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    addressed(inventory)
-        .into_iter()
-        .filter_map(|a| {
-            networks_of(inventory, a.diagnostic_at)
+    vips(inventory)
+        .filter_map(|(role, vip)| {
+            vip_members(inventory, role)
                 .into_iter()
                 .find_map(|(host, jail)| {
                     let netmask = host.jail_defaults.netmask;
@@ -970,62 +849,38 @@ fn address_is_network_or_broadcast(rule: &Rule, inventory: &Inventory) -> Vec<Di
                         return None;
                     }
                     let (network, broadcast) = subnet(jail.ip, netmask);
-                    let what = if a.address == network {
+                    let what = if vip.address == network {
                         "network"
-                    } else if a.address == broadcast {
+                    } else if vip.address == broadcast {
                         "broadcast"
                     } else {
                         return None;
                     };
                     Some(
-                        a.diagnostic_at.place(
-                            rule.diagnostic(format!(
-                                "{} has the address {}, the {what} address of {network}/{netmask}",
-                                a.owner, a.address
-                            ))
-                            .note("no host may use the network or broadcast address of its subnet")
-                            .hint("choose a host address inside the subnet"),
-                        ),
+                        rule.diagnostic(format!(
+                            "the {role} VIP {} is the {what} address of {network}/{netmask}",
+                            vip.address
+                        ))
+                        .at_vip(role, vip)
+                        .note("no host may use the network or broadcast address of its subnet")
+                        .hint("choose a host address inside the subnet"),
                     )
                 })
         })
         .collect()
 }
 
-fn duplicate_address(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    let all = addressed(inventory);
-    let mut first_owner: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
-    let mut found = Vec::new();
-    for a in &all {
-        match first_owner.get(&a.address) {
-            Some(first) => found.push(
-                a.diagnostic_at.place(
-                    rule.diagnostic(format!(
-                        "{} has the address {}, already used by {first}",
-                        a.owner, a.address
-                    ))
-                    .note("two interfaces with one address break both")
-                    .hint("give every jail and VIP its own address"),
-                ),
-            ),
-            None => {
-                first_owner.insert(a.address, &a.owner);
-            }
-        }
-    }
-    found
-}
-
 fn duplicate_host_address(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    // Two inventory hosts may share an address legitimately when ssh reaches them
-    // through different ports (NAT) or jump hosts; the same address, port and jump
-    // is one machine. Addresses compare as parsed IPs, names without case or the
-    // trailing dot of a fully qualified name.
+    // The loader rejects two hosts with the same address and ssh port as written;
+    // this catches the same machine written two ways: addresses compare as parsed
+    // IPs (`2001:db8::1` is `2001:DB8:0::1`), names without case or the trailing
+    // dot of a fully qualified name. Another port (NAT) or another jump host may
+    // reach another machine behind one address, so those stay apart.
     let normal = |address: &str| -> String {
-        let trimmed = address.trim().trim_end_matches('.');
-        match trimmed.parse::<std::net::IpAddr>() {
+        let name = address.trim_end_matches('.');
+        match name.parse::<std::net::IpAddr>() {
             Ok(ip) => ip.to_string(),
-            Err(_) => trimmed.to_ascii_lowercase(),
+            Err(_) => name.to_ascii_lowercase(),
         }
     };
     let mut seen: BTreeMap<(String, u16, Option<String>), &Host> = BTreeMap::new();
@@ -1040,7 +895,7 @@ fn duplicate_host_address(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic>
             Some(first) => found.push(
                 rule.diagnostic(format!(
                     "hosts {} and {} have the same address {} (ssh port {})",
-                    first.name, host.name, host.address, host.ssh.port
+                    first.name, host.name, key.0, host.ssh.port
                 ))
                 .at_host(host)
                 .note(
@@ -1085,36 +940,6 @@ fn vip_outside_subnet(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
                      jail network reach it only through an extra route",
                 )
                 .hint("put the VIP in the jails' subnet, or make sure it is routed to them"),
-            )
-        })
-        .collect()
-}
-
-fn gateway_outside_subnet(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
-    inventory
-        .hosts
-        .iter()
-        .filter_map(|host| {
-            let defaults = &host.jail_defaults;
-            let cut_off: Vec<&Jail> = host
-                .jails
-                .iter()
-                .filter(|j| !in_subnet(defaults.gateway, j.ip, defaults.netmask))
-                .collect();
-            let [first, ..] = cut_off.as_slice() else {
-                return None;
-            };
-            Some(
-                rule.diagnostic(format!(
-                    "the gateway {} of the jails on {} is outside their subnet /{}",
-                    defaults.gateway, host.name, defaults.netmask
-                ))
-                .at_jail(first)
-                .note(format!(
-                    "jails that cannot reach it and have no default route: {}",
-                    names(&cut_off)
-                ))
-                .hint("fix `gateway`, `netmask` or the jail IPs (in defaults.jails or the host's jail_defaults)"),
             )
         })
         .collect()
@@ -1197,25 +1022,16 @@ fn snapshot_path_not_verified(rule: &Rule, inventory: &Inventory) -> Vec<Diagnos
     ]
 }
 
-/// The advskew each member of a VIP ends up with: explicit, else 0, 100, 200...
-/// in file order, capped at 240 (`docs/design.md`, CARP).
-fn effective_advskews<'a>(members: &[Placed<'a>]) -> Vec<(&'a Jail, u8)> {
-    members
-        .iter()
-        .enumerate()
-        .map(|(i, (_, jail))| {
-            let derived = u8::try_from((i * 100).min(240)).unwrap_or(240);
-            (*jail, jail.advskew.unwrap_or(derived))
-        })
-        .collect()
-}
-
 fn carp_advskew_tie(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
     vips(inventory)
         .filter_map(|(role, vip)| {
-            let members = vip_members(inventory, role);
             let mut by_skew: BTreeMap<u8, Vec<&Jail>> = BTreeMap::new();
-            for (jail, skew) in effective_advskews(&members) {
+            // The advskew deploy gives each member: explicit, else derived from
+            // its place in the file.
+            for (position, jail) in carp::members(inventory, role).enumerate() {
+                let skew = jail
+                    .advskew
+                    .unwrap_or_else(|| carp::derived_advskew(position));
                 by_skew.entry(skew).or_default().push(jail);
             }
             let (skew, tied) = by_skew.into_iter().find(|(_, jails)| jails.len() > 1)?;

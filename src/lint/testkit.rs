@@ -8,13 +8,14 @@
 //!     .build()
 //! ```
 //!
-//! Jail IPs are allocated from 10.0.0.100 upwards and host addresses from
-//! 192.0.2.1 unless given; every host and jail gets its own line number, so tests
-//! can check where a diagnostic points.
+//! [`example`] starts from `inventories/example.yaml` itself, so a test that edits
+//! it describes its change from the real example. Jail IPs are allocated from
+//! 10.0.0.100 upwards and host addresses from 192.0.2.1 unless given; every host
+//! and jail gets its own line number, so tests can check where a diagnostic points.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::inventory::*;
 
@@ -71,44 +72,24 @@ pub(crate) fn inv() -> InventoryBuilder {
     }
 }
 
-/// The topology of `inventories/example.yaml`: two hosts with the ha-elk stack
-/// each and a voting-only tiebreaker on a third host.
+/// `inventories/example.yaml` as the loader reads it - two hosts with the ha-elk
+/// stack each and a voting-only tiebreaker on a third - ready to be edited.
 pub(crate) fn example() -> InventoryBuilder {
-    inv()
-        .setting("action.destructive_requires_name", serde_json::json!(true))
-        .setting("xpack.security.enabled", serde_json::json!(false))
-        .vip(Role::Elasticsearch, "10.0.0.10", 1, 9200)
-        .vip(Role::Kibana, "10.0.0.20", 2, 5601)
-        .host("8f14-jmm", |h| {
-            h.address("192.0.2.11")
-                .haproxy("11e9-haproxy-kibana", Role::Kibana)
-                .ip("10.0.0.21")
-                .kibana("8f15-kibana")
-                .ip("10.0.0.22")
-                .haproxy("9fbb-haproxy-elasticsearch", Role::Elasticsearch)
-                .ip("10.0.0.23")
-                .es("d12c-elasticsearch", [Master, Data])
-                .ip("10.0.0.24")
-                .memory("8g")
-        })
-        .host("11e9-jmm", |h| {
-            h.address("192.0.2.12")
-                .haproxy("2a41-haproxy-kibana", Role::Kibana)
-                .ip("10.0.0.25")
-                .kibana("2a42-kibana")
-                .ip("10.0.0.26")
-                .haproxy("2a43-haproxy-elasticsearch", Role::Elasticsearch)
-                .ip("10.0.0.27")
-                .es("2a44-elasticsearch", [Master, Data])
-                .ip("10.0.0.28")
-                .memory("8g")
-        })
-        .host("7c3a-tiebreak", |h| {
-            h.address("192.0.2.13")
-                .es("7c3a-elasticsearch", [Master, VotingOnly])
-                .ip("10.0.0.34")
-                .memory("2g")
-        })
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/example.yaml");
+    let inventory = load(&path).expect("inventories/example.yaml loads");
+    // Whatever a test adds goes after the file's last line.
+    let last_line = inventory
+        .jails()
+        .map(|(_, j)| j.location.line)
+        .chain(inventory.hosts.iter().map(|h| h.location.line))
+        .chain(inventory.cluster.vips.values().map(|v| v.location.line))
+        .max()
+        .unwrap_or(0);
+    InventoryBuilder {
+        inventory,
+        next_line: last_line + 1,
+        next_jail_ip: u32::from(Ipv4Addr::new(10, 0, 0, 100)),
+    }
 }
 
 impl InventoryBuilder {
@@ -198,6 +179,19 @@ impl InventoryBuilder {
         self
     }
 
+    /// Changes an existing jail, wherever it is (jail names are unique).
+    pub(crate) fn edit_jail(mut self, name: &str, edit: impl FnOnce(&mut Jail)) -> Self {
+        let jail = self
+            .inventory
+            .hosts
+            .iter_mut()
+            .flat_map(|h| h.jails.iter_mut())
+            .find(|j| j.name.as_str() == name)
+            .unwrap_or_else(|| panic!("no jail {name}"));
+        edit(jail);
+        self
+    }
+
     pub(crate) fn without_host(mut self, name: &str) -> Self {
         self.inventory.hosts.retain(|h| h.name.as_str() != name);
         self
@@ -261,11 +255,6 @@ impl HostBuilder {
         self
     }
 
-    pub(crate) fn gateway(mut self, gateway: &str) -> Self {
-        self.host.jail_defaults.gateway = gateway.parse().unwrap();
-        self
-    }
-
     pub(crate) fn netmask(mut self, netmask: u8) -> Self {
         self.host.jail_defaults.netmask = netmask;
         self
@@ -302,18 +291,6 @@ impl HostBuilder {
     /// Sets the advskew of the (haproxy) jail added last.
     pub(crate) fn advskew(mut self, advskew: u8) -> Self {
         self.last().advskew = Some(advskew);
-        self
-    }
-
-    /// Changes an existing jail of this host.
-    pub(crate) fn edit_jail(mut self, name: &str, edit: impl FnOnce(&mut Jail)) -> Self {
-        let jail = self
-            .host
-            .jails
-            .iter_mut()
-            .find(|j| j.name.as_str() == name)
-            .unwrap_or_else(|| panic!("no jail {name}"));
-        edit(jail);
         self
     }
 

@@ -20,6 +20,57 @@ fn the_example_inventory_is_clean() {
     assert!(report.diagnostics().is_empty(), "{report:#?}");
 }
 
+/// Lint leaves to the loader what it already rejects (see the comments in
+/// `src/lint/rules.rs`); each of these edits of the example must stay an error.
+#[test]
+fn the_loader_rejects_what_lint_leaves_to_it() {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let secrets = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/secrets/");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.yaml");
+    let load_edited = |from: &str, to: &str| {
+        assert!(example.contains(from), "{from:?} is not in the example");
+        let edited = example
+            .replacen(from, to, 1)
+            .replace("secrets/", &secrets.display().to_string());
+        std::fs::write(&path, edited).unwrap();
+        haelk::inventory::load(&path)
+    };
+    // The copy loads as it is: each error below comes from its one edit.
+    load_edited("", "").expect("the unedited copy loads");
+    let cases = [
+        ("ip: 10.0.0.22 }", "ip: 10.0.0.1 }", "is the gateway"),
+        ("ip: 10.0.0.22 }", "ip: 10.0.0.255 }", "broadcast address"),
+        ("ip: 10.0.0.22 }", "ip: 10.0.0.0 }", "network address"),
+        ("ip: 10.0.0.22 }", "ip: 10.0.1.22 }", "is not on the subnet"),
+        ("ip: 10.0.0.26 }", "ip: 10.0.0.22 }", "is already used by"),
+        ("ip: 10.0.0.22 }", "ip: 10.0.0.20 }", "is already used by"),
+        (
+            "[master, voting_only]",
+            "[voting_only]",
+            "requires `master`",
+        ),
+        (
+            "role: haproxy, fronts: kibana,",
+            "role: haproxy,",
+            "needs `fronts`",
+        ),
+        (
+            "    kibana:        { address",
+            "    #kibana:       { address",
+            "names no VIP",
+        ),
+    ];
+    for (from, to, complaint) in cases {
+        let error =
+            load_edited(from, to).expect_err(&format!("the loader accepts {from:?} -> {to:?}"));
+        assert!(
+            error.message.contains(complaint),
+            "{from:?} -> {to:?}: {error}"
+        );
+    }
+}
+
 #[test]
 fn the_lab_inventory_has_no_errors() {
     let report = lint("inventories/lab.yaml");

@@ -1,4 +1,4 @@
-//! One test per rule proving it fires, one per rule proving it stays quiet on the
+//! One test per rule proving it fires, one proving every rule stays quiet on the
 //! example topology, and tests of the catalogue itself.
 
 use serde_json::json;
@@ -45,58 +45,33 @@ fn two_hosts() -> Inventory {
     example().without_host("7c3a-tiebreak").build()
 }
 
-macro_rules! quiet_on_example {
-    ($($test:ident => $code:literal),* $(,)?) => {$(
-        #[test]
-        fn $test() {
-            let found = run($code, &example().build());
-            assert!(found.is_empty(), "{} fired on the example: {found:#?}", $code);
-        }
-    )*};
-}
-
-quiet_on_example! {
-    ha001_quiet_on_example => "HA001",
-    ha002_quiet_on_example => "HA002",
-    ha003_quiet_on_example => "HA003",
-    ha004_quiet_on_example => "HA004",
-    ha005_quiet_on_example => "HA005",
-    ha006_quiet_on_example => "HA006",
-    ha007_quiet_on_example => "HA007",
-    ha008_quiet_on_example => "HA008",
-    ha009_quiet_on_example => "HA009",
-    ha010_quiet_on_example => "HA010",
-    ha011_quiet_on_example => "HA011",
-    ha012_quiet_on_example => "HA012",
-    ha013_quiet_on_example => "HA013",
-    ha014_quiet_on_example => "HA014",
-    ha015_quiet_on_example => "HA015",
-    ha016_quiet_on_example => "HA016",
-    ha017_quiet_on_example => "HA017",
-    ha018_quiet_on_example => "HA018",
-    ha019_quiet_on_example => "HA019",
-    ha020_quiet_on_example => "HA020",
-    ha021_quiet_on_example => "HA021",
-    ha022_quiet_on_example => "HA022",
-    ha023_quiet_on_example => "HA023",
-    ha024_quiet_on_example => "HA024",
-    ha025_quiet_on_example => "HA025",
-    ha026_quiet_on_example => "HA026",
-    ha027_quiet_on_example => "HA027",
-    ha028_quiet_on_example => "HA028",
-    ha029_quiet_on_example => "HA029",
-    ha030_quiet_on_example => "HA030",
-    ha031_quiet_on_example => "HA031",
+#[test]
+fn every_rule_is_quiet_on_the_example() {
+    // The example is the design lint recommends, and most tests below derive their
+    // bad input from it by one change: each rule must stay quiet on it.
+    let example = example().build();
+    let fired: Vec<Diagnostic> = RULES.iter().flat_map(|r| run(r.code, &example)).collect();
+    assert!(fired.is_empty(), "rules fired on the example: {fired:#?}");
 }
 
 #[test]
-fn every_rule_has_a_quiet_on_example_test_and_a_unique_code() {
-    // The macro list above must name every rule: count them against RULES.
-    let source = include_str!("tests.rs");
-    for (i, rule) in RULES.iter().enumerate() {
-        assert_eq!(rule.code, format!("HA{:03}", i + 1), "codes are sequential");
-        let line = format!("_quiet_on_example => \"{}\"", rule.code);
-        assert!(source.contains(&line), "{} has no quiet test", rule.code);
+fn rule_codes_ascend_and_names_are_unique() {
+    // Codes are never reused, so a retired rule leaves a gap.
+    for pair in RULES.windows(2) {
+        assert!(
+            pair[0].code < pair[1].code,
+            "{:?} before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    for rule in RULES {
+        assert!(
+            rule.code.len() == 5
+                && rule.code.starts_with("HA")
+                && rule.code[2..].bytes().all(|b| b.is_ascii_digit()),
+            "{rule:?}: codes are HA and three digits"
+        );
         assert!(
             RULES.iter().filter(|r| r.name == rule.name).count() == 1,
             "{} is not unique",
@@ -203,15 +178,11 @@ fn ha003_counts_nodes_per_physical_host_not_per_jail() {
 #[test]
 fn ha004_fires_when_every_master_eligible_node_is_voting_only() {
     let nobody = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("d12c-elasticsearch", |j| {
-                j.node_roles = vec![Master, VotingOnly, Data]
-            })
+        .edit_jail("d12c-elasticsearch", |j| {
+            j.node_roles = vec![Master, VotingOnly, Data]
         })
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a44-elasticsearch", |j| {
-                j.node_roles = vec![Master, VotingOnly, Data]
-            })
+        .edit_jail("2a44-elasticsearch", |j| {
+            j.node_roles = vec![Master, VotingOnly, Data]
         })
         .build();
     let d = one("HA004", &nobody);
@@ -222,10 +193,8 @@ fn ha004_fires_when_every_master_eligible_node_is_voting_only() {
 #[test]
 fn ha005_fires_when_one_host_carries_every_electable_node() {
     let one_electable = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a44-elasticsearch", |j| {
-                j.node_roles = vec![Master, VotingOnly, Data]
-            })
+        .edit_jail("2a44-elasticsearch", |j| {
+            j.node_roles = vec![Master, VotingOnly, Data]
         })
         .build();
     let d = one("HA005", &one_electable);
@@ -239,25 +208,12 @@ fn ha005_fires_when_one_host_carries_every_electable_node() {
     );
 }
 
-#[test]
-fn ha006_fires_on_voting_only_without_master() {
-    let broken = example()
-        .edit_host("7c3a-tiebreak", |h| {
-            h.edit_jail("7c3a-elasticsearch", |j| j.node_roles = vec![VotingOnly])
-        })
-        .build();
-    let d = one("HA006", &broken);
-    assert_eq!(subject(&d), (SubjectKind::Jail, "7c3a-elasticsearch"));
-}
-
 // ---------------------------------------------------------------- data
 
 #[test]
 fn ha007_fires_below_two_data_nodes() {
     let single = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a44-elasticsearch", |j| j.node_roles = vec![Master])
-        })
+        .edit_jail("2a44-elasticsearch", |j| j.node_roles = vec![Master])
         .build();
     let d = one("HA007", &single);
     assert_eq!(
@@ -341,30 +297,6 @@ fn ha012_fires_when_a_vips_haproxy_jails_share_a_host() {
     assert_eq!(
         d.message,
         "every haproxy jail of the kibana VIP 10.0.0.20 is on host 8f14-jmm"
-    );
-}
-
-#[test]
-fn ha013_fires_on_haproxy_fronting_nothing() {
-    let stray = example()
-        .without_vip(Role::Kibana)
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f15-kibana", |_| ())
-                .haproxy("8f18-haproxy", Role::Kibana)
-        })
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f18-haproxy", |j| j.fronts = None)
-        })
-        .build();
-    let found = run("HA013", &stray);
-    let messages: Vec<_> = found.iter().map(|d| d.message.as_str()).collect();
-    assert_eq!(
-        messages,
-        [
-            "haproxy jail 11e9-haproxy-kibana fronts kibana, which has no VIP",
-            "haproxy jail 8f18-haproxy has no `fronts`",
-            "haproxy jail 2a41-haproxy-kibana fronts kibana, which has no VIP",
-        ]
     );
 }
 
@@ -479,9 +411,7 @@ fn ha019_fires_on_heap_above_26g() {
 fn ha020_warns_when_heap_is_set_and_memory_unknown() {
     let unknown = example()
         .heap("1g")
-        .edit_host("7c3a-tiebreak", |h| {
-            h.edit_jail("7c3a-elasticsearch", |j| j.memory = None)
-        })
+        .edit_jail("7c3a-elasticsearch", |j| j.memory = None)
         .build();
     let d = one("HA020", &unknown);
     assert_eq!(
@@ -490,9 +420,7 @@ fn ha020_warns_when_heap_is_set_and_memory_unknown() {
     );
     // Without an explicit heap haelk derives 1g itself: nothing to check.
     let derived = example()
-        .edit_host("7c3a-tiebreak", |h| {
-            h.edit_jail("7c3a-elasticsearch", |j| j.memory = None)
-        })
+        .edit_jail("7c3a-elasticsearch", |j| j.memory = None)
         .build();
     assert!(run("HA020", &derived).is_empty());
 }
@@ -500,77 +428,50 @@ fn ha020_warns_when_heap_is_set_and_memory_unknown() {
 // ---------------------------------------------------------------- addresses
 
 #[test]
-fn ha021_fires_on_an_address_equal_to_the_gateway() {
+fn ha021_fires_on_a_vip_equal_to_the_gateway() {
     let clash = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f15-kibana", |j| j.ip = "10.0.0.1".parse().unwrap())
-        })
         .vip(Role::Elasticsearch, "10.0.0.1", 1, 9200)
         .build();
-    let found = run("HA021", &clash);
-    let subjects: Vec<_> = found.iter().map(subject).collect();
+    let d = one("HA021", &clash);
+    assert_eq!(subject(&d), (SubjectKind::Vip, "elasticsearch"));
     assert_eq!(
-        subjects,
-        [
-            (SubjectKind::Jail, "8f15-kibana"),
-            (SubjectKind::Vip, "elasticsearch")
-        ]
-    );
-    assert!(
-        found[0]
-            .message
-            .contains("the default gateway of the jails on 8f14-jmm")
+        d.message,
+        "the elasticsearch VIP 10.0.0.1 is the default gateway of the jails on 8f14-jmm"
     );
 }
 
 #[test]
 fn ha022_fires_on_network_and_broadcast_addresses() {
     let edge = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("8f15-kibana", |j| j.ip = "10.0.0.255".parse().unwrap())
-        })
+        .vip(Role::Elasticsearch, "10.0.0.255", 1, 9200)
         .vip(Role::Kibana, "10.0.0.0", 2, 5601)
         .build();
     let messages: Vec<_> = run("HA022", &edge).into_iter().map(|d| d.message).collect();
     assert_eq!(
         messages,
         [
-            "jail 8f15-kibana on 8f14-jmm has the address 10.0.0.255, the broadcast address of 10.0.0.0/24",
-            "the kibana VIP has the address 10.0.0.0, the network address of 10.0.0.0/24",
+            "the elasticsearch VIP 10.0.0.255 is the broadcast address of 10.0.0.0/24",
+            "the kibana VIP 10.0.0.0 is the network address of 10.0.0.0/24",
         ]
     );
-}
-
-#[test]
-fn ha023_fires_on_duplicate_jail_and_vip_addresses() {
-    let twice = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a42-kibana", |j| j.ip = "10.0.0.22".parse().unwrap())
-        })
-        .vip(Role::Kibana, "10.0.0.24", 2, 5601)
-        .build();
-    let messages: Vec<_> = run("HA023", &twice)
-        .into_iter()
-        .map(|d| d.message)
-        .collect();
-    assert_eq!(
-        messages,
-        [
-            "jail 2a42-kibana on 11e9-jmm has the address 10.0.0.22, already used by jail 8f15-kibana on 8f14-jmm",
-            "the kibana VIP has the address 10.0.0.24, already used by jail d12c-elasticsearch on 8f14-jmm",
-        ]
-    );
+    // /31 has neither (RFC 3021): the kibana VIP 10.0.0.20 and its member
+    // 11e9-haproxy-kibana 10.0.0.21 make up 10.0.0.20/31.
+    let point_to_point = example().edit_host("8f14-jmm", |h| h.netmask(31)).build();
+    assert!(run("HA022", &point_to_point).is_empty());
 }
 
 #[test]
 fn ha024_fires_on_two_hosts_with_one_address() {
+    // The loader rejects one address written twice; one address written two
+    // ways is left to lint.
     let same = example()
-        .edit_host("11e9-jmm", |h| h.address(" 192.0.2.11"))
+        .edit_host("8f14-jmm", |h| h.address("2001:db8::11"))
+        .edit_host("11e9-jmm", |h| h.address("2001:DB8:0:0::11"))
         .build();
     let d = one("HA024", &same);
     assert_eq!(
         d.message,
-        "hosts 8f14-jmm and 11e9-jmm have the same address  192.0.2.11 (ssh port 22)"
+        "hosts 8f14-jmm and 11e9-jmm have the same address 2001:db8::11 (ssh port 22)"
     );
     assert_eq!(subject(&d), (SubjectKind::Host, "11e9-jmm"));
     let names = example()
@@ -594,23 +495,6 @@ fn ha025_warns_on_a_vip_outside_the_jail_subnet() {
         d.message,
         "the kibana VIP 10.9.0.20 is outside the subnet 10.0.0.0/24 of 11e9-haproxy-kibana, 2a41-haproxy-kibana"
     );
-}
-
-#[test]
-fn ha026_fires_on_a_gateway_outside_the_subnet() {
-    let lost = example()
-        .edit_host("7c3a-tiebreak", |h| h.gateway("10.0.1.1"))
-        .build();
-    let d = one("HA026", &lost);
-    assert_eq!(
-        d.message,
-        "the gateway 10.0.1.1 of the jails on 7c3a-tiebreak is outside their subnet /24"
-    );
-    // A wider netmask brings it back in.
-    let wide = example()
-        .edit_host("7c3a-tiebreak", |h| h.gateway("10.0.1.1").netmask(16))
-        .build();
-    assert!(run("HA026", &wide).is_empty());
 }
 
 // ---------------------------------------------------------------- security, snapshots, CARP, ML
@@ -660,9 +544,7 @@ fn ha029_warns_that_the_snapshot_path_cannot_be_verified() {
 #[test]
 fn ha030_warns_on_an_advskew_tie() {
     let tie = example()
-        .edit_host("11e9-jmm", |h| {
-            h.edit_jail("2a41-haproxy-kibana", |j| j.advskew = Some(0))
-        })
+        .edit_jail("2a41-haproxy-kibana", |j| j.advskew = Some(0))
         .build();
     let d = one("HA030", &tie);
     assert_eq!(
@@ -689,9 +571,7 @@ fn ha030_warns_on_an_advskew_tie() {
 #[test]
 fn ha031_fires_on_machine_learning() {
     let ml = example()
-        .edit_host("8f14-jmm", |h| {
-            h.edit_jail("d12c-elasticsearch", |j| j.node_roles.push(NodeRole::Ml))
-        })
+        .edit_jail("d12c-elasticsearch", |j| j.node_roles.push(NodeRole::Ml))
         .setting("xpack.ml.enabled", json!(true))
         .build();
     let found = run("HA031", &ml);
@@ -706,16 +586,6 @@ fn ha031_fires_on_machine_learning() {
 // ---------------------------------------------------------------- whole reports
 
 #[test]
-fn the_example_lints_clean_once_security_off_is_acknowledged() {
-    let report = crate::lint::lint(
-        &example()
-            .setting("xpack.security.enabled", json!(false))
-            .build(),
-    );
-    assert!(report.diagnostics().is_empty(), "{report:#?}");
-}
-
-#[test]
 fn the_two_host_layout_fails_on_the_quorum() {
     let report = crate::lint::lint(&two_hosts());
     assert!(report.has_errors());
@@ -723,48 +593,4 @@ fn the_two_host_layout_fails_on_the_quorum() {
     assert_eq!(codes, ["HA001", "HA003", "HA003"]);
     let located = &report.diagnostics()[1];
     assert_ne!(located.location, None::<Location>);
-}
-
-#[test]
-fn the_builder_example_mirrors_inventories_example_yaml() {
-    // The quiet-on-example tests use the builder; they are only worth something
-    // while it describes the same topology as the real file.
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/example.yaml");
-    let loaded = crate::inventory::load(&path).unwrap();
-    let built = example().build();
-    let shape = |inventory: &Inventory| {
-        let jails: Vec<_> = inventory
-            .jails()
-            .map(|(h, j)| {
-                let host = (
-                    h.name.clone(),
-                    h.address.clone(),
-                    h.jail_defaults.gateway,
-                    h.jail_defaults.netmask,
-                );
-                (
-                    host,
-                    j.name.clone(),
-                    j.role,
-                    j.ip,
-                    j.fronts,
-                    j.node_roles.clone(),
-                    j.memory,
-                    j.advskew,
-                )
-            })
-            .collect();
-        let vips: Vec<_> = vips(inventory)
-            .map(|(r, v)| (r, v.address, v.vhid, v.port))
-            .collect();
-        let settings = inventory.cluster.elasticsearch.settings.clone();
-        (
-            jails,
-            vips,
-            settings,
-            inventory.cluster.elasticsearch.heap,
-            inventory.cluster.snapshots.is_some(),
-        )
-    };
-    assert_eq!(shape(&loaded), shape(&built));
 }
