@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::inventory::*;
 
@@ -75,8 +75,7 @@ pub(crate) fn inv() -> InventoryBuilder {
 /// `inventories/example.yaml` as the loader reads it - two hosts with the ha-elk
 /// stack each and a voting-only tiebreaker on a third - ready to be edited.
 pub(crate) fn example() -> InventoryBuilder {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/example.yaml");
-    let inventory = load(&path).expect("inventories/example.yaml loads");
+    let inventory = crate::testing::example();
     // Whatever a test adds goes after the file's last line.
     let last_line = inventory
         .jails()
