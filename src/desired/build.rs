@@ -514,9 +514,13 @@ mod tests {
     use crate::testing;
 
     fn build_example(phase: ClusterPhase) -> DesiredState {
-        let inventory = testing::example();
-        let secrets = Secrets::load(&inventory).unwrap();
-        build(&inventory, &Templates::builtin().unwrap(), &secrets, phase).unwrap()
+        build_with(&testing::example(), phase).unwrap()
+    }
+
+    /// `build` with the built-in templates and the inventory's own secrets.
+    fn build_with(inventory: &Inventory, phase: ClusterPhase) -> Result<DesiredState> {
+        let secrets = Secrets::load(inventory).unwrap();
+        build(inventory, &Templates::builtin().unwrap(), &secrets, phase)
     }
 
     fn host<'a>(state: &'a DesiredState, name: &str) -> &'a HostState {
@@ -701,29 +705,12 @@ mod tests {
         let path =
             "/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml";
         let yml = |inventory: &Inventory| {
-            let secrets = Secrets::load(inventory).unwrap();
-            let state = build(
-                inventory,
-                &Templates::builtin().unwrap(),
-                &secrets,
-                ClusterPhase::Formed,
-            )
-            .unwrap();
+            let state = build_with(inventory, ClusterPhase::Formed).unwrap();
             file(&state, path).content.clone()
         };
         let mut inventory = testing::example();
         inventory.cluster.elasticsearch.settings.clear();
         let defaults = yml(&inventory);
-        assert_eq!(
-            defaults.matches("xpack.ml.enabled: false").count(),
-            1,
-            "{defaults}"
-        );
-        assert_eq!(
-            defaults.matches("xpack.security.enabled: false").count(),
-            1,
-            "{defaults}"
-        );
         for key in [ML_ENABLED, SECURITY_ENABLED] {
             inventory
                 .cluster
@@ -733,16 +720,12 @@ mod tests {
         }
         let decided = yml(&inventory);
         assert!(!decided.contains(": false"), "{decided}");
-        assert_eq!(
-            decided.matches("xpack.ml.enabled: true").count(),
-            1,
-            "{decided}"
-        );
-        assert_eq!(
-            decided.matches("xpack.security.enabled: true").count(),
-            1,
-            "{decided}"
-        );
+        for (yml, value) in [(&defaults, false), (&decided, true)] {
+            for key in [ML_ENABLED, SECURITY_ENABLED] {
+                let line = format!("{key}: {value}");
+                assert_eq!(yml.matches(&line).count(), 1, "{line} once in:\n{yml}");
+            }
+        }
     }
 
     #[test]
@@ -750,14 +733,7 @@ mod tests {
         let mut inventory = testing::example();
         inventory.hosts[1].jails[0].epair = Some(5);
         inventory.hosts[1].jails[2].epair = Some(5);
-        let secrets = Secrets::load(&inventory).unwrap();
-        let err = build(
-            &inventory,
-            &Templates::builtin().unwrap(),
-            &secrets,
-            ClusterPhase::Formed,
-        )
-        .unwrap_err();
+        let err = build_with(&inventory, ClusterPhase::Formed).unwrap_err();
         let message = format!("{err:#}");
         assert!(message.contains("host 11e9-jmm"), "{message}");
         assert!(
