@@ -38,6 +38,17 @@ def test_pkg_j_refuses_a_stopped_jail(jail_name):
     assert ssh("lab2", f"pkg -r {root} info -e haproxy").returncode == 0
 
 
+def test_pkg_delete_needs_yes_when_not_interactive(jail_name):
+    name = jail_name("lab2")
+    make_jail("lab2", name)
+    ssh("lab2", f"pkg -j {name} install -y jq", check=True)
+    result = ssh("lab2", f"pkg -j {name} delete jq </dev/null")
+    assert result.returncode == 1 and "Proceed with deinstalling packages?" in result.stdout
+    assert ssh("lab2", f"pkg -j {name} info -e jq").returncode == 0
+    ssh("lab2", f"pkg -j {name} delete -y jq", check=True)
+    assert ssh("lab2", f"pkg -j {name} info -e jq").returncode == 1
+
+
 def test_pkg_install_lays_out_the_elasticsearch_port(jail_name):
     name = jail_name("lab2")
     root = make_jail("lab2", name)
