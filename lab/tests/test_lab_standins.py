@@ -33,7 +33,9 @@ def test_pkg_j_refuses_a_stopped_jail(jail_name):
     name = jail_name("lab2")
     root = make_jail("lab2", name, start=False)
     result = ssh("lab2", f"pkg -j {name} install -y haproxy")
-    assert result.returncode == 1 and "No such jail" in result.stderr
+    assert result.returncode == 1 and f'pkg: jail "{name}" not found' in result.stderr
+    both = ssh("lab2", f"pkg -r {root} -j {name} info")
+    assert both.returncode == 64 and "cannot be used at the same time" in both.stderr
     assert ssh("lab2", f"pkg -r {root} install -y haproxy").returncode == 0
     assert ssh("lab2", f"pkg -r {root} info -e haproxy").returncode == 0
 

@@ -91,10 +91,12 @@ def _main(argv):
             if i + 1 >= len(argv):
                 raise Fail(f"pkg: option requires an argument -- '{arg[1]}'\n{USAGE}", EX_USAGE)
             value = argv[i + 1]
+            if root is not None:
+                raise Fail(f"-j, -c and/or -r cannot be used at the same time!\n{USAGE}", EX_USAGE)
             if arg == "-j":
                 name, rec = find_jail(value) if not current_jail() else (None, None)
                 if rec is None:
-                    raise Fail(f"pkg: No such jail: {value}")
+                    raise Fail(f'pkg: jail "{value}" not found')  # libjail's jail_errmsg
                 root = rec["path"]
             else:
                 if not os.path.isdir(value):
