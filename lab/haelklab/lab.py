@@ -6,7 +6,6 @@ the record (paths.RECORD) first, so `down` undoes exactly that and nothing else.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import time
 import yaml
 
 from haelklab import paths, basetar
+from haelklab.procs import alive, mount_ns, pids_in_namespaces, proc_ref, stop_namespaces, stop_pids
 
 ZFS_FUSE = "/usr/sbin/zfs-fuse"
 POOL_SIZE = 1 << 30
@@ -50,31 +50,6 @@ def save_record(record):
 
 # ------------------------------------------------------------- processes ---
 
-def start_time(pid):
-    """The kernel start time of PID (field 22 of /proc/PID/stat), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def proc_ref(pid):
-    return {"pid": pid, "start": start_time(pid)}
-
-
-def alive(ref):
-    """True if the recorded process still runs (same PID *and* same start time)."""
-    return bool(ref) and start_time(ref["pid"]) == ref["start"] and ref["start"] is not None
-
-
-def mount_ns(pid):
-    try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
-    except OSError:
-        return None
-
-
 def pids_named(comm):
     found = []
     for entry in os.listdir("/proc"):
@@ -86,37 +61,6 @@ def pids_named(comm):
             except OSError:
                 pass
     return found
-
-
-def pids_in_namespaces(namespaces):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            if mount_ns(entry) in namespaces:
-                found.append(int(entry))
-    return found
-
-
-def stop_pids(pids, timeout=10.0):
-    """SIGTERM, then SIGKILL what is still there after TIMEOUT seconds."""
-    refs = [proc_ref(p) for p in pids]
-    refs = [r for r in refs if r["start"] is not None]
-    for r in refs:
-        try:
-            os.kill(r["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.time() + timeout
-    while time.time() < deadline and any(alive(r) for r in refs):
-        time.sleep(0.1)
-    for r in refs:
-        if alive(r):
-            try:
-                os.kill(r["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    while any(alive(r) for r in refs):
-        time.sleep(0.05)
 
 
 # ------------------------------------------------------------- inventory ---
@@ -373,17 +317,23 @@ def lab_namespaces(record):
     return namespaces
 
 
+def lab_processes(record):
+    """Every process the lab started and that still runs, as (pid, start) refs:
+    zfs-fuse, each host's sshd, and whatever lives in a lab namespace."""
+    refs = [r for r in [record.get("zfs_fuse")] +
+            [e.get("sshd") for e in record.get("hosts", {}).values()] if alive(r)]
+    known = {r["pid"] for r in refs}
+    refs += [proc_ref(p) for p in pids_in_namespaces(lab_namespaces(record)) if p not in known]
+    return [r for r in refs if r["start"] is not None]
+
+
 def down():
     record = load_record()
     problems = []
+    started = lab_processes(record)
     # Everything running in a namespace the lab created was started through the
     # lab (sshd, sessions, jailed services): stop it so no mount stays busy.
-    for _ in range(3):
-        namespaces = lab_namespaces(record)
-        pids = pids_in_namespaces(namespaces)
-        if not pids:
-            break
-        stop_pids(pids)
+    stop_namespaces(lab_namespaces(record))
     for host, entry in record.get("hosts", {}).items():
         if alive(entry.get("sshd")):
             stop_pids([entry["sshd"]["pid"]])
@@ -402,6 +352,9 @@ def down():
                     problems.append(f"zpool destroy {pool}: {result.stderr.strip()}")
     if alive(record.get("zfs_fuse")):
         stop_pids([record["zfs_fuse"]["pid"]], timeout=20)
+    survivors = [str(r["pid"]) for r in started if alive(r)]
+    if survivors:
+        problems.append(f"processes the lab started still run: {' '.join(survivors)}")
     # zfs-fuse leaves its FUSE mounts behind if it dies with them mounted.
     for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
         target = line.split()[4]
@@ -447,6 +400,12 @@ def status():
         print(f"{host:8}  {entry['address']:12}  sshd {'running' if up_ else 'STOPPED'}"
               f"  pool {entry.get('pool')}")
     return 0 if ok else 1
+
+
+def pids():
+    """Print `PID START` for every process the lab started (for leftover checks)."""
+    for ref in lab_processes(load_record()):
+        print(ref["pid"], ref["start"])
 
 
 def ssh(host, command):

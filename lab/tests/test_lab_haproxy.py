@@ -79,3 +79,21 @@ def test_stopping_the_jail_stops_its_haproxy(jail_name):
         raise AssertionError("haproxy still answers after its jail stopped")
     except OSError:
         pass
+
+
+def test_rc_subr_gates_what_it_gates(jail_name):
+    """status is never gated; stop of a running service is not; configtest is."""
+    name = jail_name("lab1", "hp")
+    root = haproxy_jail("lab1", name)
+    write("lab1", f"{root}/usr/local/etc/haproxy.conf", haproxy_conf("gate"))
+    ssh("lab1", f"service -j {name} haproxy start", check=True)
+    ssh("lab1", f"sysrc -j {name} haproxy_enable=NO", check=True)
+    status = ssh("lab1", f"service -j {name} haproxy status")
+    assert status.returncode == 0 and "haproxy is running as pid" in status.stdout
+    result = ssh("lab1", f"service -j {name} haproxy configtest")
+    assert result.returncode == 1 and "Cannot 'configtest' haproxy" in result.stderr
+    ssh("lab1", f"service -j {name} haproxy stop", check=True)
+    status = ssh("lab1", f"service -j {name} haproxy status")
+    assert status.returncode == 1 and "haproxy is not running." in status.stdout
+    result = ssh("lab1", f"service -j {name} haproxy stop")
+    assert result.returncode == 1 and "Cannot 'stop' haproxy" in result.stderr

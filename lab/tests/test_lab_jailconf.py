@@ -38,6 +38,8 @@ def test_parses_variables_quotes_appends_and_wildcards():
     ('web { path = ; }', "syntax error"),
     ('web { path = "/x"; allow.fly; }', "unknown parameter: allow.fly"),
     ('web { path = "/x"; colour = red; }', "unknown parameter: colour"),
+    ('web { path = "/x"; zfs.datasets = "z/j"; }', "unknown parameter: zfs.datasets"),
+    ('web { path = "/x"; linux.osrel = "5.15"; }', "unknown parameter: linux.osrel"),
     ('web { path = "$nowhere/x"; }', 'unknown variable "nowhere"'),
     ('other { path = "/x"; }', '"web" not found'),
     ('web { host.hostname = web; }', "path: not specified"),

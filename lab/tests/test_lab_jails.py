@@ -1,6 +1,8 @@
 """Jails: jail.conf parsed strictly, jls/jexec, jexec sees the jail's own files."""
 import json
 
+import pytest
+
 from conftest import jail_root, make_jail, paths, ssh, write
 
 
@@ -41,59 +43,46 @@ def test_jail_stop_removes_it_from_jls(jail_name):
     assert name not in ssh("lab1", "jls -N", check=True).stdout
 
 
-def start_fails(name, body, expect, host="lab1"):
+def start_fails(name, expect, host="lab1"):
     result = ssh(host, f"sysrc jail_enable=YES >/dev/null; service jail start {name}")
     assert result.returncode == 1, result.stdout + result.stderr
     assert expect in result.stdout + result.stderr, result.stdout + result.stderr
     assert name not in ssh(host, "jls -N").stdout
 
 
-def test_missing_semicolon_is_a_syntax_error(jail_name):
+PATH_LINE = 'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n'
+
+
+@pytest.mark.parametrize("conf_body, expect", [
+    pytest.param('path = "/var/tmp/haelk-lab/mnt/HOST/$name"\n  mount.devfs;\n', "syntax error",
+                 id="missing-semicolon"),
+    pytest.param(PATH_LINE + "  allow.mlocks;\n", "unknown parameter: allow.mlocks",
+                 id="unknown-parameter"),
+    pytest.param('host.hostname = "$name";\n', "path: not specified", id="missing-path"),
+    pytest.param('path = "/nonexistent/$name";\n', "No such file or directory",
+                 id="path-must-exist"),
+    pytest.param(PATH_LINE + '  vnet;\n  vnet.interface = "epair9b";\n'
+                 '  exec.prestart = "ifconfig epair9a create";\n', "SIOCIFCREATE2",
+                 id="wrong-epair-command-in-prestart"),
+])
+def test_a_bad_jail_conf_fails_the_start(jail_name, conf_body, expect):
     name = jail_name("lab1")
-    make_jail("lab1", name, start=False,
-              conf_body='path = "/var/tmp/haelk-lab/mnt/HOST/$name"\n  mount.devfs;\n')
-    start_fails(name, None, "syntax error")
+    make_jail("lab1", name, start=False, conf_body=conf_body)
+    start_fails(name, expect)
 
 
 def test_unbalanced_braces_are_a_syntax_error(jail_name):
     name = jail_name("lab1")
     make_jail("lab1", name, start=False)
     ssh("lab1", f"sed -i 's/^}}$//' /etc/jail.conf.d/{name}.conf", check=True)
-    start_fails(name, None, "syntax error")
-
-
-def test_unknown_parameter_is_rejected(jail_name):
-    name = jail_name("lab1")
-    make_jail("lab1", name, start=False,
-              conf_body='path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  allow.mlocks;\n')
-    start_fails(name, None, "unknown parameter: allow.mlocks")
+    start_fails(name, "syntax error")
 
 
 def test_block_name_must_match_the_jail(jail_name):
     name = jail_name("lab1")
     make_jail("lab1", name, start=False)
     ssh("lab1", f"sed -i 's/^{name} {{/other {{/' /etc/jail.conf.d/{name}.conf", check=True)
-    start_fails(name, None, f'"{name}" not found')
-
-
-def test_missing_path_is_rejected(jail_name):
-    name = jail_name("lab1")
-    make_jail("lab1", name, start=False, conf_body='host.hostname = "$name";\n')
-    start_fails(name, None, "path: not specified")
-
-
-def test_path_must_exist(jail_name):
-    name = jail_name("lab1")
-    make_jail("lab1", name, start=False, conf_body='path = "/nonexistent/$name";\n')
-    start_fails(name, None, "No such file or directory")
-
-
-def test_a_wrong_epair_command_in_prestart_fails_the_start(jail_name):
-    name = jail_name("lab1")
-    make_jail("lab1", name, start=False, conf_body=(
-        'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  vnet;\n  vnet.interface = "epair9b";\n'
-        '  exec.prestart = "ifconfig epair9a create";\n'))
-    start_fails(name, None, "SIOCIFCREATE2")
+    start_fails(name, f'"{name}" not found')
 
 
 def test_vnet_jail_with_epair_and_carp(jail_name):

@@ -33,9 +33,22 @@ def test_pkg_j_refuses_a_stopped_jail(jail_name):
     name = jail_name("lab2")
     root = make_jail("lab2", name, start=False)
     result = ssh("lab2", f"pkg -j {name} install -y haproxy")
-    assert result.returncode == 1 and "No such jail" in result.stderr
+    assert result.returncode == 1 and f'pkg: jail "{name}" not found' in result.stderr
+    both = ssh("lab2", f"pkg -r {root} -j {name} info")
+    assert both.returncode == 64 and "cannot be used at the same time" in both.stderr
     assert ssh("lab2", f"pkg -r {root} install -y haproxy").returncode == 0
     assert ssh("lab2", f"pkg -r {root} info -e haproxy").returncode == 0
+
+
+def test_pkg_delete_needs_yes_when_not_interactive(jail_name):
+    name = jail_name("lab2")
+    make_jail("lab2", name)
+    ssh("lab2", f"pkg -j {name} install -y jq", check=True)
+    result = ssh("lab2", f"pkg -j {name} delete jq </dev/null")
+    assert result.returncode == 1 and "Proceed with deinstalling packages?" in result.stdout
+    assert ssh("lab2", f"pkg -j {name} info -e jq").returncode == 0
+    ssh("lab2", f"pkg -j {name} delete -y jq", check=True)
+    assert ssh("lab2", f"pkg -j {name} info -e jq").returncode == 1
 
 
 def test_pkg_install_lays_out_the_elasticsearch_port(jail_name):

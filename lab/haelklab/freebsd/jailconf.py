@@ -16,10 +16,10 @@ KNOWN = {
     "exec.poststart", "exec.prestop", "exec.stop", "exec.poststop", "exec.release",
     "exec.clean", "exec.jail_user", "exec.system_jail_user", "exec.system_user",
     "exec.timeout", "exec.consolelog", "exec.fib", "stop.timeout", "zfs.dataset",
-    "meta", "env",
+    "zfs.mount_snapshot", "linux.oss_version", "meta", "env",
 }
 ALLOW = {"set_hostname", "sysvipc", "raw_sockets", "chflags", "mount", "mount.devfs",
-         "mount.fdescfs", "mount.nullfs", "mount.procfs", "mount.tmpfs", "mount.zfs",
+         "mount.fdescfs", "mount.fusefs", "mount.nullfs", "mount.procfs", "mount.tmpfs", "mount.zfs",
          "mount.linprocfs", "mount.linsysfs", "quotas", "socket_af", "mlock", "reserved_ports",
          "read_msgbuf", "unprivileged_proc_debug", "suser", "vmm", "nfsd", "extattr",
          "adjtime", "settime", "routing", "setaudit", "unprivileged_parent_tampering"}
@@ -46,7 +46,7 @@ def known_param(key):
         rest = bare[len("allow."):]
         rest = rest[2:] if rest.startswith("no") and rest[2:] in ALLOW else rest
         return rest in ALLOW
-    if bare.startswith(("meta.", "env.", "linux.", "zfs.")):
+    if bare.startswith(("meta.", "env.")):
         return True
     return bare in KNOWN
 

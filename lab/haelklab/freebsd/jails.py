@@ -7,12 +7,10 @@ process or network isolation.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
-from haelklab import paths
+from haelklab import paths, procs
 from haelklab.freebsd import ifconfig, jailconf
 from haelklab.freebsd.common import (EX_USAGE, Fail, current_jail, find_jail, locked_state,
                                      parse_rc, read_state, run_main, run_dir)
@@ -90,44 +88,14 @@ def remove(name):
     params = rec["params"]
     for cmd in params.get("exec.prestop", []):
         sh(cmd, "exec.prestop", jname)
-    kill_jail_processes(rec)
+    # jail -r kills every process of the jail: here, of its namespaces.
+    procs.stop_namespaces(set(rec.get("namespaces", [])))
     ifconfig.release_from_jail(jname)
     with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
         state["jails"].pop(jname, None)
     for cmd in params.get("exec.poststop", []):
         sh(cmd, "exec.poststop", jname)
     print(f"{jname}: removed")
-
-
-def kill_jail_processes(rec):
-    """jail -r kills every process of the jail: here, of its namespaces."""
-    namespaces = set(rec.get("namespaces", []))
-    if not namespaces:
-        return
-    me = os.getpid()
-
-    def members():
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != me:
-                try:
-                    if os.readlink(f"/proc/{entry}/ns/mnt") in namespaces:
-                        found.append(int(entry))
-                except OSError:
-                    pass
-        return found
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        pids = members()
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + wait
-        while time.time() < deadline and members():
-            time.sleep(0.1)
 
 
 def jail_main(argv):

@@ -91,10 +91,12 @@ def _main(argv):
             if i + 1 >= len(argv):
                 raise Fail(f"pkg: option requires an argument -- '{arg[1]}'\n{USAGE}", EX_USAGE)
             value = argv[i + 1]
+            if root is not None:
+                raise Fail(f"-j, -c and/or -r cannot be used at the same time!\n{USAGE}", EX_USAGE)
             if arg == "-j":
                 name, rec = find_jail(value) if not current_jail() else (None, None)
                 if rec is None:
-                    raise Fail(f"pkg: No such jail: {value}")
+                    raise Fail(f'pkg: jail "{value}" not found')  # libjail's jail_errmsg
                 root = rec["path"]
             else:
                 if not os.path.isdir(value):
@@ -122,6 +124,17 @@ def _main(argv):
     if command in ("update", "bootstrap"):
         return 0
     raise Fail(f"pkg: unknown command: {command}\n{USAGE}", EX_USAGE)
+
+
+def confirm(question, yes):
+    """pkg's prompt: without -y only a "y" typed on a terminal goes ahead."""
+    if yes:
+        return
+    print(question, end="")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower() if sys.stdin.isatty() else ""
+    if answer not in ("y", "yes"):
+        raise Fail("")
 
 
 def with_deps(names):
@@ -168,12 +181,7 @@ def install(root, args):
           "New packages to be INSTALLED:" % len(todo))
     for n in todo:
         print(f"\t{n}: {CATALOGUE[n][0]} [FreeBSD]")
-    if not yes:
-        print("\nProceed with this action? [y/N]: ", end="")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower() if sys.stdin.isatty() else ""
-        if answer not in ("y", "yes"):
-            raise Fail("")
+    confirm("\nProceed with this action? [y/N]: ", yes)
     for idx, n in enumerate(todo, 1):
         version, comment, _deps, dirs, files = CATALOGUE[n]
         print(f"[{idx}/{len(todo)}] Installing {n}-{version}...")
@@ -251,11 +259,27 @@ def query(root, args):
 
 
 def delete(root, args):
-    names = [a for a in args if not a.startswith("-")]
+    usage = "Usage: pkg delete [-DfnqRy] [-Cgix] <pkg-name> ...\n       pkg delete [-Dnqy] -a"
+    yes = False
+    names = []
+    for arg in args:
+        if arg.startswith("-"):
+            for c in arg[1:]:
+                if c not in "DfnqRyCgix":
+                    raise Fail(f"pkg: illegal option -- {c}\n{usage}", EX_USAGE)
+                yes = yes or c == "y"
+        else:
+            names.append(arg)
+    if not names:
+        raise Fail(usage, EX_USAGE)
     db = load_db(root)
     missing = [n for n in names if n not in db]
-    if missing or not names:
-        raise Fail(f"pkg: No packages matched for pattern '{(missing or ['?'])[0]}'")
+    if missing:
+        raise Fail(f"pkg: No packages matched for pattern '{missing[0]}'")
+    print("Deinstallation has been requested for the following %d packages:\n" % len(names))
+    for n in names:
+        print(f"\t{n}: {db[n]['version']}")
+    confirm("\nProceed with deinstalling packages? [y/N]: ", yes)
     for n in names:
         del db[n]
     with open(db_path(root), "w") as f:

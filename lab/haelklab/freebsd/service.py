@@ -75,7 +75,18 @@ def rc_usage(script, commands):
             f"Usage: {script} [fast|force|one|quiet]({'|'.join(commands)})")
 
 
-def check_enabled(name, command, rc, verb):
+def parse_directive(script, command, commands):
+    """rc.subr's reading of COMMAND: (verb, whether NAME_enable is bypassed); an
+    unknown directive fails with rc.subr's usage. `one` and `force` bypass it."""
+    for prefix in ("one", "fast", "force", "quiet"):
+        if command.startswith(prefix) and command[len(prefix):] in commands:
+            return command[len(prefix):], prefix in ("one", "force")
+    if command not in commands:
+        raise Fail(rc_usage(script, commands).format(command))
+    return command, False
+
+
+def check_enabled(name, rc, verb):
     if not rc_yes(rc.get(f"{name}_enable")):
         raise Fail(f"Cannot '{verb}' {name}. Set {name}_enable to YES in /etc/rc.conf "
                    f"or use 'one{verb}' instead of '{verb}'.")
@@ -85,17 +96,13 @@ def check_enabled(name, command, rc, verb):
 
 def jail_rc(command, names):
     commands = BASE_COMMANDS + ["config", "console"]
-    verb = command
-    one = False
-    for prefix in ("one", "fast", "force", "quiet"):
-        if verb.startswith(prefix) and verb[len(prefix):] in commands:
-            one = one or prefix in ("one", "force")
-            verb = verb[len(prefix):]
+    verb, one = parse_directive("/etc/rc.d/jail", command, commands)
     if verb not in ("start", "stop", "restart", "status"):
-        raise Fail(rc_usage("/etc/rc.d/jail", commands).format(command))
+        raise Fail(f"/etc/rc.d/jail: {verb} is not simulated by the haelk lab")
     rc = parse_rc("/etc/rc.conf")
-    if not one:
-        check_enabled("jail", command, rc, verb)
+    # rc.d/jail has no pidfile, so unlike a port's script it gates stop too.
+    if not one and verb != "status":
+        check_enabled("jail", rc, verb)
     if not names:
         names = rc.get("jail_list", "").split()
         if not names:
@@ -167,23 +174,21 @@ class RcScript:
 
     def run(self, command):
         commands = BASE_COMMANDS + self.extra
-        verb, one = command, False
-        for prefix in ("one", "fast", "force", "quiet"):
-            if verb.startswith(prefix) and verb[len(prefix):] in commands:
-                one = one or prefix in ("one", "force")
-                verb = verb[len(prefix):]
-        if verb not in commands:
-            raise Fail(rc_usage(self.script, commands).format(command))
+        verb, one = parse_directive(self.script, command, commands)
         if verb in ("enable", "disable", "rcvar", "enabled"):
             return self.rcvar_command(verb)
-        if verb in ("start", "stop", "restart", "status", "reload") and not one:
-            check_enabled(self.name, command, self.rc, verb)
+        # rc.subr: status, and stop of a running service, need no NAME_enable.
+        gated = verb in ("start", "restart", "reload", "configtest") or (
+            verb == "stop" and self.pid() is None)
+        if gated and not one:
+            check_enabled(self.name, self.rc, verb)
         if verb == "configtest":
             return self.configtest()
         if verb == "status":
             pid = self.pid()
             if pid is None:
-                raise Fail(f"{self.name} is not running.")
+                print(f"{self.name} is not running.")  # rc.subr: stdout, exit 1
+                raise Fail("")
             print(f"{self.name} is running as pid {pid}.")
             return 0
         if verb == "stop":
@@ -196,7 +201,7 @@ class RcScript:
             return self.start()
         if verb == "reload":
             return self.reload()
-        raise Fail(rc_usage(self.script, commands).format(command))
+        raise Fail(f"{self.script}: {verb} is not simulated by the haelk lab")
 
     def rcvar_command(self, verb):
         var = f"{self.name}_enable"
@@ -224,8 +229,6 @@ class RcScript:
 
     # haproxy --------------------------------------------------------------
     def configtest(self):
-        if self.name != "haproxy":
-            raise Fail(rc_usage(self.script, BASE_COMMANDS + self.extra).format("configtest"))
         result = subprocess.run([HAPROXY, "-c", "-f", self.config], capture_output=True, text=True)
         if result.returncode != 0:
             sys.stderr.write(result.stdout + result.stderr)
@@ -256,8 +259,6 @@ class RcScript:
             raise Fail(f"/usr/local/etc/rc.d/{self.name}: WARNING: failed precmd routine for {self.name}")
 
     def reload(self):
-        if self.name != "haproxy":
-            raise Fail(rc_usage(self.script, BASE_COMMANDS + self.extra).format("reload"))
         pid = self.pid()
         if pid is None:
             raise Fail(f"{self.name} not running? (check {self.pidfile}).")
