@@ -109,9 +109,11 @@ def test_service_jail_start_needs_jail_enable(jail_name):
     name = jail_name("lab3")
     make_jail("lab3", name, start=False)
     ssh("lab3", "sysrc jail_enable=NO", check=True)
+    # Like rc.subr: the reason on stdout, exit 0, and no jail started.
     result = ssh("lab3", f"service jail start {name}")
-    assert result.returncode == 1
-    assert "Set jail_enable to YES" in result.stderr
+    assert result.returncode == 0
+    assert "Set jail_enable to YES" in result.stdout
+    assert name not in ssh("lab3", "jls -N").stdout
 
 
 def test_service_jail_start_without_name_honours_jail_list(jail_name):

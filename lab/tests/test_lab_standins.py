@@ -69,10 +69,13 @@ def test_service_refuses_to_start_without_enable(jail_name):
     name = jail_name("lab2")
     make_jail("lab2", name)
     ssh("lab2", f"pkg -j {name} install -y haproxy", check=True)
+    # Like rc.subr: the reason on stdout, exit 0, and nothing started.
     result = ssh("lab2", f"service -j {name} haproxy start")
-    assert result.returncode == 1
+    assert result.returncode == 0
     assert ("Cannot 'start' haproxy. Set haproxy_enable to YES in /etc/rc.conf or use "
-            "'onestart' instead of 'start'.") in result.stderr
+            "'onestart' instead of 'start'.") in result.stdout
+    status = ssh("lab2", f"service -j {name} haproxy status")
+    assert status.returncode == 1 and "haproxy is not running." in status.stdout
 
 
 def test_service_of_an_uninstalled_package_does_not_exist(jail_name):

@@ -86,10 +86,15 @@ def parse_directive(script, command, commands):
     return command, False
 
 
-def check_enabled(name, rc, verb):
-    if not rc_yes(rc.get(f"{name}_enable")):
-        raise Fail(f"Cannot '{verb}' {name}. Set {name}_enable to YES in /etc/rc.conf "
-                   f"or use 'one{verb}' instead of '{verb}'.")
+def enabled(name, rc, verb):
+    """rc.subr's NAME_enable gate. When it is not YES, rc.subr says why on stdout
+    and returns 0 *without doing anything*: a caller of `service` must check that
+    the service really runs, and the lab must not spare it that."""
+    if rc_yes(rc.get(f"{name}_enable")):
+        return True
+    print(f"Cannot '{verb}' {name}. Set {name}_enable to YES in /etc/rc.conf "
+          f"or use 'one{verb}' instead of '{verb}'.")
+    return False
 
 
 # ----------------------------------------------------------- rc.d/jail ---
@@ -101,8 +106,8 @@ def jail_rc(command, names):
         raise Fail(f"/etc/rc.d/jail: {verb} is not simulated by the haelk lab")
     rc = parse_rc("/etc/rc.conf")
     # rc.d/jail has no pidfile, so unlike a port's script it gates stop too.
-    if not one and verb != "status":
-        check_enabled("jail", rc, verb)
+    if not one and verb != "status" and not enabled("jail", rc, verb):
+        return 0
     if not names:
         names = rc.get("jail_list", "").split()
         if not names:
@@ -180,8 +185,8 @@ class RcScript:
         # rc.subr: status, and stop of a running service, need no NAME_enable.
         gated = verb in ("start", "restart", "reload", "configtest") or (
             verb == "stop" and self.pid() is None)
-        if gated and not one:
-            check_enabled(self.name, self.rc, verb)
+        if gated and not one and not enabled(self.name, self.rc, verb):
+            return 0
         if verb == "configtest":
             return self.configtest()
         if verb == "status":
