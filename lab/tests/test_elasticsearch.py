@@ -16,7 +16,15 @@ import pytest
 
 # The harness sits next to this file; make it importable whatever pytest's import mode.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standins_harness import ES, EsCluster, Processes, request, run_refused, wait_until  # noqa: E402
+from standins_harness import (  # noqa: E402
+    ES,
+    EsCluster,
+    Processes,
+    holds_for,
+    request,
+    run_refused,
+    wait_until,
+)
 
 LAB_ROLES = {"n1": ["master", "data"], "n2": ["master", "data"], "n3": ["master", "voting_only"]}
 
@@ -356,9 +364,14 @@ def test_master_loss_reelection_and_voting_only_never_master(tmp_path, procs):
     # With only the voting-only node and one master left out of three voters, killing the
     # master leaves no quorum: the voting-only node must not take over.
     cluster.stop(survivor, signal.SIGKILL)
-    time.sleep(3)
-    status, body = cluster.get("n3", "/_cluster/health?master_timeout=1s")
-    assert status == 503 and body["error"]["type"] == "master_not_discovered_exception", body
+
+    def no_master():
+        status, body = cluster.get("n3", "/_cluster/health?master_timeout=200ms")
+        return status == 503 and body["error"]["type"] == "master_not_discovered_exception"
+
+    # n3 drops the dead master after its 2 s leader timeout; from then on it must stay without one.
+    wait_until(no_master, 10, what="n3 to notice the master is gone")
+    holds_for(no_master, 3, what="no master on the voting-only node")
     status, body = cluster.get("n3", "/_cluster/health?local=true")
     assert status == 200
 
@@ -402,9 +415,12 @@ def test_allocation_enable_primaries_blocks_replica_recovery_until_reset(tmp_pat
     assert cluster.stop("n2") == 0
     cluster.start("n2", bootstrap=False)
     cluster.wait_nodes(3, via="n2")
-    time.sleep(1.5)
-    status, body = cluster.health("n1")
-    assert body["status"] == "yellow" and body["unassigned_shards"] == 1
+
+    def replica_held_back():
+        body = cluster.health("n1")[1]
+        return body["status"] == "yellow" and body["unassigned_shards"] == 1
+
+    holds_for(replica_held_back, 1.5, what="replica held back by allocation.enable=primaries")
     explain = cluster.get("n1", "/_cluster/allocation/explain")[1]
     assert any(d["decider"] == "enable" for n in explain["node_allocation_decisions"] for d in n["deciders"])
     assert (
@@ -461,3 +477,74 @@ def test_replica_of_departed_node_waits_for_delayed_timeout(tmp_path, procs):
     cluster.wait_status("green", via=via)
     assert time.time() - left_at >= 2.0
     assert holder not in {r["node"] for r in cluster.shards(via)}
+
+
+def test_allocation_settings_validated_like_es(shared):
+    def put(settings):
+        return shared.put("n1", "/_cluster/settings", {"transient": settings})
+
+    # ES upper-cases allocation.enable before parsing it: any case is valid, and honoured.
+    status, body = put({"cluster.routing.allocation.enable": "NONE"})
+    assert status == 200, body
+    try:
+        status, body = shared.put("n2", "/blocked?timeout=1s", {"settings": {"number_of_replicas": 0}})
+        assert status == 200 and body["shards_acknowledged"] is False, body
+    finally:
+        assert put({"cluster.routing.allocation.enable": None})[0] == 200
+    shared.wait_status("green")
+    assert shared.delete("n1", "/blocked")[0] == 200
+    status, body = put({"cluster.routing.allocation.exclude._ip": "10.0.0.1,not-an-ip"})
+    assert status == 400 and "invalid IP address [not-an-ip]" in body["error"]["reason"], body
+    assert put({"cluster.routing.allocation.exclude._ip": "10.0.0.*"})[0] == 200
+    assert put({"cluster.routing.allocation.exclude._ip": None})[0] == 200
+    status, body = put({"action.auto_create_index": "+logs-*,-"})
+    assert status == 400 and "must contain an index name after [-]" in body["error"]["reason"], body
+    status, body = shared.get("n1", "/_cluster/state/metadata,bogus")
+    assert status == 400 and "unrecognized metric: [bogus]" in body["error"]["reason"], body
+    status, body = shared.get("n1", "/_cluster/health?wait_for_active_shards=some")
+    assert status == 400, body
+
+
+def test_require_filter_needs_every_attribute_to_match(shared):
+    # require is an AND of all its filters: no node is both n1 and n2, so nothing can go anywhere.
+    settings = {"cluster.routing.allocation.require._name": "n1,n2"}
+    assert shared.put("n1", "/_cluster/settings", {"transient": settings})[0] == 200
+    try:
+        status, body = shared.put("n1", "/required?timeout=1s", {"settings": {"number_of_replicas": 0}})
+        assert status == 200 and body["shards_acknowledged"] is False, body
+        explain = shared.get("n1", "/_cluster/allocation/explain")[1]
+        assert explain["index"] == "required" and explain["can_allocate"] == "no", explain
+    finally:
+        assert (
+            shared.put("n1", "/_cluster/settings", {"transient": {"cluster.routing.allocation.require._name": None}})[0]
+            == 200
+        )
+    shared.wait_status("green")
+    assert shared.delete("n1", "/required")[0] == 200
+
+
+def test_auto_create_index_patterns(shared):
+    rules = {"action.auto_create_index": "+logs-*,-*"}
+    assert shared.put("n1", "/_cluster/settings", {"transient": rules})[0] == 200
+    try:
+        assert shared.put("n2", "/logs-app/_doc/1", {"a": 1})[0] == 201
+        status, body = shared.put("n2", "/metrics/_doc/1", {"a": 1})
+        assert status == 404 and body["error"]["type"] == "index_not_found_exception", body
+        assert "contains [-*] which forbids automatic creation" in body["error"]["reason"]
+        only = {"action.auto_create_index": "logs-*"}
+        assert shared.put("n1", "/_cluster/settings", {"transient": only})[0] == 200
+        status, body = shared.put("n3", "/metrics/_doc/1", {"a": 1})
+        assert status == 404 and "([logs-*]) doesn't match" in body["error"]["reason"], body
+    finally:
+        assert shared.put("n1", "/_cluster/settings", {"transient": {"action.auto_create_index": None}})[0] == 200
+    assert shared.delete("n1", "/logs-app")[0] == 200
+
+
+def test_auto_create_index_as_yaml_list_refused(tmp_path):
+    out = refused(tmp_path, lambda s: s.update({"action.auto_create_index": ["+logs-*", "-*"]}))
+    assert "[action.auto_create_index] is a YAML list" in out
+
+
+def test_auto_create_index_invalid_refused(tmp_path):
+    out = refused(tmp_path, lambda s: s.update({"action.auto_create_index": "+"}))
+    assert "must contain an index name after [+]" in out

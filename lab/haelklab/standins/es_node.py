@@ -102,6 +102,11 @@ class Node:
             "transport_address": f"{cfg.host}:{cfg.transport_port}",
             "http_address": f"{cfg.host}:{cfg.http_port}",
             "heap": cfg.heap,
+            "attributes": {
+                key[len("node.attr.") :]: str(value)
+                for key, value in cfg.settings.items()
+                if key.startswith("node.attr.")
+            },
         }
         self.started = time.time()
 

@@ -6,6 +6,7 @@ status codes and error shapes.
 """
 
 import fnmatch
+import ipaddress
 import json
 import os
 import re
@@ -16,13 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 try:
     from . import es_cluster as cl
     from .common import EsError, now_millis, parse_time
-    from .es_config import ROUTING_SETTING, is_known_setting
+    from .es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
     from .es_node import VERSION, NotMaster, shard_for
     from .es_store import read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
     from common import EsError, now_millis, parse_time
-    from es_config import ROUTING_SETTING, is_known_setting
+    from es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
     from es_node import VERSION, NotMaster, shard_for
     from es_store import read_json, write_json_atomic
 
@@ -52,6 +53,14 @@ INTEGERS = re.compile(
     r"cluster\.max_voting_config_exclusions|search\.max_buckets"
 )
 INVALID_NAME_CHARS = set('\\/*?"<>| ,#:')
+
+
+def is_ip_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def flatten(data, prefix=""):
@@ -143,11 +152,11 @@ def filter_path(payload, spec):
     return keep(payload, patterns) or {}
 
 
-def not_found_index(name):
+def not_found_index(name, why=None):
     return EsError(
         404,
         "index_not_found_exception",
-        f"no such index [{name}]",
+        f"no such index [{name}]" + (f" and {why}" if why else ""),
         **{"resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_", "index": name},
     )
 
@@ -764,6 +773,8 @@ class Rest:
             else False
         )
         active = params.get("wait_for_active_shards")
+        if active is not None and active != "all" and not active.isdigit():
+            raise EsError(400, "illegal_argument_exception", f"failed to parse [wait_for_active_shards]: [{active}]")
         if params.get("level") not in (None, "cluster", "indices", "shards"):
             raise EsError(400, "illegal_argument_exception", "level must be one of [cluster, indices, shards]")
         deadline = time.time() + (timeout if timeout is not None else 1e9)
@@ -826,6 +837,13 @@ class Rest:
         return out
 
     def cluster_state(self, params, body, metrics=None):
+        unknown = [m for m in (metrics or "_all").split(",") if m not in CLUSTER_STATE_METRICS]
+        if unknown:
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"request [/_cluster/state/{metrics}] contains unrecognized metric: [{unknown[0]}]",
+            )
         state = self.wait_master(params)
         if state is None:
             raise EsError(503, "master_not_discovered_exception", None)
@@ -926,9 +944,19 @@ class Rest:
         if isinstance(value, (dict, list)):
             raise EsError(400, "illegal_argument_exception", f"{scope} setting [{key}] has an invalid value")
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if key in ENUMS and text not in ENUMS[key]:
+        if key in ENUMS and text.lower() not in ENUMS[key]:
+            # ES upper-cases the value before parsing: "PRIMARIES" is as valid as "primaries".
             kind = "allocation" if "allocation" in key else "rebalance"
             raise EsError(400, "illegal_argument_exception", f"Illegal {kind}.enable value [{text.upper()}]")
+        if re.fullmatch(r"cluster\.routing\.allocation\.(require|include|exclude)\.(_ip|_host_ip|_publish_ip)", key):
+            for address in (a.strip() for a in text.split(",") if a.strip()):
+                if "*" not in address and not is_ip_address(address):
+                    raise EsError(400, "illegal_argument_exception", f"invalid IP address [{address}] for [{key}]")
+        if key == "action.auto_create_index":
+            try:
+                parse_auto_create_index(text)
+            except ValueError as err:
+                raise EsError(400, "illegal_argument_exception", str(err)) from err
         if key in BOOLEANS and text not in ("true", "false"):
             raise EsError(
                 400,
@@ -1376,6 +1404,26 @@ class Rest:
         if setting == "true" and any(p in ("_all", "*") or "*" in p for p in expr.split(",")):
             raise EsError(400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed")
 
+    def auto_create_guard(self, state, name):
+        """Refuse to auto-create `name` as ES's AutoCreateIndex would (cluster setting, else elasticsearch.yml)."""
+        value = cl.effective_settings(state).get("action.auto_create_index") if state else None
+        if value is None:
+            value = self.node.cfg.settings.get("action.auto_create_index", "true")
+        enabled, expressions = parse_auto_create_index(value)
+        if not enabled:
+            raise not_found_index(name, "[action.auto_create_index] is [false]")
+        if not expressions:
+            return
+        for pattern, allowed in expressions:
+            if fnmatch.fnmatchcase(name, pattern):
+                if allowed:
+                    return
+                raise not_found_index(
+                    name,
+                    f"[action.auto_create_index] contains [-{pattern}] which forbids automatic creation of the index",
+                )
+        raise not_found_index(name, f"[action.auto_create_index] ([{value}]) doesn't match")
+
     def delete_index(self, params, body, expr):
         state = self.wait_master(params)
         self.destructive_guard(state, expr)
@@ -1446,13 +1494,7 @@ class Rest:
         deadline = time.time() + timeout
         state = self.local_state()
         if state is None or name not in state["indices"]:
-            auto = str(
-                cl.effective_settings(state or {"settings": {"persistent": {}, "transient": {}}}).get(
-                    "action.auto_create_index", "true"
-                )
-            ).lower()
-            if auto == "false":
-                raise not_found_index(name)
+            self.auto_create_guard(state, name)
             self.master(
                 "create_index",
                 {"name": name, "shards": 1, "replicas": 1, "auto": True},
@@ -1826,6 +1868,17 @@ HEALTH_PARAMS = {
     "level",
     "expand_wildcards",
     "return_200_for_cluster_health_timeout",
+}
+CLUSTER_STATE_METRICS = {
+    "_all",
+    "version",
+    "master_node",
+    "blocks",
+    "nodes",
+    "metadata",
+    "routing_table",
+    "routing_nodes",
+    "customs",
 }
 CAT_PARAMS = {"format", "h", "v", "s", "help", "local", "master_timeout", "bytes", "time"}
 DOC_WRITE_PARAMS = {
