@@ -18,13 +18,13 @@ try:
     from . import es_cluster as cl
     from .common import EsError, now_millis, parse_time
     from .es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
-    from .es_node import VERSION, NotMaster, shard_for
+    from .es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from .es_store import read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
     from common import EsError, now_millis, parse_time
     from es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
-    from es_node import VERSION, NotMaster, shard_for
+    from es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from es_store import read_json, write_json_atomic
 
 COMMON_PARAMS = {"pretty", "human", "error_trace", "filter_path"}
@@ -1518,10 +1518,7 @@ class Rest:
                         resp = self.node.rpc(
                             state["nodes"][primary["node"]]["transport_address"], "write", req, timeout=30.0
                         )
-                        if "es_error" in resp:
-                            err = resp["es_error"]["error"]
-                            extra = {k: v for k, v in err.items() if k not in ("type", "reason", "root_cause")}
-                            raise EsError(resp["es_error"]["status"], err["type"], err["reason"], **extra)
+                        raise_remote_error(resp)
                     if "retry" not in resp:
                         return (201 if resp["result"] == "created" else 200), resp
                 except (OSError, KeyError):
