@@ -420,6 +420,9 @@ def test_allocation_enable_primaries_blocks_replica_recovery_until_reset(tmp_pat
         body = cluster.health("n1")[1]
         return body["status"] == "yellow" and body["unassigned_shards"] == 1
 
+    # If the restarted n2 wins an election, it recovers the routing from disk (as ES's gateway
+    # does): red until the primary is re-initialised. Then the replica must stay held back.
+    wait_until(replica_held_back, 10, what="primary active, replica unassigned")
     holds_for(replica_held_back, 1.5, what="replica held back by allocation.enable=primaries")
     explain = cluster.get("n1", "/_cluster/allocation/explain")[1]
     assert any(d["decider"] == "enable" for n in explain["node_allocation_decisions"] for d in n["deciders"])
