@@ -551,3 +551,15 @@ def test_auto_create_index_as_yaml_list_refused(tmp_path):
 def test_auto_create_index_invalid_refused(tmp_path):
     out = refused(tmp_path, lambda s: s.update({"action.auto_create_index": "+"}))
     assert "must contain an index name after [+]" in out
+
+
+def test_voting_exclusion_of_non_master_node_is_skipped_and_absent_node_recorded(tmp_path, procs):
+    cluster = EsCluster(tmp_path, procs, roles={"n1": ["master", "data"], "n2": ["data"]}, count=2)
+    cluster.start_all()
+    assert cluster.post("n2", "/_cluster/voting_config_exclusions?node_names=n2")[0] == 200
+    coord = cluster.get("n1", "/_cluster/state")[1]["metadata"]["cluster_coordination"]
+    assert coord["voting_config_exclusions"] == []
+    assert cluster.post("n2", "/_cluster/voting_config_exclusions?node_names=ghost")[0] == 200
+    coord = cluster.get("n1", "/_cluster/state")[1]["metadata"]["cluster_coordination"]
+    assert coord["voting_config_exclusions"] == [{"node_id": "_absent_", "node_name": "ghost"}]
+    assert cluster.master_name("n2") == "n1"

@@ -163,38 +163,35 @@ class Node:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
-                remote = self.headers.get("X-Cluster-Name")
-                if remote != node.cfg.cluster_name:
-                    raw = json.dumps(
-                        {
-                            "reason": f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
-                            f"does not match local cluster name [{remote}]"
-                        }
-                    ).encode()
-                    self.send_response(403)
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                    return
-                action = self.path.rsplit("/", 1)[-1]
-                handler = getattr(node, "t_" + action, None)
-                try:
-                    if handler is None:
-                        raise EsError(400, "action_not_found_transport_exception", f"No handler for action [{action}]")
-                    result, status = handler(body), 200
-                except EsError as err:
-                    result, status = {"es_error": err.body()}, 200
-                except NotMaster as err:
-                    result, status = {"not_master": str(err)}, 200
-                except Exception as err:  # noqa: BLE001 - report any failure to the caller
-                    node.log.exception("transport action [%s] failed", action)
-                    result, status = {"failure": repr(err)}, 500
+                result, status = self.answer(body)
                 raw = json.dumps(result).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+
+            def answer(self, body):
+                remote = self.headers.get("X-Cluster-Name")
+                if remote != node.cfg.cluster_name:
+                    reason = (
+                        f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
+                        f"does not match local cluster name [{remote}]"
+                    )
+                    return {"reason": reason}, 403
+                action = self.path.rsplit("/", 1)[-1]
+                handler = getattr(node, "t_" + action, None)
+                try:
+                    if handler is None:
+                        raise EsError(400, "action_not_found_transport_exception", f"No handler for action [{action}]")
+                    return handler(body), 200
+                except EsError as err:
+                    return {"es_error": err.body()}, 200
+                except NotMaster as err:
+                    return {"not_master": str(err)}, 200
+                except Exception as err:  # noqa: BLE001 - report any failure to the caller
+                    node.log.exception("transport action [%s] failed", action)
+                    return {"failure": repr(err)}, 500
 
         server = ThreadingHTTPServer((self.cfg.host, self.cfg.transport_port), Handler)
         server.daemon_threads = True

@@ -242,12 +242,18 @@ class MasterOps:
 
     def op_add_exclusions(self, args):
         def add(state):
-            by_name = {info["name"]: nid for nid, info in state["nodes"].items()}
-            wanted = []
-            for name in args.get("node_names", []):
-                wanted.append({"node_id": by_name.get(name, "_absent_"), "node_name": name})
-            for nid in args.get("node_ids", []):
-                wanted.append({"node_id": nid, "node_name": state["nodes"].get(nid, {}).get("name", "_absent_")})
+            # As ES: an absent node is excluded by the half we know (the other is "_absent_"); a
+            # present node that is not master-eligible has no vote to take away and is skipped.
+            nodes = state["nodes"]
+            by_name = {info["name"]: nid for nid, info in nodes.items()}
+            wanted = [
+                {"node_id": by_name.get(name, "_absent_"), "node_name": name} for name in args.get("node_names", [])
+            ]
+            wanted += [
+                {"node_id": nid, "node_name": nodes.get(nid, {}).get("name", "_absent_")}
+                for nid in args.get("node_ids", [])
+            ]
+            wanted = [e for e in wanted if e["node_id"] not in nodes or cl.is_master_eligible(nodes[e["node_id"]])]
             merged = list(state["exclusions"])
             for entry in wanted:
                 if entry not in merged:
