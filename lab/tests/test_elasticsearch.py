@@ -269,6 +269,14 @@ def test_health_wait_for_status_and_408(shared):
     assert status == 200 and explain["index"] == "toomany" and explain["can_allocate"] == "no"
     deciders = {d["decider"] for n in explain["node_allocation_decisions"] for d in n["deciders"]}
     assert "same_shard" in deciders
+    # Writes honour wait_for_active_shards: 3 of the 5 copies can be active on 3 nodes, never all.
+    status, body = shared.put("n1", "/toomany/_doc/1?wait_for_active_shards=3&timeout=10s", {"a": 1})
+    assert status == 201, body
+    status, body = shared.put("n3", "/toomany/_doc/2?wait_for_active_shards=all&timeout=1s", {"a": 2})
+    assert status == 503 and body["error"]["type"] == "unavailable_shards_exception", body
+    assert "Not enough active copies to meet shard count of [ALL] (have 3, needed 5)" in body["error"]["reason"]
+    status, body = shared.put("n1", "/toomany/_doc/1?if_seq_no=0&if_primary_term=1", {"a": 3})
+    assert status == 400 and "stand-in limitation" in body["error"]["reason"], body
     assert shared.delete("n1", "/toomany")[0] == 200
     shared.wait_status("green")
 

@@ -1496,6 +1496,21 @@ class Rest:
             op_type = "create"
         if "refresh" in params and params["refresh"] not in ("", "true", "false", "wait_for"):
             raise EsError(400, "illegal_argument_exception", f"Unknown value for refresh: [{params['refresh']}].")
+        unsupported = sorted({"version", "version_type", "if_seq_no", "if_primary_term"} & set(params))
+        if unsupported:
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"stand-in limitation: [{unsupported[0]}] (optimistic concurrency control, external versions) "
+                "is not implemented",
+            )
+        if parse_bool(params.get("require_alias", "false"), "require_alias"):
+            raise not_found_index(name, f"[require_alias] request flag is [true] and [{name}] is not an alias")
+        wanted_active = params.get("wait_for_active_shards", "1")
+        if wanted_active != "all" and not wanted_active.isdigit():
+            raise EsError(
+                400, "illegal_argument_exception", f"failed to parse [wait_for_active_shards]: [{wanted_active}]"
+            )
         timeout = parse_time(params.get("timeout", "1m"), "timeout") or 60.0
         deadline = time.time() + timeout
         state = self.local_state()
@@ -1514,8 +1529,12 @@ class Rest:
                 raise not_found_index(name)
             shard = shard_for(doc_id, meta["shards"])
             has_master = self.node.master_id is not None
-            primary = next((c for c in state["routing"][name][shard] if c["primary"] and c["state"] in cl.ACTIVE), None)
-            if has_master and primary is not None:
+            copies = [c for c in state["routing"][name][shard] if not c["relocation_source"]]
+            primary = next((c for c in copies if c["primary"] and c["state"] in cl.ACTIVE), None)
+            # ES checks wait_for_active_shards before the write (default 1: the primary).
+            active = len([c for c in copies if c["state"] in cl.ACTIVE])
+            needed = 1 + meta["replicas"] if wanted_active == "all" else int(wanted_active)
+            if has_master and primary is not None and active >= needed:
                 req = {"index": name, "shard": shard, "id": doc_id, "source": body, "op_type": op_type}
                 try:
                     if primary["node"] == self.node.id:
@@ -1532,6 +1551,14 @@ class Rest:
             if time.time() >= deadline:
                 if not has_master:
                     raise EsError(503, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];")
+                if primary is not None:
+                    raise EsError(
+                        503,
+                        "unavailable_shards_exception",
+                        f"[{name}][{shard}] Not enough active copies to meet shard count of "
+                        f"[{wanted_active.upper()}] (have {active}, needed {needed}). Timeout: "
+                        f"[{params.get('timeout', '1m')}], request: [index {{[{name}][{doc_id}]}}]",
+                    )
                 raise EsError(
                     503,
                     "unavailable_shards_exception",
