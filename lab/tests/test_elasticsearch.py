@@ -244,6 +244,15 @@ def test_strict_rest_surface(shared):
     assert status == 400 and "Wildcard expressions or all indices are not allowed" in body["error"]["reason"]
     status, body = shared.put("n1", "/BadName", {})
     assert status == 400 and body["error"]["type"] == "invalid_index_name_exception"
+    for bad in ({"refresh_interval": "soon"}, {"max_result_window": 0}, {"codec": "snappy"}):
+        status, body = shared.put("n1", "/badsettings", {"settings": bad})
+        assert status == 400 and body["error"]["type"] == "illegal_argument_exception", (bad, body)
+    assert shared.get("n1", "/badsettings")[0] == 404
+    twice = {
+        "persistent": {"cluster.routing.allocation.enable": "all", "cluster": {"routing.allocation.enable": "none"}}
+    }
+    status, body = shared.put("n1", "/_cluster/settings", twice)
+    assert status == 400 and "duplicate settings key" in body["error"]["reason"], body
     form = urllib.request.Request(
         shared.url("n1", "/formdocs/_doc/1"),
         data=b'{"a": 1}',

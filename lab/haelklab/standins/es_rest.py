@@ -16,13 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 try:
     from . import es_cluster as cl
-    from .common import EsError, now_millis, parse_time
+    from .common import EsError, StartupError, flatten_settings, now_millis, parse_time
     from .es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
     from .es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from .es_store import read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
-    from common import EsError, now_millis, parse_time
+    from common import EsError, StartupError, flatten_settings, now_millis, parse_time
     from es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
     from es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from es_store import read_json, write_json_atomic
@@ -63,14 +63,14 @@ def is_ip_address(text):
     return True
 
 
-def flatten(data, prefix=""):
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def flatten(data):
+    """Nested or dotted settings of a request body as dotted keys; a key given twice is refused."""
+    if not isinstance(data, dict):
+        raise EsError(400, "illegal_argument_exception", f"malformed settings: expected an object, got [{data}]")
+    try:
+        return flatten_settings(data)
+    except StartupError as err:
+        raise EsError(400, "settings_exception", str(err)) from err
 
 
 def nest(flat):
@@ -1344,7 +1344,25 @@ class Rest:
                         "final index setting [index.number_of_shards], not updateable",
                     )
                 out[short] = num
-            elif short in ("refresh_interval", "max_result_window", "codec"):
+            elif short == "refresh_interval":
+                parse_time(value, "index.refresh_interval")
+                out[short] = value
+            elif short == "max_result_window":
+                if not str(value).isdigit() or int(value) < 1:
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"Failed to parse value [{value}] for setting [index.max_result_window] must be >= 1",
+                    )
+                out[short] = int(value)
+            elif short == "codec":
+                if value not in ("default", "best_compression", "lz4", "zlib"):
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"unknown value for [index.codec] must be one of [default, lz4, best_compression, zlib] "
+                        f"but was: {value}",
+                    )
                 out[short] = value
             elif short == "unassigned.node_left.delayed_timeout":
                 out[short] = parse_time(value, "index." + short) or 0.0
