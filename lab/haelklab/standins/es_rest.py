@@ -781,6 +781,9 @@ class Rest:
         active = params.get("wait_for_active_shards")
         if active is not None and active != "all" and not active.isdigit():
             raise EsError(400, "illegal_argument_exception", f"failed to parse [wait_for_active_shards]: [{active}]")
+        if params.get("wait_for_events") not in (None, "immediate", "urgent", "high", "normal", "low", "languid"):
+            # The stand-in has no pending-task queue, so a valid priority is satisfied at once.
+            raise EsError(400, "illegal_argument_exception", f"No priority found for [{params['wait_for_events']}]")
         if params.get("level") not in (None, "cluster", "indices", "shards"):
             raise EsError(400, "illegal_argument_exception", "level must be one of [cluster, indices, shards]")
         deadline = time.time() + (timeout if timeout is not None else 1e9)
