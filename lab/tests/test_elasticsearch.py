@@ -591,3 +591,22 @@ def test_voting_exclusion_of_non_master_node_is_skipped_and_absent_node_recorded
     coord = cluster.get("n1", "/_cluster/state")[1]["metadata"]["cluster_coordination"]
     assert coord["voting_config_exclusions"] == [{"node_id": "_absent_", "node_name": "ghost"}]
     assert cluster.master_name("n2") == "n1"
+
+
+def test_node_filters_follow_es_semantics():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "haelklab", "standins"))
+    import es_cluster  # noqa: PLC0415 - the stand-in's pure cluster logic, importable only from its directory
+
+    node = {"name": "n1", "host": "127.0.0.1", "attributes": {"zone": "a"}}
+
+    def decision(filters):
+        settings = {f"cluster.routing.allocation.{key}": value for key, value in filters.items()}
+        return es_cluster.node_filter_decision(settings, node, "id-1")
+
+    assert decision({"require._name": "n1,n2"}) is not None  # require: every value must match
+    assert decision({"require._name": "n*", "require.zone": "a"}) is None
+    assert decision({"exclude.zone": "b,a"}) is not None  # exclude/include: any value matches
+    assert decision({"include.zone": "b"}) is not None
+    assert decision({"include.rack": "r1"}) is not None  # a node without the attribute does not match
+    assert decision({"exclude._id": "id-*"}) is None  # _id is compared exactly, no wildcards
+    assert decision({"exclude._id": "id-1"}) is not None

@@ -215,12 +215,12 @@ def _filter_attribute_matches(attr, values, info, node_id):
     if attr == "_id":
         return node_id in values
     if attr in ("_name", "name"):
-        subject = [info["name"]]
+        subject = info["name"]
     elif attr in ("_ip", "_host_ip", "_publish_ip", "_host"):
-        subject = [info["host"]]
+        subject = info["host"]  # the stand-in's host name is its one IP address
     else:
-        subject = [info.get("attributes", {}).get(attr)]
-    return any(s is not None and fnmatch.fnmatchcase(s, v) for s in subject for v in values)
+        subject = info.get("attributes", {}).get(attr)
+    return subject is not None and any(fnmatch.fnmatchcase(subject, v) for v in values)
 
 
 def _filter_group_matches(filters, info, node_id, require_all):
