@@ -905,7 +905,7 @@ class Rest:
                     "ephemeral_id": i["ephemeral_id"],
                     "transport_address": i["transport_address"],
                     "roles": i["roles"],
-                    "attributes": {},
+                    "attributes": i.get("attributes", {}),
                 }
                 for nid, i in state["nodes"].items()
             },
@@ -1070,7 +1070,7 @@ class Rest:
                 "build_flavor": "default",
                 "build_type": "tar",
                 "roles": info["roles"],
-                "attributes": {},
+                "attributes": info.get("attributes", {}),
                 "settings": {"cluster": {"name": self.node.cfg.cluster_name}, "node": {"name": info["name"]}},
                 "http": {"bound_address": [info["http_address"]], "publish_address": info["http_address"]},
                 "transport": {
