@@ -56,6 +56,16 @@ def wait_until(predicate, timeout=15.0, interval=0.1, what="condition"):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def holds_for(predicate, seconds, interval=0.1, what="condition"):
+    """Assert that `predicate` stays true for `seconds`, checking all along (not one look at the end)."""
+    deadline = time.time() + seconds
+    while True:
+        assert predicate(), f"{what} stopped holding"
+        if time.time() >= deadline:
+            return
+        time.sleep(interval)
+
+
 class Processes:
     """Every process a test started; `kill_all` runs in fixture teardown."""
 

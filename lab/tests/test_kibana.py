@@ -59,6 +59,19 @@ def test_unknown_key_refused(tmp_path):
     assert 'Unknown configuration key(s): "server.hots"' in out
 
 
+def test_kibana7_logging_keys_refused_and_kibana8_logging_accepted(tmp_path):
+    out = refusal(tmp_path, lambda s: s.update({"logging.dest": "/var/log/kibana.log", "logging.verbose": True}))
+    assert 'Unknown configuration key(s): "logging.dest", "logging.verbose"' in out
+    settings = kibana_settings(tmp_path, "127.0.0.1", ["http://127.0.0.1:9200"])
+    settings["logging"] = {
+        "appenders": {"file": {"type": "file", "fileName": str(tmp_path / "kibana.log"), "layout": {"type": "json"}}},
+        "root": {"appenders": ["default", "file"], "level": "info"},
+    }
+    settings["xpack.security.encryptionKey"] = "short"  # refused later, so the start stops after the logging keys
+    code, out = run_refused([KIBANA, "--config", write(tmp_path, settings)])
+    assert code == 1 and "Unknown configuration key" not in out and "minimum length of [32]" in out, out
+
+
 def test_short_encryption_key_refused(tmp_path):
     out = refusal(tmp_path, lambda s: s.update({"xpack.security.encryptionKey": "short"}))
     assert (

@@ -198,27 +198,59 @@ def start_shard(state, name, shard, alloc):
     return True
 
 
-def _filter_matches(settings, kind, info, node_id):
-    for attr, key in (("_name", info["name"]), ("_ip", info["host"]), ("_id", node_id), ("_host", info["host"])):
-        value = settings.get(f"cluster.routing.allocation.{kind}.{attr}")
-        if value:
-            patterns = [p.strip() for p in str(value).split(",") if p.strip()]
-            if any(fnmatch.fnmatchcase(key, p) for p in patterns):
-                return True
-    return False
+def _filters(settings, kind):
+    """{attribute: [values]} of one filter group; empty values are ignored as in ES."""
+    prefix = f"cluster.routing.allocation.{kind}."
+    out = {}
+    for key, value in settings.items():
+        if key.startswith(prefix) and value is not None:
+            values = [v.strip() for v in str(value).split(",") if v.strip()]
+            if values:
+                out[key[len(prefix) :]] = values
+    return out
+
+
+def _filter_attribute_matches(attr, values, info, node_id):
+    """Does any of `values` match the node's `attr`? (ES's DiscoveryNodeFilters, per attribute.)"""
+    if attr == "_id":
+        return node_id in values
+    if attr in ("_name", "name"):
+        subject = info["name"]
+    elif attr in ("_ip", "_host_ip", "_publish_ip", "_host"):
+        subject = info["host"]  # the stand-in's host name is its one IP address
+    else:
+        subject = info.get("attributes", {}).get(attr)
+    return subject is not None and any(fnmatch.fnmatchcase(subject, v) for v in values)
+
+
+def _filter_group_matches(filters, info, node_id, require_all):
+    """require: every value of every attribute must match (AND); include/exclude: any one (OR)."""
+    if require_all:
+        return all(
+            _filter_attribute_matches(attr, [value], info, node_id)
+            for attr, values in filters.items()
+            for value in values
+        )
+    return any(_filter_attribute_matches(attr, values, info, node_id) for attr, values in filters.items())
 
 
 def node_filter_decision(settings, info, node_id):
     """None when the node may hold shards, else the filter decider's explanation."""
-    if _filter_matches(settings, "exclude", info, node_id):
-        return "node matches cluster setting [cluster.routing.allocation.exclude] filters"
-    has_include = any(k.startswith("cluster.routing.allocation.include.") and v for k, v in settings.items())
-    if has_include and not _filter_matches(settings, "include", info, node_id):
-        return "node does not match cluster setting [cluster.routing.allocation.include] filters"
-    has_require = any(k.startswith("cluster.routing.allocation.require.") and v for k, v in settings.items())
-    if has_require and not _filter_matches(settings, "require", info, node_id):
+    require = _filters(settings, "require")
+    if require and not _filter_group_matches(require, info, node_id, True):
         return "node does not match cluster setting [cluster.routing.allocation.require] filters"
+    include = _filters(settings, "include")
+    if include and not _filter_group_matches(include, info, node_id, False):
+        return "node does not match cluster setting [cluster.routing.allocation.include] filters"
+    exclude = _filters(settings, "exclude")
+    if exclude and _filter_group_matches(exclude, info, node_id, False):
+        return "node matches cluster setting [cluster.routing.allocation.exclude] filters"
     return None
+
+
+def allocation_enable(settings):
+    """The effective cluster.routing.allocation.enable; ES parses the value case-insensitively."""
+    return str(settings.get("cluster.routing.allocation.enable", "all")).lower()
 
 
 def enable_allows(enable, primary, new_index):
@@ -237,7 +269,7 @@ def reroute(state, node_stores, max_incoming=2):
     node_stores: {node_id: {"<index uuid>/<shard>": alloc id}} - the copies on each node's disk.
     """
     settings = effective_settings(state)
-    enable = settings.get("cluster.routing.allocation.enable", "all")
+    enable = allocation_enable(settings)
     data_nodes = {nid: info for nid, info in state["nodes"].items() if is_data_node(info)}
     counts = {nid: 0 for nid in data_nodes}
     incoming = {nid: 0 for nid in data_nodes}
@@ -333,7 +365,7 @@ def reroute(state, node_stores, max_incoming=2):
 def explain_unassigned(state, name, shard, copy, node_stores):
     """Why an unassigned copy stays unassigned: the allocation-explain body."""
     settings = effective_settings(state)
-    enable = settings.get("cluster.routing.allocation.enable", "all")
+    enable = allocation_enable(settings)
     meta = state["indices"][name]
     copies = state["routing"][name][shard]
     in_sync = meta["in_sync"][shard]

@@ -124,6 +124,33 @@ def is_known_setting(key):
     return key in _EXACT_SETTINGS or any(rule.fullmatch(key) for rule in _PREFIX_RULES)
 
 
+def parse_auto_create_index(value):
+    """ES's AutoCreate: a boolean, or comma-separated index patterns (`+` allows, `-` forbids,
+    first match wins, no match forbids). Returns (enabled, [(pattern, allowed)]); ValueError
+    with ES's message when the value is neither."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if text in ("true", "false"):
+        return text == "true", []
+    expressions = []
+    for pattern in text.split(","):
+        pattern = pattern.strip()
+        if not pattern:
+            raise ValueError(
+                f"Can't parse [{text}] for setting [action.auto_create_index] must be either "
+                "[true, false, or a comma separated list of index patterns]"
+            )
+        if pattern[0] in "+-":
+            if len(pattern) == 1:
+                raise ValueError(
+                    f"Can't parse [{text}] for setting [action.auto_create_index] must contain an index name "
+                    f"after [{pattern}]"
+                )
+            expressions.append((pattern[1:], pattern[0] == "+"))
+        else:
+            expressions.append((pattern, True))
+    return True, expressions
+
+
 @dataclass
 class EsConfig:
     """The validated settings a node runs with."""
@@ -448,6 +475,17 @@ def load_config(path_conf):
     for key in ("action.destructive_requires_name", "bootstrap.memory_lock"):
         if key in settings:
             _as_bool(settings[key], key)
+    if "action.auto_create_index" in settings:
+        auto_create = settings["action.auto_create_index"]
+        if isinstance(auto_create, list):
+            raise StartupError(
+                "stand-in limitation: [action.auto_create_index] is a YAML list; ES 8 reads a string setting "
+                "given as a list as the list's text, not as patterns - give one comma-separated string"
+            )
+        try:
+            parse_auto_create_index(auto_create)
+        except ValueError as err:
+            raise StartupError(f"java.lang.IllegalArgumentException: {err}") from err
     if _as_bool(settings.get("bootstrap.memory_lock", False), "bootstrap.memory_lock") and not _can_lock_memory():
         raise StartupError(
             "bootstrap check failure [1] of [1]: memory locking requested for elasticsearch process but memory is "

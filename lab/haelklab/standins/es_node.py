@@ -44,6 +44,14 @@ class Fatal(Exception):
     """A condition under which the node must stop with exit code 1."""
 
 
+def raise_remote_error(resp):
+    """Re-raise, as the same EsError, an error a peer answered with over the transport."""
+    if "es_error" in resp:
+        err = resp["es_error"]["error"]
+        extra = {k: v for k, v in err.items() if k not in ("type", "reason", "root_cause")}
+        raise EsError(resp["es_error"]["status"], err["type"], err["reason"], **extra)
+
+
 def shard_for(doc_id, shards):
     return str(zlib.crc32(doc_id.encode()) % shards)
 
@@ -70,6 +78,7 @@ class Node:
         self.id = node_meta["node_id"]
         coord = read_json(os.path.join(state_dir, "coord.json"), {"term": 0, "voted_for": None})
         self.current_term, self.voted_for = coord["term"], coord["voted_for"]
+        self.voted_at = 0.0
         self.state = read_json(os.path.join(state_dir, "cluster.json"))
         self.routing_stale = self.state is not None
         if self.state is not None:
@@ -102,6 +111,11 @@ class Node:
             "transport_address": f"{cfg.host}:{cfg.transport_port}",
             "http_address": f"{cfg.host}:{cfg.http_port}",
             "heap": cfg.heap,
+            "attributes": {
+                key[len("node.attr.") :]: str(value)
+                for key, value in cfg.settings.items()
+                if key.startswith("node.attr.")
+            },
         }
         self.started = time.time()
 
@@ -149,38 +163,35 @@ class Node:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
-                remote = self.headers.get("X-Cluster-Name")
-                if remote != node.cfg.cluster_name:
-                    raw = json.dumps(
-                        {
-                            "reason": f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
-                            f"does not match local cluster name [{remote}]"
-                        }
-                    ).encode()
-                    self.send_response(403)
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                    return
-                action = self.path.rsplit("/", 1)[-1]
-                handler = getattr(node, "t_" + action, None)
-                try:
-                    if handler is None:
-                        raise EsError(400, "action_not_found_transport_exception", f"No handler for action [{action}]")
-                    result, status = handler(body), 200
-                except EsError as err:
-                    result, status = {"es_error": err.body()}, 200
-                except NotMaster as err:
-                    result, status = {"not_master": str(err)}, 200
-                except Exception as err:  # noqa: BLE001 - report any failure to the caller
-                    node.log.exception("transport action [%s] failed", action)
-                    result, status = {"failure": repr(err)}, 500
+                result, status = self.answer(body)
                 raw = json.dumps(result).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+
+            def answer(self, body):
+                remote = self.headers.get("X-Cluster-Name")
+                if remote != node.cfg.cluster_name:
+                    reason = (
+                        f"handshake failed: remote cluster name [{node.cfg.cluster_name}] "
+                        f"does not match local cluster name [{remote}]"
+                    )
+                    return {"reason": reason}, 403
+                action = self.path.rsplit("/", 1)[-1]
+                handler = getattr(node, "t_" + action, None)
+                try:
+                    if handler is None:
+                        raise EsError(400, "action_not_found_transport_exception", f"No handler for action [{action}]")
+                    return handler(body), 200
+                except EsError as err:
+                    return {"es_error": err.body()}, 200
+                except NotMaster as err:
+                    return {"not_master": str(err)}, 200
+                except Exception as err:  # noqa: BLE001 - report any failure to the caller
+                    node.log.exception("transport action [%s] failed", action)
+                    return {"failure": repr(err)}, 500
 
         server = ThreadingHTTPServer((self.cfg.host, self.cfg.transport_port), Handler)
         server.daemon_threads = True
@@ -219,6 +230,7 @@ class Node:
             if self.voted_for not in (None, body["candidate"]) or list(body["accepted"]) < mine:
                 return {"granted": False, "term": self.current_term}
             self.voted_for = body["candidate"]
+            self.voted_at = time.time()
             self.persist_coord()
             self.master_id = None
             return {
@@ -271,16 +283,24 @@ class Node:
         return {"ok": True}
 
     # ---------------------------------------------------------------- publication
+    def accept_leader(self, term, master, why):
+        """A message from a master in `term`: False if the term is stale, else adopt the term
+        (a newer one counts as a vote for that master) and step down if we thought we led."""
+        with self.lock:
+            if term < self.current_term:
+                return False
+            if term > self.current_term:
+                self.current_term, self.voted_for = term, master
+                self.persist_coord()
+            if self.is_master and master != self.id:
+                self.step_down(why)
+            return True
+
     def t_publish(self, body):
         new = body["state"]
         with self.lock:
-            if new["term"] < self.current_term:
+            if not self.accept_leader(new["term"], new["master"], "another master published a state"):
                 return {"ok": False, "term": self.current_term}
-            if new["term"] > self.current_term:
-                self.current_term, self.voted_for = new["term"], new["master"]
-                self.persist_coord()
-            if self.is_master and new["master"] != self.id:
-                self.step_down("another master published a state")
             if (
                 self.state
                 and not self.routing_stale
@@ -308,13 +328,8 @@ class Node:
 
     def t_heartbeat(self, body):
         with self.lock:
-            if body["term"] < self.current_term:
+            if not self.accept_leader(body["term"], body["master"], "heartbeat from another master"):
                 return {"ok": False, "term": self.current_term}
-            if body["term"] > self.current_term:
-                self.current_term, self.voted_for = body["term"], body["master"]
-                self.persist_coord()
-            if self.is_master and body["master"] != self.id:
-                self.step_down("heartbeat from another master")
             self.master_id, self.last_contact = body["master"], time.time()
             version = self.state["version"] if self.state and not self.routing_stale else -1
             term = self.state["term"] if self.state else -1
@@ -514,6 +529,10 @@ class Node:
                 return {"granted": False, "term": self.current_term}
             if self.master_id and time.time() - self.last_contact < LEADER_TIMEOUT:
                 return {"granted": False, "term": self.current_term}
+            if self.voted_for not in (None, body["candidate"]) and time.time() - self.voted_at < LEADER_TIMEOUT:
+                # We just voted for another candidate that is probably publishing its first state:
+                # backing a rival now would only bump the term under it (an election storm).
+                return {"granted": False, "term": self.current_term}
             mine = [self.state["term"], self.state["version"]] if self.state else [0, 0]
             return {"granted": list(body["accepted"]) >= mine, "term": self.current_term, "id": self.id}
 
@@ -523,7 +542,9 @@ class Node:
             config = list(self.state["voting_config"])
         # Pre-vote first, so a node that cannot win never bumps the term and unseats a healthy master.
         pre_votes = {self.id}
-        for resp in self.pool.map(lambda a: self._ask(a, "pre_vote", {"accepted": accepted}), list(self.peers)):
+        for resp in self.pool.map(
+            lambda a: self._ask(a, "pre_vote", {"candidate": self.id, "accepted": accepted}), list(self.peers)
+        ):
             if resp and resp.get("granted"):
                 pre_votes.add(resp["id"])
         if not cl.has_quorum(config, pre_votes):
@@ -694,10 +715,7 @@ class Node:
                     return self.master_ops.run(op, args)
                 if address:
                     resp = self.rpc(address, "master_op", {"op": op, "args": args}, timeout=60.0)
-                    if "es_error" in resp:
-                        err = resp["es_error"]["error"]
-                        extra = {k: v for k, v in err.items() if k not in ("type", "reason", "root_cause")}
-                        raise EsError(resp["es_error"]["status"], err["type"], err["reason"], **extra)
+                    raise_remote_error(resp)
                     if "result" in resp:
                         return resp["result"]
             except (NotMaster, OSError):

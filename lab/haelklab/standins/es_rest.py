@@ -6,6 +6,7 @@ status codes and error shapes.
 """
 
 import fnmatch
+import ipaddress
 import json
 import os
 import re
@@ -15,15 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 try:
     from . import es_cluster as cl
-    from .common import EsError, now_millis, parse_time
-    from .es_config import ROUTING_SETTING, is_known_setting
-    from .es_node import VERSION, NotMaster, shard_for
+    from .common import EsError, StartupError, flatten_settings, now_millis, parse_time
+    from .es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
+    from .es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from .es_store import read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
-    from common import EsError, now_millis, parse_time
-    from es_config import ROUTING_SETTING, is_known_setting
-    from es_node import VERSION, NotMaster, shard_for
+    from common import EsError, StartupError, flatten_settings, now_millis, parse_time
+    from es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
+    from es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from es_store import read_json, write_json_atomic
 
 COMMON_PARAMS = {"pretty", "human", "error_trace", "filter_path"}
@@ -54,14 +55,22 @@ INTEGERS = re.compile(
 INVALID_NAME_CHARS = set('\\/*?"<>| ,#:')
 
 
-def flatten(data, prefix=""):
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def is_ip_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def flatten(data):
+    """Nested or dotted settings of a request body as dotted keys; a key given twice is refused."""
+    if not isinstance(data, dict):
+        raise EsError(400, "illegal_argument_exception", f"malformed settings: expected an object, got [{data}]")
+    try:
+        return flatten_settings(data)
+    except StartupError as err:
+        raise EsError(400, "settings_exception", str(err)) from err
 
 
 def nest(flat):
@@ -143,11 +152,11 @@ def filter_path(payload, spec):
     return keep(payload, patterns) or {}
 
 
-def not_found_index(name):
+def not_found_index(name, why=None):
     return EsError(
         404,
         "index_not_found_exception",
-        f"no such index [{name}]",
+        f"no such index [{name}]" + (f" and {why}" if why else ""),
         **{"resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_", "index": name},
     )
 
@@ -233,12 +242,18 @@ class MasterOps:
 
     def op_add_exclusions(self, args):
         def add(state):
-            by_name = {info["name"]: nid for nid, info in state["nodes"].items()}
-            wanted = []
-            for name in args.get("node_names", []):
-                wanted.append({"node_id": by_name.get(name, "_absent_"), "node_name": name})
-            for nid in args.get("node_ids", []):
-                wanted.append({"node_id": nid, "node_name": state["nodes"].get(nid, {}).get("name", "_absent_")})
+            # As ES: an absent node is excluded by the half we know (the other is "_absent_"); a
+            # present node that is not master-eligible has no vote to take away and is skipped.
+            nodes = state["nodes"]
+            by_name = {info["name"]: nid for nid, info in nodes.items()}
+            wanted = [
+                {"node_id": by_name.get(name, "_absent_"), "node_name": name} for name in args.get("node_names", [])
+            ]
+            wanted += [
+                {"node_id": nid, "node_name": nodes.get(nid, {}).get("name", "_absent_")}
+                for nid in args.get("node_ids", [])
+            ]
+            wanted = [e for e in wanted if e["node_id"] not in nodes or cl.is_master_eligible(nodes[e["node_id"]])]
             merged = list(state["exclusions"])
             for entry in wanted:
                 if entry not in merged:
@@ -764,6 +779,11 @@ class Rest:
             else False
         )
         active = params.get("wait_for_active_shards")
+        if active is not None and active != "all" and not active.isdigit():
+            raise EsError(400, "illegal_argument_exception", f"failed to parse [wait_for_active_shards]: [{active}]")
+        if params.get("wait_for_events") not in (None, "immediate", "urgent", "high", "normal", "low", "languid"):
+            # The stand-in has no pending-task queue, so a valid priority is satisfied at once.
+            raise EsError(400, "illegal_argument_exception", f"No priority found for [{params['wait_for_events']}]")
         if params.get("level") not in (None, "cluster", "indices", "shards"):
             raise EsError(400, "illegal_argument_exception", "level must be one of [cluster, indices, shards]")
         deadline = time.time() + (timeout if timeout is not None else 1e9)
@@ -826,6 +846,13 @@ class Rest:
         return out
 
     def cluster_state(self, params, body, metrics=None):
+        unknown = [m for m in (metrics or "_all").split(",") if m not in CLUSTER_STATE_METRICS]
+        if unknown:
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"request [/_cluster/state/{metrics}] contains unrecognized metric: [{unknown[0]}]",
+            )
         state = self.wait_master(params)
         if state is None:
             raise EsError(503, "master_not_discovered_exception", None)
@@ -878,7 +905,7 @@ class Rest:
                     "ephemeral_id": i["ephemeral_id"],
                     "transport_address": i["transport_address"],
                     "roles": i["roles"],
-                    "attributes": {},
+                    "attributes": i.get("attributes", {}),
                 }
                 for nid, i in state["nodes"].items()
             },
@@ -926,9 +953,19 @@ class Rest:
         if isinstance(value, (dict, list)):
             raise EsError(400, "illegal_argument_exception", f"{scope} setting [{key}] has an invalid value")
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if key in ENUMS and text not in ENUMS[key]:
+        if key in ENUMS and text.lower() not in ENUMS[key]:
+            # ES upper-cases the value before parsing: "PRIMARIES" is as valid as "primaries".
             kind = "allocation" if "allocation" in key else "rebalance"
             raise EsError(400, "illegal_argument_exception", f"Illegal {kind}.enable value [{text.upper()}]")
+        if re.fullmatch(r"cluster\.routing\.allocation\.(require|include|exclude)\.(_ip|_host_ip|_publish_ip)", key):
+            for address in (a.strip() for a in text.split(",") if a.strip()):
+                if "*" not in address and not is_ip_address(address):
+                    raise EsError(400, "illegal_argument_exception", f"invalid IP address [{address}] for [{key}]")
+        if key == "action.auto_create_index":
+            try:
+                parse_auto_create_index(text)
+            except ValueError as err:
+                raise EsError(400, "illegal_argument_exception", str(err)) from err
         if key in BOOLEANS and text not in ("true", "false"):
             raise EsError(
                 400,
@@ -1033,7 +1070,7 @@ class Rest:
                 "build_flavor": "default",
                 "build_type": "tar",
                 "roles": info["roles"],
-                "attributes": {},
+                "attributes": info.get("attributes", {}),
                 "settings": {"cluster": {"name": self.node.cfg.cluster_name}, "node": {"name": info["name"]}},
                 "http": {"bound_address": [info["http_address"]], "publish_address": info["http_address"]},
                 "transport": {
@@ -1310,7 +1347,25 @@ class Rest:
                         "final index setting [index.number_of_shards], not updateable",
                     )
                 out[short] = num
-            elif short in ("refresh_interval", "max_result_window", "codec"):
+            elif short == "refresh_interval":
+                parse_time(value, "index.refresh_interval")
+                out[short] = value
+            elif short == "max_result_window":
+                if not str(value).isdigit() or int(value) < 1:
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"Failed to parse value [{value}] for setting [index.max_result_window] must be >= 1",
+                    )
+                out[short] = int(value)
+            elif short == "codec":
+                if value not in ("default", "best_compression", "lz4", "zlib"):
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"unknown value for [index.codec] must be one of [default, lz4, best_compression, zlib] "
+                        f"but was: {value}",
+                    )
                 out[short] = value
             elif short == "unassigned.node_left.delayed_timeout":
                 out[short] = parse_time(value, "index." + short) or 0.0
@@ -1375,6 +1430,26 @@ class Rest:
         )
         if setting == "true" and any(p in ("_all", "*") or "*" in p for p in expr.split(",")):
             raise EsError(400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed")
+
+    def auto_create_guard(self, state, name):
+        """Refuse to auto-create `name` as ES's AutoCreateIndex would (cluster setting, else elasticsearch.yml)."""
+        value = cl.effective_settings(state).get("action.auto_create_index") if state else None
+        if value is None:
+            value = self.node.cfg.settings.get("action.auto_create_index", "true")
+        enabled, expressions = parse_auto_create_index(value)
+        if not enabled:
+            raise not_found_index(name, "[action.auto_create_index] is [false]")
+        if not expressions:
+            return
+        for pattern, allowed in expressions:
+            if fnmatch.fnmatchcase(name, pattern):
+                if allowed:
+                    return
+                raise not_found_index(
+                    name,
+                    f"[action.auto_create_index] contains [-{pattern}] which forbids automatic creation of the index",
+                )
+        raise not_found_index(name, f"[action.auto_create_index] ([{value}]) doesn't match")
 
     def delete_index(self, params, body, expr):
         state = self.wait_master(params)
@@ -1442,17 +1517,26 @@ class Rest:
             op_type = "create"
         if "refresh" in params and params["refresh"] not in ("", "true", "false", "wait_for"):
             raise EsError(400, "illegal_argument_exception", f"Unknown value for refresh: [{params['refresh']}].")
+        unsupported = sorted({"version", "version_type", "if_seq_no", "if_primary_term"} & set(params))
+        if unsupported:
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"stand-in limitation: [{unsupported[0]}] (optimistic concurrency control, external versions) "
+                "is not implemented",
+            )
+        if parse_bool(params.get("require_alias", "false"), "require_alias"):
+            raise not_found_index(name, f"[require_alias] request flag is [true] and [{name}] is not an alias")
+        wanted_active = params.get("wait_for_active_shards", "1")
+        if wanted_active != "all" and not wanted_active.isdigit():
+            raise EsError(
+                400, "illegal_argument_exception", f"failed to parse [wait_for_active_shards]: [{wanted_active}]"
+            )
         timeout = parse_time(params.get("timeout", "1m"), "timeout") or 60.0
         deadline = time.time() + timeout
         state = self.local_state()
         if state is None or name not in state["indices"]:
-            auto = str(
-                cl.effective_settings(state or {"settings": {"persistent": {}, "transient": {}}}).get(
-                    "action.auto_create_index", "true"
-                )
-            ).lower()
-            if auto == "false":
-                raise not_found_index(name)
+            self.auto_create_guard(state, name)
             self.master(
                 "create_index",
                 {"name": name, "shards": 1, "replicas": 1, "auto": True},
@@ -1466,8 +1550,12 @@ class Rest:
                 raise not_found_index(name)
             shard = shard_for(doc_id, meta["shards"])
             has_master = self.node.master_id is not None
-            primary = next((c for c in state["routing"][name][shard] if c["primary"] and c["state"] in cl.ACTIVE), None)
-            if has_master and primary is not None:
+            copies = [c for c in state["routing"][name][shard] if not c["relocation_source"]]
+            primary = next((c for c in copies if c["primary"] and c["state"] in cl.ACTIVE), None)
+            # ES checks wait_for_active_shards before the write (default 1: the primary).
+            active = len([c for c in copies if c["state"] in cl.ACTIVE])
+            needed = 1 + meta["replicas"] if wanted_active == "all" else int(wanted_active)
+            if has_master and primary is not None and active >= needed:
                 req = {"index": name, "shard": shard, "id": doc_id, "source": body, "op_type": op_type}
                 try:
                     if primary["node"] == self.node.id:
@@ -1476,10 +1564,7 @@ class Rest:
                         resp = self.node.rpc(
                             state["nodes"][primary["node"]]["transport_address"], "write", req, timeout=30.0
                         )
-                        if "es_error" in resp:
-                            err = resp["es_error"]["error"]
-                            extra = {k: v for k, v in err.items() if k not in ("type", "reason", "root_cause")}
-                            raise EsError(resp["es_error"]["status"], err["type"], err["reason"], **extra)
+                        raise_remote_error(resp)
                     if "retry" not in resp:
                         return (201 if resp["result"] == "created" else 200), resp
                 except (OSError, KeyError):
@@ -1487,6 +1572,14 @@ class Rest:
             if time.time() >= deadline:
                 if not has_master:
                     raise EsError(503, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];")
+                if primary is not None:
+                    raise EsError(
+                        503,
+                        "unavailable_shards_exception",
+                        f"[{name}][{shard}] Not enough active copies to meet shard count of "
+                        f"[{wanted_active.upper()}] (have {active}, needed {needed}). Timeout: "
+                        f"[{params.get('timeout', '1m')}], request: [index {{[{name}][{doc_id}]}}]",
+                    )
                 raise EsError(
                     503,
                     "unavailable_shards_exception",
@@ -1826,6 +1919,17 @@ HEALTH_PARAMS = {
     "level",
     "expand_wildcards",
     "return_200_for_cluster_health_timeout",
+}
+CLUSTER_STATE_METRICS = {
+    "_all",
+    "version",
+    "master_node",
+    "blocks",
+    "nodes",
+    "metadata",
+    "routing_table",
+    "routing_nodes",
+    "customs",
 }
 CAT_PARAMS = {"format", "h", "v", "s", "help", "local", "master_timeout", "bytes", "time"}
 DOC_WRITE_PARAMS = {

@@ -74,8 +74,11 @@ KNOWN_KEYS = {
     "monitoring.ui.container.elasticsearch.enabled",
     "monitoring.kibana.collection.enabled",
     "map.includeElasticMapsService",
+    "logging.loggers",
 }
-KNOWN_PREFIXES = ("logging.", "server.ssl.", "elasticsearch.ssl.")
+# Kibana 8's logging schema: appenders, root, loggers. The 7.x keys (logging.dest, .json,
+# .quiet, .silent, .verbose, .rotate.*, ...) were removed in 8.0 and refused.
+KNOWN_PREFIXES = ("logging.appenders.", "logging.root.", "server.ssl.", "elasticsearch.ssl.")
 ENCRYPTION_KEYS = (
     "xpack.encryptedSavedObjects.encryptionKey",
     "xpack.security.encryptionKey",
