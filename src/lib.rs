@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod exit;
+pub mod facts;
 pub mod freebsd;
 pub mod inventory;
 pub mod lint;

@@ -133,10 +133,12 @@ fn is_top_level_key(line: &str, key: &str) -> bool {
         .is_some_and(|rest| rest.trim_start().starts_with(':'))
 }
 
-/// What to do to a jail's service when a file changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do to a jail's service when a file changes. Ordered by strength: a
+/// stronger action includes the weaker ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum OnChange {
     /// Nothing: the file is read only at bootstrap, or by the host itself.
+    #[default]
     Nothing,
     /// Reload the service (haproxy, after `configtest`).
     Reload,
@@ -144,6 +146,31 @@ pub enum OnChange {
     Restart,
     /// Restart the jail: jail.conf(5) parameters apply only when it is created.
     RestartJail,
+}
+
+/// Where, relative to a jail's root, deploy records the action it still owes the
+/// jail's service: written in the same script as the files that asked for it and
+/// removed once the action is done, so a deploy cut off between the two (a lost
+/// connection, a failed gate) is finished by the next one.
+pub const PENDING_MARKER: &str = "var/db/haelk/pending";
+
+impl OnChange {
+    /// The word kept in [`PENDING_MARKER`]; `None` for [`OnChange::Nothing`].
+    pub fn marker(self) -> Option<&'static str> {
+        match self {
+            Self::Nothing => None,
+            Self::Reload => Some("reload"),
+            Self::Restart => Some("restart"),
+            Self::RestartJail => Some("restart-jail"),
+        }
+    }
+
+    /// The action a [`PENDING_MARKER`] word stands for.
+    pub fn from_marker(word: &str) -> Option<Self> {
+        [Self::Reload, Self::Restart, Self::RestartJail]
+            .into_iter()
+            .find(|action| action.marker() == Some(word))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,111 @@
+//! Facts: what a host has now, gathered in one round trip per host.
+//!
+//! [`script`] builds one shell script from a host's desired state that prints
+//! everything deploy and status need to plan it (datasets, jails, packages, rc
+//! values, every managed file with owner and mode, service status, pending
+//! actions); [`parse`] turns its output into [`HostFacts`]. Both are pure;
+//! [`gather`] runs the script through a [`Remote`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::desired::{HostState, OnChange};
+use crate::remote::{Remote, RemoteError};
+
+/// Everything known about one host after the facts round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// `freebsd-version` of the host.
+    pub freebsd_version: String,
+    /// The pool holding the host's jail dataset, as `zpool list` prints it.
+    pub pool: Option<PoolFacts>,
+    /// Every desired dataset that exists, by name.
+    pub datasets: BTreeMap<String, DatasetFacts>,
+    /// Whether the `carp` kernel module is loaded now.
+    pub carp_loaded: bool,
+    /// Each desired host `/etc/rc.conf` key and its value (`None`: unset).
+    pub rc_conf: BTreeMap<String, Option<String>>,
+    /// Each desired `/boot/loader.conf` key and its value (`None`: unset).
+    pub loader_conf: BTreeMap<String, Option<String>>,
+    /// Every desired file (host-side and inside jails) that exists, by host path.
+    pub files: BTreeMap<PathBuf, FileFacts>,
+    /// Every desired jail, by name.
+    pub jails: BTreeMap<String, JailFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolFacts {
+    pub name: String,
+    /// Human-readable sizes as `zpool list -H -o size,alloc,free` prints them.
+    pub size: String,
+    pub allocated: String,
+    pub free: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetFacts {
+    pub mountpoint: String,
+    pub compression: String,
+    /// The `haelk:cluster-uuid` user property (design.md, "Bootstrap").
+    pub cluster_uuid: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFacts {
+    pub content: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The ids the desired owner and group have in the file's user database
+    /// (the jail's `/etc/passwd` and `/etc/group`); `None` when unknown there.
+    pub wanted_uid: Option<u32>,
+    pub wanted_gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JailFacts {
+    pub running: bool,
+    /// The root holds a userland (`ROOT/bin` exists).
+    pub populated: bool,
+    /// Installed packages: name -> version.
+    pub packages: BTreeMap<String, String>,
+    /// Each desired service and whether it runs (all `false` when the jail is stopped).
+    pub services: BTreeMap<String, bool>,
+    /// The action a previous deploy recorded and did not finish
+    /// ([`crate::desired::PENDING_MARKER`]); `Nothing` when none.
+    pub pending: OnChange,
+}
+
+/// The facts script for `host`: one script, one round trip.
+pub fn script(host: &HostState) -> String {
+    let _ = host;
+    todo!("facts helper")
+}
+
+/// Parses what [`script`] printed.
+pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
+    let _ = (host, stdout);
+    todo!("facts helper")
+}
+
+/// Runs the facts script on `remote` and parses its output.
+pub async fn gather(remote: &impl Remote, host: &HostState) -> Result<HostFacts, GatherError> {
+    let output = remote
+        .run(&script(host))
+        .await?
+        .check(remote.host(), "gathering facts")?;
+    Ok(parse(host, &output.stdout)?)
+}
+
+/// The facts output could not be understood.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the facts output: {0}")]
+pub struct FactsError(pub String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Parse(#[from] FactsError),
+}
