@@ -7,8 +7,40 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desired::{Dataset, ManagedFile};
+use crate::desired::{Dataset, ManagedFile, OnChange, PENDING_MARKER};
 use crate::shell::{join, quote};
+
+/// The boot loader's configuration, where `carp_load` goes.
+pub const LOADER_CONF: &str = "/boot/loader.conf";
+
+/// The jail.conf(5) file of one jail: rc.d/jail reads `/etc/jail.conf.d/NAME.conf`
+/// for every jail of `jail_list`.
+pub fn jail_conf_path(jail: &str) -> std::path::PathBuf {
+    format!("/etc/jail.conf.d/{jail}.conf").into()
+}
+
+/// `kldload -n MODULE`: loads it unless it is already loaded.
+pub fn kldload(module: &str) -> String {
+    join(["kldload", "-n", module])
+}
+
+/// Records in the jail root that `action` is owed to the jail's service
+/// ([`PENDING_MARKER`]); nothing for [`OnChange::Nothing`].
+pub fn record_pending(root: &Path, action: OnChange) -> Option<String> {
+    let word = action.marker()?;
+    let marker = root.join(PENDING_MARKER);
+    let directory = marker.parent().unwrap_or(root);
+    Some(format!(
+        "mkdir -p {} && echo {word} > {}",
+        quote(&directory.to_string_lossy()),
+        quote(&marker.to_string_lossy())
+    ))
+}
+
+/// Removes the record of an owed action.
+pub fn clear_pending(root: &Path) -> String {
+    join(["rm", "-f", &root.join(PENDING_MARKER).to_string_lossy()])
+}
 
 /// `zfs create -p -o k=v ... NAME`: creates the dataset and its parents, and
 /// succeeds if it exists (its properties are then set by [`zfs_set`]).

@@ -14,6 +14,7 @@ pub mod facts;
 pub mod freebsd;
 pub mod inventory;
 pub mod lint;
+pub mod plan;
 pub mod playbook;
 pub mod remote;
 pub mod render;

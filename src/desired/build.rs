@@ -123,6 +123,7 @@ impl Builder<'_> {
         }
         Ok(HostState {
             host: host.name.clone(),
+            base: host.jail_defaults.base.clone(),
             datasets,
             rc_conf,
             loader_conf,
@@ -368,7 +369,7 @@ impl Builder<'_> {
             enforce_statfs: (jail.role == Role::Elasticsearch).then_some(1),
         };
         Ok(ManagedFile {
-            path: PathBuf::from(format!("/etc/jail.conf.d/{}.conf", jail.name)),
+            path: crate::freebsd::jail_conf_path(jail.name.as_str()),
             owner: "root".into(),
             group: "wheel".into(),
             mode: 0o644,

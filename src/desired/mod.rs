@@ -36,6 +36,8 @@ pub struct DesiredState {
 #[derive(Debug, Clone)]
 pub struct HostState {
     pub host: Name,
+    /// `base.txz` on the host, extracted into new jail roots.
+    pub base: PathBuf,
     /// Parent dataset first, then one per jail.
     pub datasets: Vec<Dataset>,
     /// Keys haelk owns in the host's `/etc/rc.conf` (set with `sysrc`).

@@ -1,0 +1,109 @@
+//! The scripts a plan runs: steps batched into one `set -e` script per host play
+//! and per jail, with the owed action recorded around the jail's changes.
+//!
+//! Service commands send their output to standard error: only stderr reaches the
+//! operator when a script fails, and rc.subr reports a refused start ("Cannot
+//! 'start' ...") on standard output with exit status 0, so every start is followed
+//! by a `status` check that fails the script.
+
+use std::path::{Path, PathBuf};
+
+use super::{JailPlan, ServiceAction, Step};
+use crate::desired::PENDING_MARKER;
+use crate::freebsd;
+use crate::shell::quote;
+
+/// The line after which a host play's script lists the running jails.
+pub(crate) const RUNNING_JAILS: &str = "@@haelk running jails";
+
+/// The host play: every step, then the names of the running jails (the
+/// host_ready gate reads them from the same round trip).
+pub(crate) fn prepare_script(steps: &[Step]) -> String {
+    let mut script = String::from("set -e\n");
+    for step in steps {
+        script.push_str(&step.script());
+    }
+    script.push_str(&format!("echo {}\njls name\n", quote(RUNNING_JAILS)));
+    script
+}
+
+/// The running jails a host play's output lists.
+pub(crate) fn running_jails(stdout: &str) -> Option<Vec<String>> {
+    let (_, listing) = stdout.split_once(&format!("{RUNNING_JAILS}\n"))?;
+    Some(
+        listing
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// A jail's service play: record what is owed, write, act, clear the record.
+pub(crate) fn jail_script(plan: &JailPlan) -> String {
+    let mut script = String::from("set -e\n");
+    let record = freebsd::record_pending(&plan.root, plan.action.pending());
+    if let Some(record) = &record {
+        script.push_str(record);
+        script.push('\n');
+    }
+    for write in &plan.writes {
+        script.push_str(&freebsd::write_file_atomically(&write.file, &write.passwd_root));
+    }
+    for command in action_commands(plan) {
+        script.push_str(&command);
+        script.push('\n');
+    }
+    if record.is_some() {
+        script.push_str(&freebsd::clear_pending(&plan.root));
+        script.push('\n');
+    }
+    script
+}
+
+/// The commands of the jail's action, each verified.
+pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
+    let jail = plan.name.as_str();
+    let service = plan.service.as_str();
+    let run = |verb: &str| format!("{} >&2", freebsd::jail_service_action(jail, service, verb));
+    // haproxy's reload replaces the running process only if the new
+    // configuration parses; test it first so a bad one fails here, loudly.
+    let configtest = (service == "haproxy").then(|| run("configtest"));
+    match plan.action {
+        ServiceAction::None => Vec::new(),
+        ServiceAction::Start => configtest
+            .into_iter()
+            .chain([run("start"), service_status_check(jail, service)])
+            .collect(),
+        ServiceAction::Reload => configtest.into_iter().chain([run("reload")]).collect(),
+        ServiceAction::Restart => configtest
+            .into_iter()
+            .chain([run("restart"), service_status_check(jail, service)])
+            .collect(),
+        ServiceAction::RestartJail => vec![
+            format!("{} >&2", freebsd::jail_service("restart", jail)),
+            // The jail's /etc/rc starts its enabled services; start it if it did not.
+            format!(
+                "{} >/dev/null 2>&1 || {}",
+                freebsd::jail_service_action(jail, service, "status"),
+                run("start")
+            ),
+            service_status_check(jail, service),
+        ],
+    }
+}
+
+/// Fails the script unless `service` runs in `jail`.
+pub fn service_status_check(jail: &str, service: &str) -> String {
+    format!(
+        "{} >/dev/null 2>&1 || {{ echo {} >&2; exit 1; }}",
+        freebsd::jail_service_action(jail, service, "status"),
+        quote(&format!("{service} is not running in jail {jail} after start"))
+    )
+}
+
+/// The pending-action record of a jail root.
+pub fn pending_marker_path(root: &Path) -> PathBuf {
+    root.join(PENDING_MARKER)
+}

@@ -1,0 +1,321 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::desired::{self, ClusterPhase};
+use crate::facts::{DatasetFacts, FileFacts, HostFacts, JailFacts};
+use crate::secret::Secrets;
+use crate::templates::Templates;
+
+fn lab_host(name: &str) -> HostState {
+    let inventory = crate::testing::lab();
+    let secrets = Secrets::load(&inventory).unwrap();
+    let state = desired::build(
+        &inventory,
+        &Templates::builtin().unwrap(),
+        &secrets,
+        ClusterPhase::Formed,
+    )
+    .unwrap();
+    state
+        .hosts
+        .into_iter()
+        .find(|h| h.host.as_str() == name)
+        .unwrap()
+}
+
+/// The facts of a host that is exactly as desired.
+fn converged(host: &HostState) -> HostFacts {
+    let datasets = host
+        .datasets
+        .iter()
+        .map(|d| {
+            let prop = |k: &str| d.properties.get(k).cloned().unwrap_or_default();
+            (
+                d.name.clone(),
+                DatasetFacts {
+                    mountpoint: prop("mountpoint"),
+                    compression: prop("compression"),
+                    cluster_uuid: None,
+                },
+            )
+        })
+        .collect();
+    let files = host
+        .all_files()
+        .map(|f| {
+            (
+                f.path.clone(),
+                FileFacts {
+                    content: f.content.clone(),
+                    mode: f.mode,
+                    uid: 0,
+                    gid: 0,
+                    wanted_uid: Some(0),
+                    wanted_gid: Some(0),
+                },
+            )
+        })
+        .collect();
+    let jails = host
+        .jails
+        .iter()
+        .map(|j| {
+            (
+                j.name.to_string(),
+                JailFacts {
+                    running: true,
+                    populated: true,
+                    packages: j.packages.iter().map(|p| (p.clone(), "1".into())).collect(),
+                    services: j.services.iter().map(|s| (s.clone(), true)).collect(),
+                    pending: OnChange::Nothing,
+                },
+            )
+        })
+        .collect();
+    HostFacts {
+        freebsd_version: "14.3-RELEASE".into(),
+        pool: None,
+        datasets,
+        carp_loaded: true,
+        rc_conf: some_values(&host.rc_conf),
+        loader_conf: some_values(&host.loader_conf),
+        files,
+        jails,
+    }
+}
+
+fn some_values(map: &BTreeMap<String, String>) -> BTreeMap<String, Option<String>> {
+    map.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect()
+}
+
+fn commands(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Command(c) => c.clone(),
+            Step::Write(w) => format!("write {}", w.file.path.display()),
+        })
+        .collect()
+}
+
+#[test]
+fn a_converged_host_has_nothing_to_do() {
+    let host = lab_host("lab1");
+    let plan = plan_host(&host, &converged(&host));
+    assert!(plan.is_empty(), "{plan:#?}");
+    assert_eq!(plan.change_count(), 0);
+    // 5 datasets, 2 rc keys, 1 loader key, 4 jails + their packages, services
+    // and files (4 jail.conf + 9 jail files).
+    let files = host.all_files().count();
+    assert_eq!(plan.unchanged, 5 + 2 + 1 + 4 + 4 + 4 + files);
+}
+
+#[test]
+fn a_fresh_host_is_prepared_in_order_and_every_service_started() {
+    let host = lab_host("lab3");
+    let plan = plan_host(&host, &HostFacts::default());
+    let root = "/var/tmp/haelk-lab/mnt/lab3/lab3-elasticsearch";
+    assert_eq!(
+        commands(&plan.prepare),
+        [
+            "zfs create -p -o compression=on -o mountpoint=/var/tmp/haelk-lab/mnt/lab3 lab3/jails"
+                .to_owned(),
+            "zfs create -p lab3/jails/lab3-elasticsearch".into(),
+            "sysrc jail_enable=YES".into(),
+            "sysrc jail_list=lab3-elasticsearch".into(),
+            format!("tar -xf /var/tmp/haelk-lab/media/14.3-RELEASE-base.txz -C {root} --unlink"),
+            "write /etc/jail.conf.d/lab3-elasticsearch.conf".into(),
+            format!("write {root}/etc/rc.conf"),
+            "service jail start lab3-elasticsearch".into(),
+            "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
+        ]
+    );
+    let jail = &plan.jails[0];
+    assert_eq!(jail.action, ServiceAction::Start);
+    assert!(!jail.was_running);
+    let written: Vec<String> = jail
+        .writes
+        .iter()
+        .map(|w| w.file.path.display().to_string())
+        .collect();
+    assert_eq!(
+        written,
+        [
+            format!("{root}/usr/local/etc/elasticsearch/elasticsearch.yml"),
+            format!("{root}/usr/local/etc/elasticsearch/jvm.options.d/heap.options"),
+        ]
+    );
+    assert!(jail.writes.iter().all(|w| w.reasons == ["missing"]));
+    assert_eq!(plan.unchanged, 0);
+}
+
+#[test]
+fn the_host_play_loads_carp_where_haproxy_runs() {
+    let host = lab_host("lab1");
+    let mut facts = converged(&host);
+    facts.carp_loaded = false;
+    facts.loader_conf.clear();
+    let plan = plan_host(&host, &facts);
+    assert_eq!(
+        commands(&plan.prepare),
+        [
+            "sysrc -f /boot/loader.conf carp_load=YES",
+            "kldload -n carp"
+        ]
+    );
+}
+
+#[test]
+fn a_changed_setting_rewrites_one_file_and_restarts_only_that_service() {
+    let host = lab_host("lab1");
+    let mut facts = converged(&host);
+    let es = host
+        .jails
+        .iter()
+        .find(|j| j.role == Role::Elasticsearch)
+        .unwrap();
+    let yml = &es.files[0];
+    facts.files.get_mut(&yml.path).unwrap().content =
+        yml.content.replace("node.name", "node.attr.x: y\nnode.name");
+    let plan = plan_host(&host, &facts);
+    assert!(plan.prepare.is_empty());
+    let changed: Vec<&JailPlan> = plan.jails.iter().filter(|j| !j.is_empty()).collect();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].name, es.name);
+    assert_eq!(changed[0].action, ServiceAction::Restart);
+    assert_eq!(changed[0].writes.len(), 1);
+    assert_eq!(changed[0].writes[0].reasons, ["content"]);
+    assert!(changed[0].was_running);
+}
+
+#[test]
+fn a_comment_only_change_is_written_without_a_restart() {
+    let host = lab_host("lab1");
+    let mut facts = converged(&host);
+    let kibana = host.jails.iter().find(|j| j.role == Role::Kibana).unwrap();
+    let file = &kibana.files[0];
+    facts.files.get_mut(&file.path).unwrap().content = format!("# old header\n{}", file.content);
+    let plan = plan_host(&host, &facts);
+    let jail = plan.jail(kibana.name.as_str()).unwrap();
+    assert_eq!(jail.writes.len(), 1);
+    assert_eq!(jail.action, ServiceAction::None);
+    assert_eq!(
+        action_commands_of(jail),
+        Vec::<String>::new(),
+        "nothing but the write"
+    );
+}
+
+fn action_commands_of(jail: &JailPlan) -> Vec<String> {
+    jail.steps()
+        .into_iter()
+        .filter_map(|s| match s {
+            Step::Command(c) => Some(c),
+            Step::Write(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_owed_action_is_done_even_when_every_file_is_in_place() {
+    let host = lab_host("lab1");
+    let mut facts = converged(&host);
+    let jail = "lab1-haproxy-es";
+    facts.jails.get_mut(jail).unwrap().pending = OnChange::Reload;
+    let plan = plan_host(&host, &facts);
+    let plan = plan.jail(jail).unwrap();
+    assert!(plan.writes.is_empty());
+    assert_eq!(plan.action, ServiceAction::Reload);
+    assert_eq!(
+        action_commands_of(plan),
+        [
+            "service -j lab1-haproxy-es haproxy configtest >&2",
+            "service -j lab1-haproxy-es haproxy reload >&2"
+        ]
+    );
+    let script = plan.script();
+    let root = "/var/tmp/haelk-lab/mnt/lab1/lab1-haproxy-es";
+    assert!(script.starts_with(&format!(
+        "set -e\nmkdir -p {root}/var/db/haelk && echo reload > {root}/var/db/haelk/pending\n"
+    )));
+    assert!(script.ends_with(&format!("rm -f {root}/var/db/haelk/pending\n")));
+}
+
+#[test]
+fn a_running_jail_with_a_new_jail_conf_is_restarted_in_its_service_play() {
+    let host = lab_host("lab2");
+    let mut facts = converged(&host);
+    let path = freebsd::jail_conf_path("lab2-kibana");
+    facts.files.get_mut(&path).unwrap().content.push_str("# edited\nx;\n");
+    let plan = plan_host(&host, &facts);
+    assert!(plan.prepare.is_empty(), "a running jail is not touched by the host play");
+    let jail = plan.jail("lab2-kibana").unwrap();
+    assert_eq!(jail.action, ServiceAction::RestartJail);
+    assert_eq!(jail.writes[0].file.path, path);
+    assert_eq!(
+        action_commands_of(jail),
+        [
+            "service jail restart lab2-kibana >&2".to_owned(),
+            "service -j lab2-kibana kibana status >/dev/null 2>&1 || service -j lab2-kibana kibana start >&2".into(),
+            "service -j lab2-kibana kibana status >/dev/null 2>&1 || { echo 'kibana is not running in jail lab2-kibana after start' >&2; exit 1; }".into(),
+        ]
+    );
+}
+
+#[test]
+fn owner_and_mode_drift_is_rewritten_without_a_restart() {
+    let host = lab_host("lab1");
+    let mut facts = converged(&host);
+    let kibana = host.jails.iter().find(|j| j.role == Role::Kibana).unwrap();
+    let current = facts.files.get_mut(&kibana.files[0].path).unwrap();
+    current.mode = 0o644;
+    current.wanted_gid = Some(80);
+    let plan = plan_host(&host, &facts);
+    let jail = plan.jail(kibana.name.as_str()).unwrap();
+    assert_eq!(jail.writes[0].reasons, ["owner", "mode"]);
+    assert_eq!(jail.action, ServiceAction::None);
+}
+
+#[test]
+fn a_stopped_service_is_started() {
+    let host = lab_host("lab1");
+    let mut facts = converged(&host);
+    facts
+        .jails
+        .get_mut("lab1-kibana")
+        .unwrap()
+        .services
+        .insert("kibana".into(), false);
+    let plan = plan_host(&host, &facts);
+    let jail = plan.jail("lab1-kibana").unwrap();
+    assert_eq!(jail.action, ServiceAction::Start);
+    assert!(!jail.was_running);
+}
+
+#[test]
+fn the_dry_run_listing_masks_secrets_and_shows_unified_diffs() {
+    let host = lab_host("lab1");
+    let plan = plan_host(&host, &HostFacts::default());
+    let inventory = crate::testing::lab();
+    let secrets = Secrets::load(&inventory).unwrap();
+    let listing = describe(&plan, &|text| secrets.mask(text));
+    assert!(!listing.contains(secrets.carp_password.expose()));
+    assert!(!listing.contains(secrets.kibana_encryption_key.expose()));
+    assert!(listing.contains("  zfs create -p lab1/jails/lab1-kibana\n"));
+    assert!(listing.contains(
+        "    --- /dev/null\n    +++ b/etc/jail.conf.d/lab1-kibana.conf\n"
+    ));
+    assert!(listing.contains(" lab1-elasticsearch (start):\n"));
+}
+
+#[test]
+fn the_host_play_script_stops_at_the_first_error_and_lists_running_jails() {
+    let script = script::prepare_script(&[Step::Command("false".into())]);
+    assert!(script.starts_with("set -e\nfalse\n"));
+    let listing = format!("noise\n{}\nj1\nj2\n", script::RUNNING_JAILS);
+    assert_eq!(
+        script::running_jails(&listing),
+        Some(vec!["j1".to_owned(), "j2".into()])
+    );
+    assert_eq!(script::running_jails("cut short"), None);
+}
