@@ -232,16 +232,12 @@ impl Builder<'_> {
             Some(vip) => format!("http://{}:{}", vip.address, vip.port),
             None => format!("http://{}:{}", jail.ip, cluster.kibana.port),
         };
-        // Through the VIP when there is one; otherwise Kibana fails over between
-        // the nodes itself.
-        let elasticsearch_hosts = match cluster.vips.get(&Role::Elasticsearch) {
-            Some(vip) => vec![format!("http://{}:{}", vip.address, vip.port)],
-            None => self
-                .inventory
-                .jails_with_role(Role::Elasticsearch)
-                .map(|(_, j)| format!("http://{}:{}", j.ip, cluster.elasticsearch.http_port))
-                .collect(),
-        };
+        // Directly, not through the ES VIP: Kibana fails over between hosts itself,
+        // and the haproxy jails come after Kibana in the deploy order.
+        let elasticsearch_hosts = client_facing_nodes(self.inventory, Role::Elasticsearch)
+            .into_iter()
+            .map(|node| format!("http://{}:{}", node.ip, cluster.elasticsearch.http_port))
+            .collect();
         let context = KibanaYml {
             cluster_name: cluster.name.as_str(),
             server_host: jail.ip.to_string(),
