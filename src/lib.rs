@@ -8,11 +8,14 @@
 
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod desired;
 pub mod exit;
 pub mod facts;
 pub mod freebsd;
+pub mod haproxy;
 pub mod inventory;
+pub mod kibana;
 pub mod lint;
 pub mod plan;
 pub mod playbook;

@@ -6,9 +6,10 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::{GlobalArgs, InventoryArgs};
+use crate::deploy::{self, Options};
 use crate::exit::Outcome;
 use crate::playbook::Playbook;
-use crate::render::{self, RenderOptions};
+use crate::remote::ssh::HostKeyPolicy;
 
 /// Converge every host to the inventory, play by play, verifying health after each
 /// batch. Lint runs first and errors stop the deploy before anything is touched.
@@ -32,9 +33,16 @@ pub struct DeployArgs {
     /// Use templates from DIR instead of the built-in ones (see `haelk render --help`).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// Work on at most N hosts at once (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: Option<u16>,
+    /// Accept and record the key of a host not yet in known_hosts (a changed key
+    /// is still refused). Off by default: host keys are checked strictly.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
-pub fn run(args: DeployArgs, _global: &GlobalArgs) -> Result<Outcome> {
+pub fn run(args: DeployArgs, global: &GlobalArgs) -> Result<Outcome> {
     let inventory = crate::inventory::load(&args.inventory.path())?;
     let report = crate::lint::lint(&inventory);
     if report.has_errors() {
@@ -49,13 +57,25 @@ pub fn run(args: DeployArgs, _global: &GlobalArgs) -> Result<Outcome> {
         None => Playbook::builtin()?,
     };
     playbook.check(&inventory)?;
-    // Everything deploy would write must render before any host is touched.
-    render::render(
-        &inventory,
-        &RenderOptions {
-            templates: args.templates,
-            ..Default::default()
+    let options = Options {
+        limit: args.limit,
+        dry_run: args.dry_run,
+        forks: args.forks.map(usize::from),
+        host_keys: if args.accept_new_host_keys {
+            HostKeyPolicy::AcceptNew
+        } else {
+            HostKeyPolicy::Strict
         },
-    )?;
-    super::not_built_yet("deploy", "convergence over SSH is issue #4")
+        templates: args.templates,
+        progress: !global.no_progress,
+    };
+    let summary = super::runtime()?.block_on(deploy::deploy(&inventory, &playbook, &options))?;
+    println!("{summary}");
+    Ok(if summary.failed() {
+        Outcome::Failed
+    } else if args.detailed_exitcode && summary.changes() > 0 {
+        Outcome::Differences
+    } else {
+        Outcome::Success
+    })
 }

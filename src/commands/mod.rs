@@ -15,3 +15,12 @@ fn not_built_yet(command: &str, issue: &str) -> Result<Outcome> {
     eprintln!("haelk {command}: not available in this version yet ({issue}).");
     Ok(Outcome::Failed)
 }
+
+/// The async runtime of the commands that talk to hosts.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -20,7 +20,8 @@ use crate::facts::{FileFacts, HostFacts, JailFacts};
 use crate::freebsd;
 use crate::inventory::{Name, Role};
 
-pub use script::{pending_marker_path, service_status_check};
+pub use script::service_status_check;
+pub(crate) use script::running_jails;
 
 /// Everything deploy would do on one host.
 #[derive(Debug, Clone)]

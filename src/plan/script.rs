@@ -6,10 +6,7 @@
 //! 'start' ...") on standard output with exit status 0, so every start is followed
 //! by a `status` check that fails the script.
 
-use std::path::{Path, PathBuf};
-
 use super::{JailPlan, ServiceAction, Step};
-use crate::desired::PENDING_MARKER;
 use crate::freebsd;
 use crate::shell::quote;
 
@@ -101,9 +98,4 @@ pub fn service_status_check(jail: &str, service: &str) -> String {
         freebsd::jail_service_action(jail, service, "status"),
         quote(&format!("{service} is not running in jail {jail} after start"))
     )
-}
-
-/// The pending-action record of a jail root.
-pub fn pending_marker_path(root: &Path) -> PathBuf {
-    root.join(PENDING_MARKER)
 }

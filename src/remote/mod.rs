@@ -9,6 +9,7 @@ pub mod local;
 pub mod ssh;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 /// What a script printed and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,14 @@ pub trait Remote: Send + Sync {
     /// Runs `script` with `/bin/sh` on the host: one round trip. The script's
     /// commands get an empty standard input.
     fn run(&self, script: &str) -> impl Future<Output = Result<Output, RemoteError>> + Send;
+
+    /// Makes `target` - an address as the host sees it, e.g. a jail's HTTP port -
+    /// reachable from here, and returns the local address to connect to. It stays
+    /// open as long as the connection to the host.
+    fn tunnel(
+        &self,
+        target: SocketAddr,
+    ) -> impl Future<Output = Result<SocketAddr, RemoteError>> + Send;
 
     /// Round trips made so far.
     fn round_trips(&self) -> u64;

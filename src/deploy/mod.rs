@@ -1,0 +1,387 @@
+//! The deploy engine: connect, gather facts, plan, then run the playbook's plays
+//! with a health gate after every batch.
+//!
+//! Everything remote goes through a [`Remote`]: one round trip for a host's facts,
+//! one per host play, one per jail whose service changes, one per haproxy gate
+//! poll. The Elasticsearch and Kibana APIs are reached through
+//! [`Remote::tunnel`] to the jail's address, as on real hosts.
+//!
+//! Failure handling: a host whose step fails stops its own work; the other hosts
+//! of the same batch finish theirs, and then the run stops - no play proceeds past
+//! a failed batch or gate.
+
+mod plays;
+mod progress;
+mod report;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use futures_util::{StreamExt, stream};
+
+pub use progress::Progress;
+pub use report::{HostSummary, Summary};
+
+use crate::desired::{self, ClusterPhase, DesiredState};
+use crate::elasticsearch;
+use crate::facts::{self, HostFacts};
+use crate::inventory::{Host, Inventory, Role};
+use crate::plan::{self, HostPlan};
+use crate::playbook::Playbook;
+use crate::remote::Remote;
+use crate::remote::ssh::{HostKeyPolicy, SshRemote};
+use crate::secret::Secrets;
+use crate::templates::Templates;
+
+/// How to run a deploy.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these hosts (empty: all).
+    pub limit: Vec<String>,
+    /// Gather facts and show the plan; change nothing.
+    pub dry_run: bool,
+    /// Hosts worked on at once (`None`: all).
+    pub forks: Option<usize>,
+    pub host_keys: HostKeyPolicy,
+    /// Template override directory (else the inventory's `templates:`).
+    pub templates: Option<PathBuf>,
+    /// Show progress lines (on a terminal).
+    pub progress: bool,
+}
+
+/// Deploys `inventory` over SSH.
+pub async fn deploy(
+    inventory: &Inventory,
+    playbook: &Playbook,
+    options: &Options,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let hosts = select_hosts(inventory, &options.limit)?;
+    let progress = Progress::new(hosts.iter().map(|h| h.name.as_str()), options.progress);
+    let forks = options.forks.unwrap_or(hosts.len()).max(1);
+    let connections = stream::iter(hosts.iter().map(|host| {
+        let progress = &progress;
+        async move {
+            progress.step(host.name.as_str(), "connecting");
+            let remote = SshRemote::connect(host, options.host_keys).await;
+            (*host, remote)
+        }
+    }))
+    .buffered(forks)
+    .collect::<Vec<_>>()
+    .await;
+    let mut engine = Engine::new(inventory, playbook, options, progress, forks)?;
+    for (host, connection) in connections {
+        engine.add_host(host, connection.map_err(|e| e.to_string()));
+    }
+    let mut summary = engine.run().await;
+    summary.elapsed = started.elapsed();
+    for run in engine.hosts {
+        if let Some(remote) = run.remote {
+            // The work is done; a failure to close the master connection cleanly
+            // changes nothing on the host.
+            if let Err(err) = remote.close().await {
+                tracing::debug!("closing the connection: {err}");
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// The inventory's hosts named by `--limit` (all when empty), in inventory order.
+fn select_hosts<'a>(inventory: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Host>> {
+    for name in limit {
+        if !inventory.hosts.iter().any(|h| h.name.as_str() == name) {
+            let known: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
+            bail!(
+                "--limit names {name}, which is not a host of {} (hosts: {})",
+                inventory.source.display(),
+                known.join(", ")
+            );
+        }
+    }
+    Ok(inventory
+        .hosts
+        .iter()
+        .filter(|h| limit.is_empty() || limit.iter().any(|n| n == h.name.as_str()))
+        .collect())
+}
+
+/// One host's run.
+struct HostRun<'a, R> {
+    host: &'a Host,
+    remote: Option<R>,
+    facts: Option<HostFacts>,
+    plan: Option<HostPlan>,
+    /// Changes made (or, in a dry run, pending).
+    changed: usize,
+    error: Option<String>,
+}
+
+impl<R> HostRun<'_, R> {
+    fn name(&self) -> &str {
+        self.host.name.as_str()
+    }
+
+    fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// The state of one deploy run, generic over the transport so it can be driven
+/// without SSH.
+struct Engine<'a, R> {
+    inventory: &'a Inventory,
+    playbook: &'a Playbook,
+    options: &'a Options,
+    secrets: Secrets,
+    templates: Templates,
+    progress: Progress,
+    forks: usize,
+    hosts: Vec<HostRun<'a, R>>,
+    phase: ClusterPhase,
+    /// The verification line, built gate by gate.
+    verified: Vec<String>,
+    /// Failures that belong to no single host (a gate).
+    failures: Vec<String>,
+    /// API clients by jail name, through tunnels.
+    elasticsearch: HashMap<String, Arc<elasticsearch::Client>>,
+}
+
+impl<'a, R: Remote> Engine<'a, R> {
+    fn new(
+        inventory: &'a Inventory,
+        playbook: &'a Playbook,
+        options: &'a Options,
+        progress: Progress,
+        forks: usize,
+    ) -> Result<Self> {
+        let template_dir = options
+            .templates
+            .as_deref()
+            .or(inventory.templates.as_deref());
+        Ok(Self {
+            inventory,
+            playbook,
+            options,
+            secrets: Secrets::load(inventory)?,
+            templates: Templates::load(template_dir)?,
+            progress,
+            forks,
+            hosts: Vec::new(),
+            phase: ClusterPhase::Formed,
+            verified: Vec::new(),
+            failures: Vec::new(),
+            elasticsearch: HashMap::new(),
+        })
+    }
+
+    fn add_host(&mut self, host: &'a Host, connection: Result<R, String>) {
+        let (remote, error) = match connection {
+            Ok(remote) => (Some(remote), None),
+            Err(error) => (None, Some(error)),
+        };
+        self.hosts.push(HostRun {
+            host,
+            remote,
+            facts: None,
+            plan: None,
+            changed: 0,
+            error,
+        });
+    }
+
+    async fn run(&mut self) -> Summary {
+        if let Err(stop) = self.converge().await {
+            self.failures.extend(stop.0);
+        }
+        self.progress.finish();
+        self.summary()
+    }
+
+    async fn converge(&mut self) -> Result<(), Stop> {
+        self.check_hosts("ssh")?;
+        self.verified.push("ssh ok".into());
+        self.gather_facts().await;
+        self.check_hosts("facts")?;
+        self.phase = self.cluster_phase().await;
+        self.make_plans().map_err(|e| Stop(vec![format!("{e:#}")]))?;
+        if self.options.dry_run {
+            self.show_plans();
+            return Ok(());
+        }
+        for play in &self.playbook.plays {
+            self.progress.println(format!("play {}", play.name));
+            self.play(play).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops the run when a host failed, naming the step.
+    fn check_hosts(&self, step: &str) -> Result<(), Stop> {
+        let failed: Vec<String> = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.name())))
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            tracing::debug!("stopping after {step}");
+            Err(Stop(Vec::new()))
+        }
+    }
+
+    fn desired(&self, phase: ClusterPhase) -> Result<DesiredState> {
+        desired::build(self.inventory, &self.templates, &self.secrets, phase)
+    }
+
+    async fn gather_facts(&mut self) {
+        let desired = match self.desired(ClusterPhase::Formed) {
+            Ok(desired) => desired,
+            Err(err) => {
+                self.failures.push(format!("{err:#}"));
+                return;
+            }
+        };
+        let progress = &self.progress;
+        let results = stream::iter(self.hosts.iter().map(|run| {
+            let state = desired.hosts.iter().find(|h| h.host == run.host.name);
+            async move {
+                let (Some(remote), Some(state)) = (&run.remote, state) else {
+                    return None;
+                };
+                progress.step(run.name(), "gathering facts");
+                Some(facts::gather(remote, state).await.map_err(|e| e.to_string()))
+            }
+        }))
+        .buffered(self.forks)
+        .collect::<Vec<_>>()
+        .await;
+        for (run, result) in self.hosts.iter_mut().zip(results) {
+            match result {
+                Some(Ok(facts)) => run.facts = Some(facts),
+                Some(Err(error)) => run.error = Some(error),
+                None => {}
+            }
+        }
+    }
+
+    /// Bootstrap until a cluster UUID is recorded on an Elasticsearch dataset or
+    /// a running node reports one (design.md, "Bootstrap").
+    async fn cluster_phase(&mut self) -> ClusterPhase {
+        if !self.es_datasets_without_uuid().1.is_empty() {
+            return ClusterPhase::Formed;
+        }
+        let running = self.hosts.iter().any(|run| {
+            run.facts.as_ref().is_some_and(|facts| {
+                run.host
+                    .jails
+                    .iter()
+                    .filter(|j| j.role == Role::Elasticsearch)
+                    .any(|j| {
+                        facts
+                            .jails
+                            .get(j.name.as_str())
+                            .is_some_and(|f| f.services.values().any(|running| *running))
+                    })
+            })
+        });
+        if !running {
+            return ClusterPhase::Bootstrap;
+        }
+        match self.es_client(None).await {
+            Ok(client) => match client.cluster_uuid().await {
+                Ok(Some(_)) => ClusterPhase::Formed,
+                _ => ClusterPhase::Bootstrap,
+            },
+            Err(_) => ClusterPhase::Bootstrap,
+        }
+    }
+
+    /// Elasticsearch datasets of the selected hosts without a recorded cluster
+    /// UUID, and the UUIDs recorded on the others.
+    fn es_datasets_without_uuid(&self) -> (Vec<(usize, String)>, BTreeSet<String>) {
+        let mut missing = Vec::new();
+        let mut recorded = BTreeSet::new();
+        for (index, run) in self.hosts.iter().enumerate() {
+            let Some(facts) = &run.facts else { continue };
+            for jail in run.host.jails.iter().filter(|j| j.role == Role::Elasticsearch) {
+                let dataset = format!("{}/{}", run.host.zfs.dataset, jail.name);
+                match facts.datasets.get(&dataset).and_then(|d| d.cluster_uuid.clone()) {
+                    Some(uuid) => {
+                        recorded.insert(uuid);
+                    }
+                    None => missing.push((index, dataset)),
+                }
+            }
+        }
+        (missing, recorded)
+    }
+
+    fn make_plans(&mut self) -> Result<()> {
+        let desired = self.desired(self.phase)?;
+        for run in &mut self.hosts {
+            let (Some(facts), Some(state)) = (
+                &run.facts,
+                desired.hosts.iter().find(|h| h.host == run.host.name),
+            ) else {
+                continue;
+            };
+            run.plan = Some(plan::plan_host(state, facts));
+        }
+        Ok(())
+    }
+
+    fn show_plans(&mut self) {
+        let secrets = &self.secrets;
+        for run in &mut self.hosts {
+            let Some(plan) = &run.plan else { continue };
+            run.changed = plan.change_count();
+            if plan.is_empty() {
+                self.progress
+                    .println(format!("{}: nothing to do", run.host.name));
+            } else {
+                self.progress.println(format!(
+                    "{}: {} changes\n{}",
+                    run.host.name,
+                    run.changed,
+                    plan::describe(plan, &|text| secrets.mask(text)).trim_end()
+                ));
+            }
+        }
+    }
+
+    fn summary(&self) -> Summary {
+        Summary {
+            hosts: self
+                .hosts
+                .iter()
+                .map(|run| HostSummary {
+                    host: run.host.name.to_string(),
+                    unchanged: run.plan.as_ref().map_or(0, |p| p.unchanged),
+                    changed: run.changed,
+                    error: run.error.clone(),
+                    round_trips: run.remote.as_ref().map_or(0, Remote::round_trips),
+                })
+                .collect(),
+            dry_run: self.options.dry_run,
+            verified: self.verified.clone(),
+            failures: self.failures.clone(),
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// The run stops; the strings are failures not already recorded on a host.
+#[derive(Debug)]
+struct Stop(Vec<String>);
+
+impl Stop {
+    fn because(message: impl Into<String>) -> Self {
+        Self(vec![message.into()])
+    }
+}

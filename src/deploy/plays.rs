@@ -1,0 +1,625 @@
+//! The plays: the host play (datasets, jails, packages) and the service plays
+//! (Elasticsearch rolling and health-gated, Kibana, the haproxy stacks), each
+//! batch followed by its gate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use super::{Engine, Stop};
+use crate::desired::ClusterPhase;
+use crate::elasticsearch::{self, rolling};
+use crate::freebsd;
+use crate::haproxy;
+use crate::inventory::{Jail, Role};
+use crate::kibana;
+use crate::plan::{JailPlan, ServiceAction};
+use crate::playbook::{Batch, Gate, Play, Target};
+use crate::remote::Remote;
+
+/// How often a gate polls while it waits.
+const POLL: Duration = Duration::from_millis(500);
+
+impl<R: Remote> Engine<'_, R> {
+    pub(super) async fn play(&mut self, play: &Play) -> Result<(), Stop> {
+        match play.target {
+            Target::Hosts => self.host_play(play).await,
+            Target::Role(Role::Elasticsearch) => self.elasticsearch_play(play).await,
+            Target::Role(role) => self.service_play(play, role).await,
+        }
+    }
+
+    /// Indexes of the selected hosts among `batch.hosts`, without failed ones.
+    fn runs_of(&self, batch: &Batch<'_>) -> Vec<usize> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, run)| batch.hosts.iter().any(|h| h.name == run.host.name))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    fn stop_if_failed(&self) -> Result<(), Stop> {
+        if self.hosts.iter().all(|run| run.ok()) {
+            Ok(())
+        } else {
+            Err(Stop(Vec::new()))
+        }
+    }
+
+    // ---------------------------------------------------------------- hosts --
+
+    async fn host_play(&mut self, play: &Play) -> Result<(), Stop> {
+        let mut running_total = 0;
+        let mut declared_total = 0;
+        for batch in play.batches(self.inventory) {
+            let indexes = self.runs_of(&batch);
+            let progress = &self.progress;
+            let hosts = &self.hosts;
+            let results = join_all(indexes.iter().map(|&index| async move {
+                let run = &hosts[index];
+                let (Some(remote), Some(plan), Some(facts)) = (&run.remote, &run.plan, &run.facts)
+                else {
+                    return Ok(Vec::new());
+                };
+                if plan.prepare.is_empty() {
+                    return Ok(facts
+                        .jails
+                        .iter()
+                        .filter(|(_, j)| j.running)
+                        .map(|(name, _)| name.clone())
+                        .collect());
+                }
+                progress.step(run.name(), format!("host play: {} changes", plan.prepare.len()));
+                let output = remote
+                    .run(&plan.prepare_script())
+                    .await
+                    .and_then(|o| o.check(run.name(), "the host play"))
+                    .map_err(|e| e.to_string())?;
+                crate::plan::running_jails(&output.stdout)
+                    .ok_or_else(|| format!("{}: the host play's output was cut short", run.name()))
+            }))
+            .await;
+            for (&index, result) in indexes.iter().zip(results) {
+                let run = &mut self.hosts[index];
+                let prepared = run.plan.as_ref().map_or(0, |p| p.prepare.len());
+                match result {
+                    Err(error) => run.error = Some(error),
+                    Ok(running) => {
+                        run.changed += prepared;
+                        let declared: Vec<&str> =
+                            run.host.jails.iter().map(|j| j.name.as_str()).collect();
+                        let up = declared
+                            .iter()
+                            .filter(|name| running.iter().any(|r| r == *name))
+                            .count();
+                        running_total += up;
+                        declared_total += declared.len();
+                        let line = format!(
+                            "  {}: {} · jails {up}/{} running",
+                            run.host.name,
+                            changes(prepared),
+                            declared.len()
+                        );
+                        self.progress.println(line);
+                        if up < declared.len() {
+                            let missing: Vec<&str> = declared
+                                .iter()
+                                .filter(|name| !running.iter().any(|r| r == *name))
+                                .copied()
+                                .collect();
+                            run.error = Some(format!(
+                                "gate {}: jails not running: {}",
+                                Gate::HostReady,
+                                missing.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+            self.stop_if_failed()?;
+        }
+        self.verified.push("datasets ok".into());
+        self.verified
+            .push(format!("jails {running_total}/{declared_total} running"));
+        Ok(())
+    }
+
+    // -------------------------------------------------------- service plays --
+
+    /// The plan of `jail` and the index of its host run, when the host is selected.
+    fn jail_plan(&self, jail: &Jail) -> Option<(usize, &JailPlan)> {
+        self.hosts.iter().enumerate().find_map(|(index, run)| {
+            run.plan
+                .as_ref()
+                .and_then(|plan| plan.jail(jail.name.as_str()))
+                .map(|plan| (index, plan))
+        })
+    }
+
+    /// Runs the service scripts of `jails` (one round trip each), hosts in
+    /// parallel and each host's jails in order. Returns whether any ran.
+    async fn run_jail_scripts(&mut self, jails: &[&Jail]) -> Result<bool, Stop> {
+        let work: Vec<(usize, JailPlan)> = jails
+            .iter()
+            .filter_map(|jail| self.jail_plan(jail))
+            .filter(|(_, plan)| !plan.is_empty())
+            .map(|(index, plan)| (index, plan.clone()))
+            .collect();
+        if work.is_empty() {
+            return Ok(false);
+        }
+        let mut by_host: Vec<(usize, Vec<JailPlan>)> = Vec::new();
+        for (index, plan) in work {
+            match by_host.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, plans)) => plans.push(plan),
+                None => by_host.push((index, vec![plan])),
+            }
+        }
+        let progress = &self.progress;
+        let hosts = &self.hosts;
+        let results = join_all(by_host.iter().map(|(index, plans)| async move {
+            let run = &hosts[*index];
+            let Some(remote) = &run.remote else {
+                return (0, Some(format!("{}: not connected", run.name())));
+            };
+            let mut done = 0;
+            for plan in plans {
+                progress.step(run.name(), format!("{}: {}", plan.name, describe(plan)));
+                let result = remote
+                    .run(&plan.script())
+                    .await
+                    .and_then(|o| o.check(run.name(), &format!("{} ({})", plan.name, describe(plan))));
+                if let Err(err) = result {
+                    return (done, Some(err.to_string()));
+                }
+                done += plan.steps().len();
+                progress.println(format!("  {}: {}", plan.name, describe(plan)));
+            }
+            (done, None)
+        }))
+        .await;
+        for ((index, _), (done, error)) in by_host.iter().zip(results) {
+            let run = &mut self.hosts[*index];
+            run.changed += done;
+            if error.is_some() {
+                run.error = error;
+            }
+        }
+        self.stop_if_failed()?;
+        Ok(true)
+    }
+
+    /// Kibana and haproxy: batches of scripts, each followed by the gate.
+    async fn service_play(&mut self, play: &Play, role: Role) -> Result<(), Stop> {
+        let mut gated = false;
+        for batch in play.batches(self.inventory) {
+            let jails: Vec<&Jail> = batch.jails.iter().map(|(_, j)| *j).collect();
+            if self.run_jail_scripts(&jails).await? {
+                self.gate(play, role, &batch, false).await?;
+                gated = true;
+            }
+        }
+        if !gated {
+            // Nothing changed: verify once, without waiting.
+            let all = Batch {
+                hosts: self.inventory.hosts.iter().collect(),
+                jails: self.inventory.jails_with_role(role).collect(),
+            };
+            self.gate(play, role, &all, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn gate(&mut self, play: &Play, role: Role, batch: &Batch<'_>, last: bool) -> Result<(), Stop> {
+        let line = match role {
+            Role::Kibana => self.kibana_gate(batch, play.gate_timeout).await,
+            Role::Haproxy => self.haproxy_gate(batch, play.gate_timeout).await,
+            Role::Elasticsearch => self.elasticsearch_gate(play.gate_timeout).await,
+        };
+        match line {
+            Ok(line) => {
+                self.progress.println(format!("  gate {}: {line}", play.gate));
+                if last || !self.verified.contains(&line) {
+                    self.verified.retain(|l| !same_gate(l, &line));
+                    self.verified.push(line);
+                }
+                Ok(())
+            }
+            Err(reason) => Err(Stop::because(format!(
+                "play {}: gate {} failed: {reason}",
+                play.name, play.gate
+            ))),
+        }
+    }
+
+    async fn kibana_gate(&mut self, batch: &Batch<'_>, timeout: Duration) -> Result<String, String> {
+        let port = self.inventory.cluster.kibana.port;
+        let deadline = Instant::now() + timeout;
+        let mut available = 0;
+        for (host, jail) in &batch.jails {
+            let Some(run) = self.hosts.iter().find(|r| r.host.name == host.name) else {
+                continue;
+            };
+            let Some(remote) = &run.remote else { continue };
+            let local = remote
+                .tunnel(SocketAddr::new(jail.ip.into(), port))
+                .await
+                .map_err(|e| e.to_string())?;
+            let base = format!("http://{local}");
+            loop {
+                let status = kibana::status(&base).await;
+                match status {
+                    Ok(status) if status.is_available() => break,
+                    other if Instant::now() >= deadline => {
+                        let why = match other {
+                            Ok(status) => format!("{}: {}", status.level, status.summary),
+                            Err(err) => err,
+                        };
+                        return Err(format!(
+                            "{} is not available after {}: {why}",
+                            jail.name,
+                            humantime(timeout)
+                        ));
+                    }
+                    _ => tokio::time::sleep(POLL).await,
+                }
+            }
+            available += 1;
+        }
+        Ok(format!("kibana {available}/{} available", batch.jails.len()))
+    }
+
+    async fn haproxy_gate(&mut self, batch: &Batch<'_>, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut up_by_service: Vec<(String, usize, usize)> = Vec::new();
+        for host in &batch.hosts {
+            let Some(run) = self.hosts.iter().find(|r| r.host.name == host.name) else {
+                continue;
+            };
+            let Some(remote) = &run.remote else { continue };
+            let jails: Vec<&Jail> = host.jails.iter().filter(|j| j.role == Role::Haproxy).collect();
+            let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
+            loop {
+                let output = remote
+                    .run(&script)
+                    .await
+                    .and_then(|o| o.check(run.name(), "reading the haproxy stats"))
+                    .map_err(|e| e.to_string())?;
+                let stats = haproxy::parse_stats(&output.stdout);
+                let mut down = Vec::new();
+                let mut counts = Vec::new();
+                for jail in &jails {
+                    match stats.get(jail.name.as_str()) {
+                        Some(Ok(servers)) => {
+                            let up = servers.iter().filter(|s| s.is_up()).count();
+                            down.extend(
+                                servers
+                                    .iter()
+                                    .filter(|s| !s.is_up())
+                                    .map(|s| format!("{}/{} {}", jail.name, s.server, s.status)),
+                            );
+                            let service = jail.fronts.map_or("?", Role::as_str);
+                            counts.push((short(service).to_owned(), up, servers.len()));
+                        }
+                        Some(Err(err)) => down.push(format!("{}: {err}", jail.name)),
+                        None => down.push(format!("{}: no answer", jail.name)),
+                    }
+                }
+                if down.is_empty() {
+                    for (service, up, total) in counts {
+                        match up_by_service.iter_mut().find(|(s, _, _)| *s == service) {
+                            Some(entry) => {
+                                entry.1 += up;
+                                entry.2 += total;
+                            }
+                            None => up_by_service.push((service, up, total)),
+                        }
+                    }
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "backends not UP after {}: {}",
+                        humantime(timeout),
+                        down.join(", ")
+                    ));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        let parts: Vec<String> = up_by_service
+            .iter()
+            .map(|(service, up, total)| format!("{service} {up}/{total} UP"))
+            .collect();
+        Ok(format!("haproxy {}", parts.join(", ")))
+    }
+
+    // -------------------------------------------------------- elasticsearch --
+
+    async fn elasticsearch_play(&mut self, play: &Play) -> Result<(), Stop> {
+        let mut batches: Vec<Vec<&Jail>> = play
+            .batches(self.inventory)
+            .into_iter()
+            .map(|b| b.jails.iter().map(|(_, j)| *j).collect())
+            .collect();
+        if self.phase == ClusterPhase::Bootstrap {
+            // A new cluster forms only with a majority of its masters up: start
+            // every node, then wait for green once.
+            batches = vec![batches.into_iter().flatten().collect()];
+        } else if let Some(master) = self.elected_master().await {
+            // ECK: the elected master restarts last, so the cluster elects once.
+            batches.sort_by_key(|jails| jails.iter().any(|j| j.name.as_str() == master));
+        }
+        let mut gated = false;
+        for jails in batches {
+            let mut ran = false;
+            let (rolling, plain): (Vec<&Jail>, Vec<&Jail>) = jails.iter().partition(|jail| {
+                self.phase == ClusterPhase::Formed
+                    && self.jail_plan(jail).is_some_and(|(_, plan)| {
+                        plan.was_running && plan.action >= ServiceAction::Restart
+                    })
+            });
+            ran |= self.run_jail_scripts(&plain).await?;
+            for jail in rolling {
+                self.rolling_restart(jail, play.gate_timeout).await?;
+                ran = true;
+            }
+            if ran {
+                self.gate(play, Role::Elasticsearch, &Batch { hosts: Vec::new(), jails: Vec::new() }, false)
+                    .await?;
+                gated = true;
+            }
+        }
+        if !gated {
+            self.gate(play, Role::Elasticsearch, &Batch { hosts: Vec::new(), jails: Vec::new() }, true)
+                .await?;
+        }
+        self.record_cluster_uuid().await
+    }
+
+    /// Restarts one serving node the safe way (see [`rolling::restart_node`]).
+    async fn rolling_restart(&mut self, jail: &Jail, timeout: Duration) -> Result<(), Stop> {
+        let Some((index, plan)) = self.jail_plan(jail).map(|(i, p)| (i, p.clone())) else {
+            return Ok(());
+        };
+        let client = self
+            .es_client(Some(jail.name.as_str()))
+            .await
+            .map_err(|e| Stop::because(format!("{}: {e}", jail.name)))?;
+        let run = &self.hosts[index];
+        let Some(remote) = &run.remote else {
+            return Err(Stop(Vec::new()));
+        };
+        self.progress
+            .step(run.name(), format!("{}: rolling restart", jail.name));
+        let what = format!("{} ({})", plan.name, plan.action.as_str());
+        let result = rolling::restart_node(&client, jail.name.as_str(), timeout, || async {
+            remote
+                .run(&plan.script())
+                .await
+                .and_then(|o| o.check(run.name(), &what))
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        })
+        .await;
+        match result {
+            Ok(()) => {
+                self.progress
+                    .println(format!("  {}: {} (rolling)", plan.name, describe(&plan)));
+                self.hosts[index].changed += plan.steps().len();
+                Ok(())
+            }
+            Err(err) => {
+                self.hosts[index].error = Some(format!("{}: {err}", jail.name));
+                Err(Stop(Vec::new()))
+            }
+        }
+    }
+
+    async fn elasticsearch_gate(&mut self, timeout: Duration) -> Result<String, String> {
+        let client = self.es_client(None).await?;
+        let expected: Vec<&str> = self
+            .inventory
+            .jails_with_role(Role::Elasticsearch)
+            .map(|(_, j)| j.name.as_str())
+            .collect();
+        let deadline = Instant::now() + timeout;
+        let health = client
+            .wait_for_health(elasticsearch::HealthStatus::Green, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            let nodes = client.nodes().await.map_err(|e| e.to_string())?;
+            let joined = expected
+                .iter()
+                .filter(|name| nodes.iter().any(|n| n.name == **name))
+                .count();
+            if joined == expected.len() {
+                return Ok(format!(
+                    "es {joined}/{} joined · {}",
+                    expected.len(),
+                    health.status.as_str()
+                ));
+            }
+            if Instant::now() >= deadline {
+                let missing: Vec<&str> = expected
+                    .iter()
+                    .filter(|name| !nodes.iter().any(|n| n.name == **name))
+                    .copied()
+                    .collect();
+                return Err(format!(
+                    "es {joined}/{} joined after {}; missing: {}",
+                    expected.len(),
+                    humantime(timeout),
+                    missing.join(", ")
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn elected_master(&mut self) -> Option<String> {
+        let client = self.es_client(None).await.ok()?;
+        let nodes = client.nodes().await.ok()?;
+        nodes.into_iter().find(|n| n.elected_master).map(|n| n.name)
+    }
+
+    /// Records the cluster UUID on every Elasticsearch dataset that lacks it, and
+    /// after a bootstrap rewrites elasticsearch.yml without
+    /// `cluster.initial_master_nodes` (no restart: it is read at first start only).
+    async fn record_cluster_uuid(&mut self) -> Result<(), Stop> {
+        let (missing, _) = self.es_datasets_without_uuid();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let client = self.es_client(None).await.map_err(Stop::because)?;
+        let uuid = match client.cluster_uuid().await {
+            Ok(Some(uuid)) => uuid,
+            Ok(None) => return Err(Stop::because("the Elasticsearch cluster has no UUID yet")),
+            Err(err) => return Err(Stop::because(err.to_string())),
+        };
+        let formed = self
+            .desired(ClusterPhase::Formed)
+            .map_err(|e| Stop::because(format!("{e:#}")))?;
+        let rewrite = self.phase == ClusterPhase::Bootstrap;
+        let mut scripts: Vec<(usize, String)> = Vec::new();
+        for (index, dataset) in missing {
+            let mut script = freebsd::zfs_set(&dataset, "haelk:cluster-uuid", &uuid);
+            script.push('\n');
+            if rewrite {
+                let run = &self.hosts[index];
+                let jail = dataset.rsplit('/').next().unwrap_or_default();
+                let state = formed
+                    .hosts
+                    .iter()
+                    .find(|h| h.host == run.host.name)
+                    .and_then(|h| h.jails.iter().find(|j| j.name.as_str() == jail));
+                if let Some(state) = state {
+                    for file in state.files.iter().filter(|f| !f.first_start_only_keys.is_empty()) {
+                        script.push_str(&freebsd::write_file_atomically(file, &state.root));
+                    }
+                }
+            }
+            match scripts.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, all)) => all.push_str(&script),
+                None => scripts.push((index, format!("set -e\n{script}"))),
+            }
+        }
+        let hosts = &self.hosts;
+        let results = join_all(scripts.iter().map(|(index, script)| async move {
+            let run = &hosts[*index];
+            let Some(remote) = &run.remote else { return Ok(()) };
+            remote
+                .run(script)
+                .await
+                .and_then(|o| o.check(run.name(), "recording the cluster UUID"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }))
+        .await;
+        for ((index, _), result) in scripts.iter().zip(results) {
+            if let Err(err) = result {
+                self.hosts[*index].error = Some(err);
+            }
+        }
+        self.phase = ClusterPhase::Formed;
+        self.stop_if_failed()
+    }
+
+    /// An API client for an Elasticsearch node other than `except`, through a
+    /// tunnel from its host. Nodes are tried in inventory order.
+    pub(super) async fn es_client(&mut self, except: Option<&str>) -> Result<Arc<elasticsearch::Client>, String> {
+        let port = self.inventory.cluster.elasticsearch.http_port;
+        let mut problems = Vec::new();
+        let candidates: Vec<(usize, &Jail)> = self
+            .hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(index, run)| {
+                run.host
+                    .jails
+                    .iter()
+                    .filter(|j| j.role == Role::Elasticsearch)
+                    .map(move |j| (index, j))
+            })
+            .filter(|(_, j)| Some(j.name.as_str()) != except)
+            .collect();
+        for (index, jail) in candidates {
+            if let Some(client) = self.elasticsearch.get(jail.name.as_str()) {
+                if client.root().await.is_ok() {
+                    return Ok(client.clone());
+                }
+                continue;
+            }
+            let Some(remote) = &self.hosts[index].remote else { continue };
+            let local = match remote.tunnel(SocketAddr::new(jail.ip.into(), port)).await {
+                Ok(local) => local,
+                Err(err) => {
+                    problems.push(err.to_string());
+                    continue;
+                }
+            };
+            let client = Arc::new(
+                elasticsearch::Client::new(&format!("http://{local}")).map_err(|e| e.to_string())?,
+            );
+            self.elasticsearch
+                .insert(jail.name.to_string(), client.clone());
+            // `GET /` answers even before a master is elected.
+            match client.root().await {
+                Ok(_) => return Ok(client),
+                Err(err) => problems.push(format!("{}: {err}", jail.name)),
+            }
+        }
+        Err(format!(
+            "no Elasticsearch node answers{}",
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", problems.join("; "))
+            }
+        ))
+    }
+}
+
+/// `start`, `write 2 files, restart`, ...
+fn describe(plan: &JailPlan) -> String {
+    let writes = match plan.writes.len() {
+        0 => None,
+        1 => Some("write 1 file".to_owned()),
+        n => Some(format!("write {n} files")),
+    };
+    let action = (plan.action != ServiceAction::None).then(|| plan.action.as_str().to_owned());
+    writes.into_iter().chain(action).collect::<Vec<_>>().join(", ")
+}
+
+fn changes(count: usize) -> String {
+    match count {
+        0 => "no changes".into(),
+        1 => "1 change".into(),
+        n => format!("{n} changes"),
+    }
+}
+
+fn short(service: &str) -> &str {
+    match service {
+        "elasticsearch" => "es",
+        other => other,
+    }
+}
+
+/// Whether two verification lines come from the same gate (same first word).
+fn same_gate(a: &str, b: &str) -> bool {
+    a.split_whitespace().next() == b.split_whitespace().next()
+}
+
+fn humantime(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}

@@ -1,0 +1,138 @@
+//! HAProxy as haelk sees it: the backend servers' states read from each haproxy
+//! jail's admin socket (`show stat`), one script per host for all its jails.
+//!
+//! The socket path is the one `templates/haproxy.conf.tera` declares; `nc -U` is
+//! the base system's netcat (FreeBSD's `nc`, like the lab's, is OpenBSD's).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::shell::{join, quote};
+
+/// The admin socket inside every haproxy jail.
+pub const STATS_SOCKET: &str = "/var/run/haproxy.sock";
+
+const JAIL_HEADER: &str = "@@haelk haproxy";
+
+/// One backend server as HAProxy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    pub backend: String,
+    pub server: String,
+    /// `UP`, `DOWN`, `UP 1/2` (going down), `MAINT`, `no check`, ...
+    pub status: String,
+}
+
+impl ServerState {
+    /// Whether HAProxy sends traffic to it (`UP`, also while a check is failing
+    /// but `fall` is not reached yet).
+    pub fn is_up(&self) -> bool {
+        self.status == "UP" || self.status.starts_with("UP ")
+    }
+}
+
+/// The servers of every haproxy jail of a host, by jail; `Err` holds why a
+/// jail's socket could not be read.
+pub type HostStats = BTreeMap<String, Result<Vec<ServerState>, String>>;
+
+/// The script that dumps `show stat` of each jail.
+pub fn stats_script<'a>(jails: impl IntoIterator<Item = &'a str>) -> String {
+    let mut script = String::new();
+    let command = format!("echo 'show stat' | nc -U {STATS_SOCKET}");
+    for jail in jails {
+        let _ = writeln!(script, "echo {}", quote(&format!("{JAIL_HEADER} {jail}")));
+        let _ = writeln!(
+            script,
+            "{} 2>&1 || echo 'cannot read the haproxy stats socket'",
+            join(["jexec", jail, "sh", "-c", &command])
+        );
+    }
+    script
+}
+
+/// Parses what [`stats_script`] printed.
+pub fn parse_stats(stdout: &str) -> HostStats {
+    let mut stats = HostStats::new();
+    let mut sections = stdout.split(&format!("{JAIL_HEADER} ")).skip(1);
+    for section in sections.by_ref() {
+        let (jail, body) = section.split_once('\n').unwrap_or((section, ""));
+        stats.insert(jail.trim().to_owned(), parse_csv(body));
+    }
+    stats
+}
+
+/// The server rows of one `show stat` CSV dump.
+fn parse_csv(body: &str) -> Result<Vec<ServerState>, String> {
+    let mut lines = body.lines();
+    let header = lines
+        .next()
+        .and_then(|line| line.strip_prefix("# "))
+        .ok_or_else(|| body.trim().to_owned())?;
+    let columns: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| format!("no {name} column in `show stat`"))
+    };
+    let (backend, server, status) = (column("pxname")?, column("svname")?, column("status")?);
+    Ok(lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|fields| fields.len() > status)
+        .filter(|fields| !matches!(fields[server], "FRONTEND" | "BACKEND"))
+        .map(|fields| ServerState {
+            backend: fields[backend].to_owned(),
+            server: fields[server].to_owned(),
+            status: fields[status].to_owned(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOW_STAT: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n\
+elasticsearch,FRONTEND,,,0,1,4096,3,0,0,0,0,0,,,,,OPEN,\n\
+elasticsearch_nodes,lab1-elasticsearch,0,0,0,1,,3,0,0,,0,,0,0,0,0,UP,1\n\
+elasticsearch_nodes,lab2-elasticsearch,0,0,0,1,,3,0,0,,0,,0,0,0,0,DOWN 1/2,1\n\
+elasticsearch_nodes,BACKEND,0,0,0,1,410,3,0,0,0,0,,0,0,0,0,UP,2\n\n";
+
+    #[test]
+    fn server_rows_are_read_by_column_name() {
+        let output = format!(
+            "{JAIL_HEADER} lab1-haproxy-es\n{SHOW_STAT}{JAIL_HEADER} lab1-haproxy-kibana\ncannot read the haproxy stats socket\n"
+        );
+        let stats = parse_stats(&output);
+        let servers = stats["lab1-haproxy-es"].as_ref().unwrap();
+        assert_eq!(
+            servers,
+            &[
+                ServerState {
+                    backend: "elasticsearch_nodes".into(),
+                    server: "lab1-elasticsearch".into(),
+                    status: "UP".into()
+                },
+                ServerState {
+                    backend: "elasticsearch_nodes".into(),
+                    server: "lab2-elasticsearch".into(),
+                    status: "DOWN 1/2".into()
+                },
+            ]
+        );
+        assert!(servers[0].is_up() && !servers[1].is_up());
+        assert_eq!(
+            stats["lab1-haproxy-kibana"],
+            Err("cannot read the haproxy stats socket".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_script_reads_each_jails_socket_through_jexec() {
+        assert_eq!(
+            stats_script(["j1"]),
+            "echo '@@haelk haproxy j1'\n\
+             jexec j1 sh -c 'echo '\\''show stat'\\'' | nc -U /var/run/haproxy.sock' 2>&1 || echo 'cannot read the haproxy stats socket'\n"
+        );
+    }
+}

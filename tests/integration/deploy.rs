@@ -1,0 +1,408 @@
+//! `haelk deploy` against the local lab (`lab/labctl up` first; `scripts/test`
+//! does it): a fresh deploy, idempotence, a rolling settings change under client
+//! load, a connection killed mid-deploy, and the refusal to restart a node of a
+//! cluster that is not green.
+//!
+//! The tests share the lab, so they take [`LAB`] in turn; each starts from a
+//! converged lab (or, for the fresh deploy, from an empty one).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const ES_VIP: &str = "127.0.30.10:9200";
+const KIBANA_VIP: &str = "127.0.30.20:5601";
+const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
+const ES_NODES: [(&str, &str); 3] = [
+    ("lab1", "lab1-elasticsearch"),
+    ("lab2", "lab2-elasticsearch"),
+    ("lab3", "lab3-elasticsearch"),
+];
+
+static LAB: Mutex<()> = Mutex::new(());
+
+/// The lab, for one test at a time (a failed test must not block the others).
+fn lab() -> MutexGuard<'static, ()> {
+    LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `haelk ARGS` in the repository, without progress lines.
+fn haelk(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_haelk"))
+        .args(args)
+        .arg("--no-progress")
+        .current_dir(repo())
+        .output()
+        .expect("haelk runs");
+    eprintln!(
+        "$ haelk {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Deploys `inventory` and insists it succeeds.
+fn deploy(inventory: &str) -> String {
+    let output = haelk(&["deploy", inventory]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    stdout(&output)
+}
+
+/// Runs a shell script on a lab host.
+fn on_host(host: &str, script: &str) -> String {
+    let output = Command::new(repo().join("lab/labctl"))
+        .args(["ssh", host, script])
+        .output()
+        .expect("labctl ssh runs");
+    assert!(output.status.success(), "{host}: {script}: {}", text(&output));
+    stdout(&output)
+}
+
+/// An HTTP/1.1 request with `Connection: close`: (status, body).
+fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Takes the lab back to empty hosts: every jail stopped, datasets destroyed,
+/// haelk's host files and rc values removed.
+fn reset_lab() {
+    for host in HOSTS {
+        on_host(
+            host,
+            &format!(
+                "for j in $(jls name); do service jail stop $j >/dev/null 2>&1 || jail -r $j; done
+                 zfs destroy -r {host}/jails 2>/dev/null || true
+                 rm -f /etc/jail.conf.d/*.conf
+                 sysrc -x jail_enable jail_list 2>/dev/null || true
+                 sysrc -f /boot/loader.conf -x carp_load 2>/dev/null || true"
+            ),
+        );
+    }
+}
+
+/// The ES nodes' process ids, by node name (they change on every restart).
+fn es_pids() -> Vec<(String, String)> {
+    ES_NODES
+        .iter()
+        .map(|(host, jail)| {
+            let pid = on_host(host, &format!("service -j {jail} elasticsearch status"));
+            (jail.to_string(), pid.trim().to_owned())
+        })
+        .collect()
+}
+
+/// The lab inventory with `edit` applied, next to a copy of its secrets.
+struct EditedInventory {
+    dir: tempfile::TempDir,
+}
+
+impl EditedInventory {
+    fn new(edit: impl FnOnce(&str) -> String) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let original = fs::read_to_string(repo().join("inventories/lab.yaml")).expect("lab.yaml");
+        let edited = edit(&original);
+        assert_ne!(edited, original, "the edit changed nothing");
+        fs::write(dir.path().join("lab.yaml"), edited).expect("write inventory");
+        fs::create_dir(dir.path().join("secrets")).expect("mkdir");
+        for entry in fs::read_dir(repo().join("inventories/secrets")).expect("secrets") {
+            let entry = entry.expect("entry");
+            fs::copy(entry.path(), dir.path().join("secrets").join(entry.file_name()))
+                .expect("copy secret");
+        }
+        Self { dir }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().join("lab.yaml").display().to_string()
+    }
+}
+
+/// One Elasticsearch setting more.
+fn with_setting() -> EditedInventory {
+    EditedInventory::new(|lab| {
+        lab.replace(
+            "    package: elasticsearch8\n",
+            "    package: elasticsearch8\n    settings:\n      http.max_content_length: 200mb\n",
+        )
+    })
+}
+
+fn es_yml(host: &str, jail: &str) -> String {
+    on_host(
+        host,
+        &format!("cat /var/tmp/haelk-lab/mnt/{host}/{jail}/usr/local/etc/elasticsearch/elasticsearch.yml"),
+    )
+}
+
+/// A client that indexes a document and reads it back through the ES VIP, again
+/// and again, until stopped; it records every failed request.
+struct Client {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Client {
+    fn start(index: &'static str) -> Self {
+        let (status, body) = http(
+            ES_VIP,
+            "PUT",
+            &format!("/{index}"),
+            Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":1}}"#),
+        )
+        .expect("create index");
+        assert!(status == 200 || body.contains("already_exists"), "{status} {body}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut written = 0;
+            let mut failures = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let id = written + 1;
+                let doc = format!(r#"{{"n":{id}}}"#);
+                match http(ES_VIP, "PUT", &format!("/{index}/_doc/{id}?refresh=true"), Some(&doc)) {
+                    Ok((200 | 201, _)) => written = id,
+                    other => {
+                        failures.push(format!("write {id}: {other:?}"));
+                        continue;
+                    }
+                }
+                match http(ES_VIP, "GET", &format!("/{index}/_doc/{id}"), None) {
+                    Ok((200, body)) if body.contains(&doc) => {}
+                    other => failures.push(format!("read {id}: {other:?}")),
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (written, failures)
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops the client: (documents written, failures).
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("client thread")
+    }
+}
+
+fn document_count(index: &str) -> usize {
+    let (status, body) = http(ES_VIP, "GET", &format!("/{index}/_count"), None).expect("count");
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).expect("json");
+    value["count"].as_u64().expect("count") as usize
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_fresh_deploy_ends_green_and_a_second_run_changes_nothing() {
+    let _lab = lab();
+    reset_lab();
+
+    let first = deploy("inventories/lab.yaml");
+    assert!(
+        first.contains("verified: ssh ok · datasets ok · jails 9/9 running · es 3/3 joined · green"),
+        "{first}"
+    );
+    assert!(first.contains("kibana 1/1 available"), "{first}");
+    assert!(first.contains("haproxy es 2/2 UP, kibana 2/2 UP"), "{first}");
+
+    // Requests through both VIPs reach the services.
+    let (status, body) = http(ES_VIP, "GET", "/_cluster/health", None).expect("ES VIP");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""status":"green""#), "{body}");
+    assert!(body.contains(r#""number_of_nodes":3"#), "{body}");
+    let (status, body) = http(KIBANA_VIP, "GET", "/api/status", None).expect("Kibana VIP");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""level":"available""#), "{body}");
+
+    // The bootstrap is over: recorded on every ES dataset, and the setting that
+    // only a first start reads is gone from the files.
+    for (host, jail) in ES_NODES {
+        let uuid = on_host(host, &format!("zfs get -H -o value haelk:cluster-uuid {host}/jails/{jail}"));
+        assert_ne!(uuid.trim(), "-", "{jail}");
+        assert!(!es_yml(host, jail).contains("initial_master_nodes"), "{jail}");
+    }
+
+    // Nothing to do now: the dry run says so with exit 0.
+    let dry = haelk(&["deploy", "inventories/lab.yaml", "--dry-run", "--detailed-exitcode"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert!(stdout(&dry).contains("dry run ok: nothing to do"), "{}", text(&dry));
+
+    // A second deploy changes nothing and restarts nothing.
+    let pids = es_pids();
+    let second = deploy("inventories/lab.yaml");
+    assert!(second.contains("deploy ok: no changes"), "{second}");
+    assert_eq!(es_pids(), pids, "no Elasticsearch node restarted");
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_setting_change_rolls_through_the_nodes_without_failing_a_client() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let inventory = with_setting();
+
+    // The dry run shows exactly the three files, and exits 2.
+    let dry = haelk(&["deploy", &inventory.path(), "--dry-run", "--detailed-exitcode"]);
+    assert_eq!(dry.status.code(), Some(2), "{}", text(&dry));
+    let listing = stdout(&dry);
+    assert_eq!(listing.matches("+http.max_content_length").count(), 3, "{listing}");
+    assert!(listing.contains("dry run ok: 3 changes pending"), "{listing}");
+
+    let pids = es_pids();
+    let client = Client::start("rollout");
+    std::thread::sleep(Duration::from_millis(500));
+    let output = deploy(&inventory.path());
+    let (written, failures) = client.finish();
+    assert!(failures.is_empty(), "failed requests during the rollout: {failures:#?}");
+    assert!(written > 10, "the client kept writing ({written} documents)");
+    assert_eq!(document_count("rollout"), written, "no document lost");
+
+    // Every node restarted, once each, one after the other with a green gate between.
+    let after = es_pids();
+    for ((node, before), (_, now)) in pids.iter().zip(&after) {
+        assert_ne!(before, now, "{node} restarted");
+    }
+    let rolling: Vec<&str> = output.lines().filter(|l| l.contains("(rolling)")).collect();
+    assert_eq!(rolling.len(), 3, "{output}");
+    let gates = output
+        .lines()
+        .filter(|l| l.contains("gate elasticsearch_green: es 3/3 joined · green"))
+        .count();
+    assert_eq!(gates, 3, "a gate after every node: {output}");
+    for (host, jail) in ES_NODES {
+        assert!(es_yml(host, jail).contains("http.max_content_length: \"200mb\""), "{jail}");
+    }
+    assert!(output.contains("deploy ok: 3 changes"), "only the three files and their restarts: {output}");
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_rolling_restart_is_refused_while_the_cluster_is_not_green() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    // Two data nodes cannot hold three copies: yellow for as long as it exists.
+    let (status, body) = http(
+        ES_VIP,
+        "PUT",
+        "/three-copies",
+        Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":2}}"#),
+    )
+    .expect("create index");
+    assert_eq!(status, 200, "{body}");
+    let pids = es_pids();
+    let inventory = with_setting();
+    let output = haelk(&["deploy", &inventory.path()]);
+    let (_, body) = http(ES_VIP, "DELETE", "/three-copies", None).expect("delete index");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = text(&output);
+    assert!(message.contains("the cluster is yellow"), "{message}");
+    assert!(message.contains("refusing to stop a node"), "{message}");
+    assert!(message.contains("three-copies"), "names the shard: {message}");
+    assert_eq!(es_pids(), pids, "no node was stopped: {body}");
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let inventory = with_setting();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haelk"))
+        .args(["deploy", &inventory.path(), "--no-progress"])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("haelk runs");
+    let lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    let mut killed = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for line in lines.lines() {
+        let line = line.expect("line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if !killed && line.starts_with("play elasticsearch") {
+            // lab3's node restarts after lab1's and lab2's: cut lab3 off now.
+            let output = Command::new(repo().join("lab/labctl"))
+                .args(["kill-sessions", "lab3"])
+                .output()
+                .expect("labctl runs");
+            assert!(output.status.success(), "{}", text(&output));
+            killed = true;
+        }
+        assert!(Instant::now() < deadline, "deploy hangs: {seen}");
+    }
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    let status = child.wait().expect("exit status");
+    assert!(killed, "never reached the elasticsearch play: {seen}{stderr}");
+    assert_eq!(status.code(), Some(1), "{seen}{stderr}");
+    assert!(seen.contains("failed: lab3: "), "the host is named: {seen}");
+
+    // No half-written file: every elasticsearch.yml is either the old or the new one.
+    for (host, jail) in ES_NODES {
+        let yml = es_yml(host, jail);
+        assert!(yml.ends_with("\n") && yml.contains("node.name: "), "{jail}: {yml}");
+    }
+    // The next deploy finishes the job and leaves no temporary file behind.
+    deploy(&inventory.path());
+    for (host, jail) in ES_NODES {
+        assert!(es_yml(host, jail).contains("http.max_content_length"), "{jail}");
+        let leftovers = on_host(
+            host,
+            &format!("find /var/tmp/haelk-lab/mnt/{host}/{jail} -name '*.haelk-new'"),
+        );
+        assert_eq!(leftovers, "", "{jail}");
+    }
+    let again = deploy(&inventory.path());
+    assert!(again.contains("deploy ok: no changes"), "{again}");
+}
+
+/// The files of a lab host's jail, for tests that inspect them.
+#[allow(dead_code)]
+fn jail_root(host: &str, jail: &str) -> PathBuf {
+    Path::new("/var/tmp/haelk-lab/mnt").join(host).join(jail)
+}
