@@ -6,6 +6,14 @@
 //! actions); [`parse`] turns its output into [`HostFacts`]. Both are pure;
 //! [`gather`] runs the script through a [`Remote`].
 
+mod parse;
+mod script;
+#[cfg(test)]
+mod tests;
+
+pub use parse::parse;
+pub use script::script;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -74,18 +82,6 @@ pub struct JailFacts {
     /// The action a previous deploy recorded and did not finish
     /// ([`crate::desired::PENDING_MARKER`]); `Nothing` when none.
     pub pending: OnChange,
-}
-
-/// The facts script for `host`: one script, one round trip.
-pub fn script(host: &HostState) -> String {
-    let _ = host;
-    todo!("facts helper")
-}
-
-/// Parses what [`script`] printed.
-pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
-    let _ = (host, stdout);
-    todo!("facts helper")
 }
 
 /// Runs the facts script on `remote` and parses its output.
