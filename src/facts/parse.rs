@@ -38,22 +38,19 @@ pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
                 let (name, dataset) = record.dataset()?;
                 facts.datasets.insert(name, dataset);
             }
-            "carp" => facts.carp_loaded = record.flag("loaded", "absent")?,
-            "rc" | "loader" | "rc-unset" | "loader-unset" => {
-                let (key, value) = match tag.strip_suffix("-unset") {
-                    Some(_) => (rest, None),
-                    None => rest
-                        .split_once('\t')
-                        .map(|(key, value)| (key, Some(value.to_owned())))
-                        .ok_or_else(|| record.error("a key and a value expected"))?,
-                };
-                let values = if tag.starts_with("rc") {
-                    &mut facts.rc_conf
-                } else {
-                    &mut facts.loader_conf
-                };
-                values.insert(key.to_owned(), value);
+            "carp" => facts.carp_loaded = record.flag(rest, "loaded", "absent")?,
+            "rc" => {
+                let [key, value] = record.fields()?;
+                facts.rc_conf.insert(key.to_owned(), Some(value.to_owned()));
             }
+            "rc-unset" => _ = facts.rc_conf.insert(rest.to_owned(), None),
+            "loader" => {
+                let [key, value] = record.fields()?;
+                facts
+                    .loader_conf
+                    .insert(key.to_owned(), Some(value.to_owned()));
+            }
+            "loader-unset" => _ = facts.loader_conf.insert(rest.to_owned(), None),
             "jail" => {
                 let (name, jail) = record.jail()?;
                 facts.jails.insert(name, jail);
@@ -67,11 +64,7 @@ pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
             }
             "service" => {
                 let [jail, service, state] = record.fields()?;
-                let running = Record {
-                    rest: state,
-                    ..record
-                }
-                .flag("running", "stopped")?;
+                let running = record.flag(state, "running", "stopped")?;
                 record
                     .jail_of(&mut facts.jails, jail)?
                     .services
@@ -143,7 +136,6 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// One record line: its number and text for messages, and its fields after the tag.
-#[derive(Clone, Copy)]
 struct Record<'a> {
     number: usize,
     line: &'a str,
@@ -167,10 +159,11 @@ impl<'a> Record<'a> {
         Ok(out)
     }
 
-    fn flag(&self, yes: &str, no: &str) -> Result<bool, FactsError> {
-        match self.rest {
-            value if value == yes => Ok(true),
-            value if value == no => Ok(false),
+    /// `value`, one of two words, as `true` for `yes` and `false` for `no`.
+    fn flag(&self, value: &str, yes: &str, no: &str) -> Result<bool, FactsError> {
+        match value {
+            _ if value == yes => Ok(true),
+            _ if value == no => Ok(false),
             _ => Err(self.error(&format!("{yes} or {no} expected"))),
         }
     }
@@ -198,16 +191,8 @@ impl<'a> Record<'a> {
 
     fn jail(&self) -> Result<(String, JailFacts), FactsError> {
         let [name, state, userland] = self.fields()?;
-        let running = Record {
-            rest: state,
-            ..*self
-        }
-        .flag("running", "stopped")?;
-        let populated = Record {
-            rest: userland,
-            ..*self
-        }
-        .flag("populated", "empty")?;
+        let running = self.flag(state, "running", "stopped")?;
+        let populated = self.flag(userland, "populated", "empty")?;
         let jail = JailFacts {
             running,
             populated,

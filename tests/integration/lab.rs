@@ -135,7 +135,10 @@ async fn facts_see_a_fresh_host_then_what_was_made_on_it() {
         pool.size.ends_with('M') || pool.size.ends_with('G'),
         "{pool:?}"
     );
-    assert!(fresh.datasets.is_empty(), "{fresh:?}");
+    assert!(
+        fresh.datasets.is_empty(),
+        "lab1 is not fresh (is another test using the lab?): {fresh:?}"
+    );
     assert!(fresh.files.is_empty(), "{fresh:?}");
     assert_eq!(fresh.jails.len(), state.jails.len());
     assert!(
