@@ -5,6 +5,36 @@
 //! values, every managed file with owner and mode, service status, pending
 //! actions); [`parse`] turns its output into [`HostFacts`]. Both are pure;
 //! [`gather`] runs the script through a [`Remote`].
+//!
+//! The output is one record per line, a tag then tab-separated fields (the last
+//! field keeps any tab of its own); a probe that finds nothing prints an `-unset`
+//! record or nothing at all:
+//!
+//! ```text
+//! haelk-facts 1                            the format and its version
+//! version  14.3-RELEASE                    freebsd-version
+//! pool     NAME SIZE ALLOC FREE            zpool list -H
+//! dataset  NAME MOUNTPOINT COMPRESSION UUID   zfs list -H; UUID "-" is unset
+//! carp     loaded|absent                   kldstat -q -m carp
+//! rc       KEY VALUE   or  rc-unset KEY    sysrc -n KEY
+//! loader   KEY VALUE   or  loader-unset KEY   sysrc -f /boot/loader.conf -n KEY
+//! jail     NAME running|stopped populated|empty
+//! package  JAIL NAME VERSION               pkg -r ROOT query (populated jails)
+//! service  JAIL SERVICE running|stopped    service -j (running jails)
+//! pending  JAIL WORD                       first line of ROOT/var/db/haelk/pending
+//! file     PATH LS-MODE UID GID WANTED-UID WANTED-GID   then the content as
+//!  68 65 6c 6c 6f 0a                       `od -An -tx1 -v` lines, closed by
+//! end-file                                 this line (WANTED-* empty: unknown name)
+//! end                                      the last line: output was not cut short
+//! ```
+
+mod parse;
+mod script;
+#[cfg(test)]
+mod tests;
+
+pub use parse::parse;
+pub use script::script;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,18 +104,6 @@ pub struct JailFacts {
     /// The action a previous deploy recorded and did not finish
     /// ([`crate::desired::PENDING_MARKER`]); `Nothing` when none.
     pub pending: OnChange,
-}
-
-/// The facts script for `host`: one script, one round trip.
-pub fn script(host: &HostState) -> String {
-    let _ = host;
-    todo!("facts helper")
-}
-
-/// Parses what [`script`] printed.
-pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
-    let _ = (host, stdout);
-    todo!("facts helper")
 }
 
 /// Runs the facts script on `remote` and parses its output.
