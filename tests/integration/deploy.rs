@@ -7,120 +7,21 @@
 //! converged lab (or, for the fresh deploy, from an empty one).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::labkit::{deploy, haelk, http, lab, on_host, repo, reset_lab, stdout, text};
 
 const ES_VIP: &str = "127.0.30.10:9200";
 const KIBANA_VIP: &str = "127.0.30.20:5601";
-const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
 const ES_NODES: [(&str, &str); 3] = [
     ("lab1", "lab1-elasticsearch"),
     ("lab2", "lab2-elasticsearch"),
     ("lab3", "lab3-elasticsearch"),
 ];
-
-static LAB: Mutex<()> = Mutex::new(());
-
-/// The lab, for one test at a time (a failed test must not block the others).
-fn lab() -> MutexGuard<'static, ()> {
-    LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `haelk ARGS` in the repository, without progress lines.
-fn haelk(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_haelk"))
-        .args(args)
-        .arg("--no-progress")
-        .current_dir(repo())
-        .output()
-        .expect("haelk runs");
-    eprintln!(
-        "$ haelk {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Deploys `inventory` and insists it succeeds.
-fn deploy(inventory: &str) -> String {
-    let output = haelk(&["deploy", inventory]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    stdout(&output)
-}
-
-/// Runs a shell script on a lab host.
-fn on_host(host: &str, script: &str) -> String {
-    let output = Command::new(repo().join("lab/labctl"))
-        .args(["ssh", host, script])
-        .output()
-        .expect("labctl ssh runs");
-    assert!(output.status.success(), "{host}: {script}: {}", text(&output));
-    stdout(&output)
-}
-
-/// An HTTP/1.1 request with `Connection: close`: (status, body).
-fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-/// Takes the lab back to empty hosts: every jail stopped, datasets destroyed,
-/// haelk's host files and rc values removed.
-fn reset_lab() {
-    for host in HOSTS {
-        on_host(
-            host,
-            &format!(
-                "for j in $(jls name); do service jail stop $j >/dev/null 2>&1 || jail -r $j; done
-                 zfs destroy -r {host}/jails 2>/dev/null || true
-                 rm -f /etc/jail.conf.d/*.conf
-                 sysrc -x jail_enable jail_list 2>/dev/null || true
-                 sysrc -f /boot/loader.conf -x carp_load 2>/dev/null || true"
-            ),
-        );
-    }
-}
 
 /// The ES nodes' process ids, by node name (they change on every restart).
 fn es_pids() -> Vec<(String, String)> {
@@ -399,10 +300,4 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
     }
     let again = deploy(&inventory.path());
     assert!(again.contains("deploy ok: no changes"), "{again}");
-}
-
-/// The files of a lab host's jail, for tests that inspect them.
-#[allow(dead_code)]
-fn jail_root(host: &str, jail: &str) -> PathBuf {
-    Path::new("/var/tmp/haelk-lab/mnt").join(host).join(jail)
 }

@@ -2,5 +2,7 @@
 //! end, with real inventory files.
 
 mod cli;
+mod deploy;
 mod lab;
+mod labkit;
 mod lint;

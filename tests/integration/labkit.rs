@@ -1,0 +1,136 @@
+//! Shared by the tests against the local lab: one test at a time ([`lab`]), shell
+//! on a lab host, plain HTTP to the VIPs, and taking the lab back to empty hosts.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+pub const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
+
+static LAB: Mutex<()> = Mutex::new(());
+
+/// The lab, for one test at a time (a failed test must not block the others).
+pub fn lab() -> MutexGuard<'static, ()> {
+    LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `haelk ARGS` in the repository, without progress lines.
+pub fn haelk(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_haelk"))
+        .args(args)
+        .arg("--no-progress")
+        .current_dir(repo())
+        .output()
+        .expect("haelk runs");
+    eprintln!(
+        "$ haelk {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Deploys `inventory` and insists it succeeds.
+pub fn deploy(inventory: &str) -> String {
+    let output = haelk(&["deploy", inventory]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    stdout(&output)
+}
+
+/// Runs a shell script on a lab host.
+pub fn on_host(host: &str, script: &str) -> String {
+    let output = Command::new(repo().join("lab/labctl"))
+        .args(["ssh", host, script])
+        .output()
+        .expect("labctl ssh runs");
+    assert!(output.status.success(), "{host}: {script}: {}", text(&output));
+    stdout(&output)
+}
+
+/// An HTTP/1.1 request with `Connection: close`: (status, body).
+pub fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Takes the lab back to empty hosts: every jail stopped, datasets destroyed,
+/// haelk's host files and rc values removed.
+pub fn reset_lab() {
+    for host in HOSTS {
+        on_host(
+            host,
+            "for j in $(jls name); do service jail stop $j >/dev/null 2>&1 || jail -r $j; done
+             rm -f /etc/jail.conf.d/*.conf
+             sysrc -x jail_enable jail_list >/dev/null 2>&1 || true
+             sysrc -f /boot/loader.conf -x carp_load >/dev/null 2>&1 || true",
+        );
+        let dataset = format!("{host}/jails");
+        let exists = Command::new("zfs")
+            .args(["list", "-H", "-o", "name", &dataset])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("runs zfs")
+            .success();
+        if exists {
+            destroy_lab_dataset(&dataset);
+        }
+    }
+}
+
+/// `zfs destroy -r NAME`, run here rather than in the lab host: a host session
+/// unmounts only its own copy of the mount (its namespace is a propagation slave
+/// of the one zfs-fuse mounted in), so zfs-fuse finds the dataset busy. Here the
+/// first attempt unmounts and the next one destroys.
+pub fn destroy_lab_dataset(name: &str) {
+    for _ in 0..10 {
+        let status = Command::new("zfs")
+            .args(["destroy", "-r", name])
+            .stderr(Stdio::null())
+            .status()
+            .expect("runs zfs");
+        if status.success() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("cannot destroy {name}: destroy it with `zfs destroy -r {name}`");
+}
