@@ -140,7 +140,7 @@ impl Remote for SshRemote {
 }
 
 /// An error with its sources, one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
