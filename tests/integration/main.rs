@@ -2,5 +2,6 @@
 //! end, with real inventory files.
 
 mod cli;
+mod elasticsearch;
 mod lab;
 mod lint;
