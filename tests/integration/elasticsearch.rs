@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use haelk::elasticsearch::rolling::restart_node;
+use haelk::elasticsearch::rolling::{restart_node, restart_order};
 use haelk::elasticsearch::{Client, EsError, HealthStatus};
 use serde_json::{Value, json};
 
@@ -416,6 +416,59 @@ async fn restarting_a_data_node_holds_replicas_then_restores_allocation_and_gree
     assert_ne!(rejoined.ephemeral_id, target.ephemeral_id);
     let (_, count) = raw("GET", &format!("{}/logs/_count", cluster.url(0)), None).await;
     assert_eq!(count["count"], 20, "no document lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_every_node_in_eck_order_ends_with_the_master() {
+    let mut cluster = StandinCluster::start(41).await;
+    create_index(&cluster.url(0), "logs", 1).await;
+    let client = cluster.client(0);
+    client
+        .wait_for_health(HealthStatus::Green, Duration::from_secs(30))
+        .await
+        .expect("green before");
+    let nodes = client.nodes().await.expect("nodes");
+    let master = nodes
+        .iter()
+        .find(|n| n.elected_master)
+        .expect("a master")
+        .name
+        .clone();
+    let order = restart_order(&nodes, &master);
+    assert_eq!(order.last(), Some(&master));
+
+    let started = std::time::Instant::now();
+    for name in &order {
+        let index = cluster.index_of(name);
+        // The client talks to another node than the one restarted.
+        let client = cluster.client((index + 1) % NAMES.len());
+        let old_pid = cluster.pid(index);
+        let cluster_ref = &mut cluster;
+        restart_node(&client, name, Duration::from_secs(60), move || async move {
+            cluster_ref.restart(index).await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("restarting {name}: {e}"));
+        assert_ne!(cluster.pid(index), old_pid);
+    }
+    eprintln!("rolling restart of 3 nodes took {:?}", started.elapsed());
+
+    let client = cluster.client(0);
+    let after = client.nodes().await.expect("nodes");
+    assert_eq!(after.len(), 3);
+    for (before, now) in nodes.iter().zip(&after) {
+        assert_eq!(before.name, now.name);
+        assert_ne!(
+            before.ephemeral_id, now.ephemeral_id,
+            "{} restarted",
+            now.name
+        );
+    }
+    assert_eq!(
+        client.health().await.expect("health").status,
+        HealthStatus::Green
+    );
+    assert_eq!(client.allocation_enable().await.expect("settings"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
