@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod desired;
+pub mod elasticsearch;
 pub mod exit;
 pub mod facts;
 pub mod freebsd;

@@ -5,6 +5,7 @@
 //! One call to [`Remote::run`] is one round trip, the cost that matters: the engine
 //! batches work into few scripts, and every implementation counts its round trips.
 
+pub mod forward;
 pub mod local;
 pub mod ssh;
 

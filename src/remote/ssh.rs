@@ -170,7 +170,7 @@ fn free_local_port() -> std::io::Result<SocketAddr> {
 }
 
 /// An error with its sources, one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

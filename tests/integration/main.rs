@@ -3,6 +3,7 @@
 
 mod cli;
 mod deploy;
+mod elasticsearch;
 mod lab;
 mod labkit;
 mod lint;
