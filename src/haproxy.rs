@@ -53,8 +53,8 @@ pub fn stats_script<'a>(jails: impl IntoIterator<Item = &'a str>) -> String {
 /// Parses what [`stats_script`] printed.
 pub fn parse_stats(stdout: &str) -> HostStats {
     let mut stats = HostStats::new();
-    let mut sections = stdout.split(&format!("{JAIL_HEADER} ")).skip(1);
-    for section in sections.by_ref() {
+    let header = format!("{JAIL_HEADER} ");
+    for section in stdout.split(&header).skip(1) {
         let (jail, body) = section.split_once('\n').unwrap_or((section, ""));
         stats.insert(jail.trim().to_owned(), parse_csv(body));
     }

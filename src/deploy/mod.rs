@@ -208,7 +208,8 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.gather_facts().await;
         self.check_hosts("facts")?;
         self.phase = self.cluster_phase().await;
-        self.make_plans().map_err(|e| Stop(vec![format!("{e:#}")]))?;
+        self.make_plans()
+            .map_err(|e| Stop(vec![format!("{e:#}")]))?;
         if self.options.dry_run {
             self.show_plans();
             return Ok(());
@@ -255,7 +256,11 @@ impl<'a, R: Remote> Engine<'a, R> {
                     return None;
                 };
                 progress.step(run.name(), "gathering facts");
-                Some(facts::gather(remote, state).await.map_err(|e| e.to_string()))
+                Some(
+                    facts::gather(remote, state)
+                        .await
+                        .map_err(|e| e.to_string()),
+                )
             }
         }))
         .buffered(self.forks)
@@ -309,9 +314,18 @@ impl<'a, R: Remote> Engine<'a, R> {
         let mut recorded = BTreeSet::new();
         for (index, run) in self.hosts.iter().enumerate() {
             let Some(facts) = &run.facts else { continue };
-            for jail in run.host.jails.iter().filter(|j| j.role == Role::Elasticsearch) {
+            for jail in run
+                .host
+                .jails
+                .iter()
+                .filter(|j| j.role == Role::Elasticsearch)
+            {
                 let dataset = format!("{}/{}", run.host.zfs.dataset, jail.name);
-                match facts.datasets.get(&dataset).and_then(|d| d.cluster_uuid.clone()) {
+                match facts
+                    .datasets
+                    .get(&dataset)
+                    .and_then(|d| d.cluster_uuid.clone())
+                {
                     Some(uuid) => {
                         recorded.insert(uuid);
                     }

@@ -13,7 +13,7 @@ use crate::desired::ClusterPhase;
 use crate::elasticsearch::{self, rolling};
 use crate::freebsd;
 use crate::haproxy;
-use crate::inventory::{Jail, Role};
+use crate::inventory::{Inventory, Jail, Role};
 use crate::kibana;
 use crate::plan::{JailPlan, ServiceAction};
 use crate::playbook::{Batch, Gate, Play, Target};
@@ -22,7 +22,7 @@ use crate::remote::Remote;
 /// How often a gate polls while it waits.
 const POLL: Duration = Duration::from_millis(500);
 
-impl<R: Remote> Engine<'_, R> {
+impl<'a, R: Remote> Engine<'a, R> {
     pub(super) async fn play(&mut self, play: &Play) -> Result<(), Stop> {
         match play.target {
             Target::Hosts => self.host_play(play).await,
@@ -72,7 +72,10 @@ impl<R: Remote> Engine<'_, R> {
                         .map(|(name, _)| name.clone())
                         .collect());
                 }
-                progress.step(run.name(), format!("host play: {} changes", plan.prepare.len()));
+                progress.step(
+                    run.name(),
+                    format!("host play: {} changes", plan.prepare.len()),
+                );
                 let output = remote
                     .run(&plan.prepare_script())
                     .await
@@ -168,10 +171,9 @@ impl<R: Remote> Engine<'_, R> {
             let mut done = 0;
             for plan in plans {
                 progress.step(run.name(), format!("{}: {}", plan.name, describe(plan)));
-                let result = remote
-                    .run(&plan.script())
-                    .await
-                    .and_then(|o| o.check(run.name(), &format!("{} ({})", plan.name, describe(plan))));
+                let result = remote.run(&plan.script()).await.and_then(|o| {
+                    o.check(run.name(), &format!("{} ({})", plan.name, describe(plan)))
+                });
                 if let Err(err) = result {
                     return (done, Some(err.to_string()));
                 }
@@ -192,28 +194,31 @@ impl<R: Remote> Engine<'_, R> {
         Ok(true)
     }
 
-    /// Kibana and haproxy: batches of scripts, each followed by the gate.
+    /// Kibana and haproxy: batches of scripts, each followed by the gate, then
+    /// the gate over every instance for the verification line.
     async fn service_play(&mut self, play: &Play, role: Role) -> Result<(), Stop> {
-        let mut gated = false;
         for batch in play.batches(self.inventory) {
             let jails: Vec<&Jail> = batch.jails.iter().map(|(_, j)| *j).collect();
             if self.run_jail_scripts(&jails).await? {
-                self.gate(play, role, &batch, false).await?;
-                gated = true;
+                self.gate(play, role, &batch).await?;
             }
         }
-        if !gated {
-            // Nothing changed: verify once, without waiting.
-            let all = Batch {
-                hosts: self.inventory.hosts.iter().collect(),
-                jails: self.inventory.jails_with_role(role).collect(),
-            };
-            self.gate(play, role, &all, true).await?;
-        }
+        let line = self.gate(play, role, &self.whole(role)).await?;
+        self.verified.push(line);
         Ok(())
     }
 
-    async fn gate(&mut self, play: &Play, role: Role, batch: &Batch<'_>, last: bool) -> Result<(), Stop> {
+    /// Every selected host and every jail of `role` on them, as one batch.
+    fn whole(&self, role: Role) -> Batch<'a> {
+        let inventory: &'a Inventory = self.inventory;
+        Batch {
+            hosts: inventory.hosts.iter().collect(),
+            jails: inventory.jails_with_role(role).collect(),
+        }
+    }
+
+    /// Runs the play's gate over `batch` and prints its line.
+    async fn gate(&mut self, play: &Play, role: Role, batch: &Batch<'_>) -> Result<String, Stop> {
         let line = match role {
             Role::Kibana => self.kibana_gate(batch, play.gate_timeout).await,
             Role::Haproxy => self.haproxy_gate(batch, play.gate_timeout).await,
@@ -221,12 +226,9 @@ impl<R: Remote> Engine<'_, R> {
         };
         match line {
             Ok(line) => {
-                self.progress.println(format!("  gate {}: {line}", play.gate));
-                if last || !self.verified.contains(&line) {
-                    self.verified.retain(|l| !same_gate(l, &line));
-                    self.verified.push(line);
-                }
-                Ok(())
+                self.progress
+                    .println(format!("  gate {}: {line}", play.gate));
+                Ok(line)
             }
             Err(reason) => Err(Stop::because(format!(
                 "play {}: gate {} failed: {reason}",
@@ -235,7 +237,11 @@ impl<R: Remote> Engine<'_, R> {
         }
     }
 
-    async fn kibana_gate(&mut self, batch: &Batch<'_>, timeout: Duration) -> Result<String, String> {
+    async fn kibana_gate(
+        &mut self,
+        batch: &Batch<'_>,
+        timeout: Duration,
+    ) -> Result<String, String> {
         let port = self.inventory.cluster.kibana.port;
         let deadline = Instant::now() + timeout;
         let mut available = 0;
@@ -269,10 +275,17 @@ impl<R: Remote> Engine<'_, R> {
             }
             available += 1;
         }
-        Ok(format!("kibana {available}/{} available", batch.jails.len()))
+        Ok(format!(
+            "kibana {available}/{} available",
+            batch.jails.len()
+        ))
     }
 
-    async fn haproxy_gate(&mut self, batch: &Batch<'_>, timeout: Duration) -> Result<String, String> {
+    async fn haproxy_gate(
+        &mut self,
+        batch: &Batch<'_>,
+        timeout: Duration,
+    ) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         let mut up_by_service: Vec<(String, usize, usize)> = Vec::new();
         for host in &batch.hosts {
@@ -280,7 +293,11 @@ impl<R: Remote> Engine<'_, R> {
                 continue;
             };
             let Some(remote) = &run.remote else { continue };
-            let jails: Vec<&Jail> = host.jails.iter().filter(|j| j.role == Role::Haproxy).collect();
+            let jails: Vec<&Jail> = host
+                .jails
+                .iter()
+                .filter(|j| j.role == Role::Haproxy)
+                .collect();
             let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
             loop {
                 let output = remote
@@ -353,30 +370,34 @@ impl<R: Remote> Engine<'_, R> {
             // ECK: the elected master restarts last, so the cluster elects once.
             batches.sort_by_key(|jails| jails.iter().any(|j| j.name.as_str() == master));
         }
-        let mut gated = false;
+        let mut last_gate = None;
         for jails in batches {
-            let mut ran = false;
             let (rolling, plain): (Vec<&Jail>, Vec<&Jail>) = jails.iter().partition(|jail| {
                 self.phase == ClusterPhase::Formed
                     && self.jail_plan(jail).is_some_and(|(_, plan)| {
                         plan.was_running && plan.action >= ServiceAction::Restart
                     })
             });
-            ran |= self.run_jail_scripts(&plain).await?;
+            let mut ran = self.run_jail_scripts(&plain).await?;
             for jail in rolling {
                 self.rolling_restart(jail, play.gate_timeout).await?;
                 ran = true;
             }
+            last_gate = None;
             if ran {
-                self.gate(play, Role::Elasticsearch, &Batch { hosts: Vec::new(), jails: Vec::new() }, false)
-                    .await?;
-                gated = true;
+                // The gate is cluster-wide: no batch to name.
+                let all = self.whole(Role::Elasticsearch);
+                last_gate = Some(self.gate(play, Role::Elasticsearch, &all).await?);
             }
         }
-        if !gated {
-            self.gate(play, Role::Elasticsearch, &Batch { hosts: Vec::new(), jails: Vec::new() }, true)
-                .await?;
-        }
+        let line = match last_gate {
+            Some(line) => line,
+            None => {
+                let all = self.whole(Role::Elasticsearch);
+                self.gate(play, Role::Elasticsearch, &all).await?
+            }
+        };
+        self.verified.push(line);
         self.record_cluster_uuid().await
     }
 
@@ -498,7 +519,11 @@ impl<R: Remote> Engine<'_, R> {
                     .find(|h| h.host == run.host.name)
                     .and_then(|h| h.jails.iter().find(|j| j.name.as_str() == jail));
                 if let Some(state) = state {
-                    for file in state.files.iter().filter(|f| !f.first_start_only_keys.is_empty()) {
+                    for file in state
+                        .files
+                        .iter()
+                        .filter(|f| !f.first_start_only_keys.is_empty())
+                    {
                         script.push_str(&freebsd::write_file_atomically(file, &state.root));
                     }
                 }
@@ -511,7 +536,9 @@ impl<R: Remote> Engine<'_, R> {
         let hosts = &self.hosts;
         let results = join_all(scripts.iter().map(|(index, script)| async move {
             let run = &hosts[*index];
-            let Some(remote) = &run.remote else { return Ok(()) };
+            let Some(remote) = &run.remote else {
+                return Ok(());
+            };
             remote
                 .run(script)
                 .await
@@ -531,7 +558,10 @@ impl<R: Remote> Engine<'_, R> {
 
     /// An API client for an Elasticsearch node other than `except`, through a
     /// tunnel from its host. Nodes are tried in inventory order.
-    pub(super) async fn es_client(&mut self, except: Option<&str>) -> Result<Arc<elasticsearch::Client>, String> {
+    pub(super) async fn es_client(
+        &mut self,
+        except: Option<&str>,
+    ) -> Result<Arc<elasticsearch::Client>, String> {
         let port = self.inventory.cluster.elasticsearch.http_port;
         let mut problems = Vec::new();
         let candidates: Vec<(usize, &Jail)> = self
@@ -554,7 +584,9 @@ impl<R: Remote> Engine<'_, R> {
                 }
                 continue;
             }
-            let Some(remote) = &self.hosts[index].remote else { continue };
+            let Some(remote) = &self.hosts[index].remote else {
+                continue;
+            };
             let local = match remote.tunnel(SocketAddr::new(jail.ip.into(), port)).await {
                 Ok(local) => local,
                 Err(err) => {
@@ -563,7 +595,7 @@ impl<R: Remote> Engine<'_, R> {
                 }
             };
             let client = Arc::new(
-                elasticsearch::Client::new(&format!("http://{local}")).map_err(|e| e.to_string())?,
+                elasticsearch::Client::new(format!("http://{local}")).map_err(|e| e.to_string())?,
             );
             self.elasticsearch
                 .insert(jail.name.to_string(), client.clone());
@@ -592,7 +624,11 @@ fn describe(plan: &JailPlan) -> String {
         n => Some(format!("write {n} files")),
     };
     let action = (plan.action != ServiceAction::None).then(|| plan.action.as_str().to_owned());
-    writes.into_iter().chain(action).collect::<Vec<_>>().join(", ")
+    writes
+        .into_iter()
+        .chain(action)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn changes(count: usize) -> String {
@@ -610,14 +646,9 @@ fn short(service: &str) -> &str {
     }
 }
 
-/// Whether two verification lines come from the same gate (same first word).
-fn same_gate(a: &str, b: &str) -> bool {
-    a.split_whitespace().next() == b.split_whitespace().next()
-}
-
 fn humantime(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

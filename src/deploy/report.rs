@@ -50,7 +50,7 @@ impl fmt::Display for Summary {
             writeln!(f, "verified: {}", self.verified.join(" · "))?;
         }
         let mut table = Table::new();
-        table.load_preset(NOTHING);
+        table.load_style(NOTHING);
         let changed = if self.dry_run { "pending" } else { "changed" };
         table.set_header(["host", "ok", changed, "failed", "round trips"]);
         for host in &self.hosts {

@@ -28,6 +28,7 @@ fn desired(base: &Path) -> HostState {
     let root = base.join("jails/j1");
     HostState {
         host: Name::new("h1").unwrap(),
+        base: "/media/base.txz".into(),
         datasets: vec![
             Dataset {
                 name: "tank/jails".into(),

@@ -20,8 +20,8 @@ use crate::facts::{FileFacts, HostFacts, JailFacts};
 use crate::freebsd;
 use crate::inventory::{Name, Role};
 
-pub use script::service_status_check;
 pub(crate) use script::running_jails;
+pub use script::service_status_check;
 
 /// Everything deploy would do on one host.
 #[derive(Debug, Clone)]
@@ -118,11 +118,7 @@ impl JailPlan {
     /// The changes, as `--dry-run` lists them.
     pub fn steps(&self) -> Vec<Step> {
         let mut steps: Vec<Step> = self.writes.iter().cloned().map(Step::Write).collect();
-        steps.extend(
-            script::action_commands(self)
-                .into_iter()
-                .map(Step::Command),
-        );
+        steps.extend(script::action_commands(self).into_iter().map(Step::Command));
         steps
     }
 

@@ -46,7 +46,10 @@ pub(crate) fn jail_script(plan: &JailPlan) -> String {
         script.push('\n');
     }
     for write in &plan.writes {
-        script.push_str(&freebsd::write_file_atomically(&write.file, &write.passwd_root));
+        script.push_str(&freebsd::write_file_atomically(
+            &write.file,
+            &write.passwd_root,
+        ));
     }
     for command in action_commands(plan) {
         script.push_str(&command);
@@ -96,6 +99,8 @@ pub fn service_status_check(jail: &str, service: &str) -> String {
     format!(
         "{} >/dev/null 2>&1 || {{ echo {} >&2; exit 1; }}",
         freebsd::jail_service_action(jail, service, "status"),
-        quote(&format!("{service} is not running in jail {jail} after start"))
+        quote(&format!(
+            "{service} is not running in jail {jail} after start"
+        ))
     )
 }

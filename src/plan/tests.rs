@@ -85,7 +85,9 @@ fn converged(host: &HostState) -> HostFacts {
 }
 
 fn some_values(map: &BTreeMap<String, String>) -> BTreeMap<String, Option<String>> {
-    map.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect()
+    map.iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect()
 }
 
 fn commands(steps: &[Step]) -> Vec<String> {
@@ -175,8 +177,9 @@ fn a_changed_setting_rewrites_one_file_and_restarts_only_that_service() {
         .find(|j| j.role == Role::Elasticsearch)
         .unwrap();
     let yml = &es.files[0];
-    facts.files.get_mut(&yml.path).unwrap().content =
-        yml.content.replace("node.name", "node.attr.x: y\nnode.name");
+    facts.files.get_mut(&yml.path).unwrap().content = yml
+        .content
+        .replace("node.name", "node.attr.x: y\nnode.name");
     let plan = plan_host(&host, &facts);
     assert!(plan.prepare.is_empty());
     let changed: Vec<&JailPlan> = plan.jails.iter().filter(|j| !j.is_empty()).collect();
@@ -246,9 +249,17 @@ fn a_running_jail_with_a_new_jail_conf_is_restarted_in_its_service_play() {
     let host = lab_host("lab2");
     let mut facts = converged(&host);
     let path = freebsd::jail_conf_path("lab2-kibana");
-    facts.files.get_mut(&path).unwrap().content.push_str("# edited\nx;\n");
+    facts
+        .files
+        .get_mut(&path)
+        .unwrap()
+        .content
+        .push_str("# edited\nx;\n");
     let plan = plan_host(&host, &facts);
-    assert!(plan.prepare.is_empty(), "a running jail is not touched by the host play");
+    assert!(
+        plan.prepare.is_empty(),
+        "a running jail is not touched by the host play"
+    );
     let jail = plan.jail("lab2-kibana").unwrap();
     assert_eq!(jail.action, ServiceAction::RestartJail);
     assert_eq!(jail.writes[0].file.path, path);
@@ -302,9 +313,7 @@ fn the_dry_run_listing_masks_secrets_and_shows_unified_diffs() {
     assert!(!listing.contains(secrets.carp_password.expose()));
     assert!(!listing.contains(secrets.kibana_encryption_key.expose()));
     assert!(listing.contains("  zfs create -p lab1/jails/lab1-kibana\n"));
-    assert!(listing.contains(
-        "    --- /dev/null\n    +++ b/etc/jail.conf.d/lab1-kibana.conf\n"
-    ));
+    assert!(listing.contains("    --- /dev/null\n    +++ b/etc/jail.conf.d/lab1-kibana.conf\n"));
     assert!(listing.contains(" lab1-elasticsearch (start):\n"));
 }
 

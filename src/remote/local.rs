@@ -65,7 +65,10 @@ impl Remote for LocalRemote {
     }
 
     /// This machine reaches `target` itself.
-    async fn tunnel(&self, target: std::net::SocketAddr) -> Result<std::net::SocketAddr, RemoteError> {
+    async fn tunnel(
+        &self,
+        target: std::net::SocketAddr,
+    ) -> Result<std::net::SocketAddr, RemoteError> {
         Ok(target)
     }
 

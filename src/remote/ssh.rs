@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
 use super::{Output, Remote, RemoteError, stdin_script};
@@ -137,36 +137,15 @@ impl Remote for SshRemote {
     }
 
     async fn tunnel(&self, target: SocketAddr) -> Result<SocketAddr, RemoteError> {
-        // A free local port, then a local forward on it through the master
-        // connection; another process may take the port in between, so retry.
-        let mut last_error = None;
-        for _ in 0..5 {
-            let local = free_local_port().map_err(|e| self.transport_error(&e))?;
-            match self
-                .session
-                .request_port_forward(ForwardType::Local, local, target)
-                .await
-            {
-                Ok(()) => return Ok(local),
-                Err(err) => last_error = Some(err),
-            }
-        }
-        let err = last_error.map_or_else(
-            || std::io::Error::other("no attempt made"),
-            std::io::Error::other,
-        );
-        Err(self.transport_error(&err))
+        // Left open (not closed): it lives as long as the master connection.
+        super::forward::forward(self, target)
+            .await
+            .map(|forward| forward.local())
     }
 
     fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
     }
-}
-
-/// A loopback port nobody listens on right now.
-fn free_local_port() -> std::io::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
-    listener.local_addr()
 }
 
 /// An error with its sources, one line.

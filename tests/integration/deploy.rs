@@ -49,8 +49,11 @@ impl EditedInventory {
         fs::create_dir(dir.path().join("secrets")).expect("mkdir");
         for entry in fs::read_dir(repo().join("inventories/secrets")).expect("secrets") {
             let entry = entry.expect("entry");
-            fs::copy(entry.path(), dir.path().join("secrets").join(entry.file_name()))
-                .expect("copy secret");
+            fs::copy(
+                entry.path(),
+                dir.path().join("secrets").join(entry.file_name()),
+            )
+            .expect("copy secret");
         }
         Self { dir }
     }
@@ -73,7 +76,9 @@ fn with_setting() -> EditedInventory {
 fn es_yml(host: &str, jail: &str) -> String {
     on_host(
         host,
-        &format!("cat /var/tmp/haelk-lab/mnt/{host}/{jail}/usr/local/etc/elasticsearch/elasticsearch.yml"),
+        &format!(
+            "cat /var/tmp/haelk-lab/mnt/{host}/{jail}/usr/local/etc/elasticsearch/elasticsearch.yml"
+        ),
     )
 }
 
@@ -93,7 +98,10 @@ impl Client {
             Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":1}}"#),
         )
         .expect("create index");
-        assert!(status == 200 || body.contains("already_exists"), "{status} {body}");
+        assert!(
+            status == 200 || body.contains("already_exists"),
+            "{status} {body}"
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -102,7 +110,12 @@ impl Client {
             while !flag.load(Ordering::Relaxed) {
                 let id = written + 1;
                 let doc = format!(r#"{{"n":{id}}}"#);
-                match http(ES_VIP, "PUT", &format!("/{index}/_doc/{id}?refresh=true"), Some(&doc)) {
+                match http(
+                    ES_VIP,
+                    "PUT",
+                    &format!("/{index}/_doc/{id}?refresh=true"),
+                    Some(&doc),
+                ) {
                     Ok((200 | 201, _)) => written = id,
                     other => {
                         failures.push(format!("write {id}: {other:?}"));
@@ -142,11 +155,15 @@ fn a_fresh_deploy_ends_green_and_a_second_run_changes_nothing() {
 
     let first = deploy("inventories/lab.yaml");
     assert!(
-        first.contains("verified: ssh ok · datasets ok · jails 9/9 running · es 3/3 joined · green"),
+        first
+            .contains("verified: ssh ok · datasets ok · jails 9/9 running · es 3/3 joined · green"),
         "{first}"
     );
     assert!(first.contains("kibana 1/1 available"), "{first}");
-    assert!(first.contains("haproxy es 2/2 UP, kibana 2/2 UP"), "{first}");
+    assert!(
+        first.contains("haproxy es 2/2 UP, kibana 2/2 UP"),
+        "{first}"
+    );
 
     // Requests through both VIPs reach the services.
     let (status, body) = http(ES_VIP, "GET", "/_cluster/health", None).expect("ES VIP");
@@ -160,15 +177,30 @@ fn a_fresh_deploy_ends_green_and_a_second_run_changes_nothing() {
     // The bootstrap is over: recorded on every ES dataset, and the setting that
     // only a first start reads is gone from the files.
     for (host, jail) in ES_NODES {
-        let uuid = on_host(host, &format!("zfs get -H -o value haelk:cluster-uuid {host}/jails/{jail}"));
+        let uuid = on_host(
+            host,
+            &format!("zfs get -H -o value haelk:cluster-uuid {host}/jails/{jail}"),
+        );
         assert_ne!(uuid.trim(), "-", "{jail}");
-        assert!(!es_yml(host, jail).contains("initial_master_nodes"), "{jail}");
+        assert!(
+            !es_yml(host, jail).contains("initial_master_nodes"),
+            "{jail}"
+        );
     }
 
     // Nothing to do now: the dry run says so with exit 0.
-    let dry = haelk(&["deploy", "inventories/lab.yaml", "--dry-run", "--detailed-exitcode"]);
+    let dry = haelk(&[
+        "deploy",
+        "inventories/lab.yaml",
+        "--dry-run",
+        "--detailed-exitcode",
+    ]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
-    assert!(stdout(&dry).contains("dry run ok: nothing to do"), "{}", text(&dry));
+    assert!(
+        stdout(&dry).contains("dry run ok: nothing to do"),
+        "{}",
+        text(&dry)
+    );
 
     // A second deploy changes nothing and restarts nothing.
     let pids = es_pids();
@@ -185,19 +217,37 @@ fn a_setting_change_rolls_through_the_nodes_without_failing_a_client() {
     let inventory = with_setting();
 
     // The dry run shows exactly the three files, and exits 2.
-    let dry = haelk(&["deploy", &inventory.path(), "--dry-run", "--detailed-exitcode"]);
+    let dry = haelk(&[
+        "deploy",
+        &inventory.path(),
+        "--dry-run",
+        "--detailed-exitcode",
+    ]);
     assert_eq!(dry.status.code(), Some(2), "{}", text(&dry));
     let listing = stdout(&dry);
-    assert_eq!(listing.matches("+http.max_content_length").count(), 3, "{listing}");
-    assert!(listing.contains("dry run ok: 3 changes pending"), "{listing}");
+    assert_eq!(
+        listing.matches("+http.max_content_length").count(),
+        3,
+        "{listing}"
+    );
+    assert!(
+        listing.contains("dry run ok: 3 changes pending"),
+        "{listing}"
+    );
 
     let pids = es_pids();
     let client = Client::start("rollout");
     std::thread::sleep(Duration::from_millis(500));
     let output = deploy(&inventory.path());
     let (written, failures) = client.finish();
-    assert!(failures.is_empty(), "failed requests during the rollout: {failures:#?}");
-    assert!(written > 10, "the client kept writing ({written} documents)");
+    assert!(
+        failures.is_empty(),
+        "failed requests during the rollout: {failures:#?}"
+    );
+    assert!(
+        written > 10,
+        "the client kept writing ({written} documents)"
+    );
     assert_eq!(document_count("rollout"), written, "no document lost");
 
     // Every node restarted, once each, one after the other with a green gate between.
@@ -213,9 +263,15 @@ fn a_setting_change_rolls_through_the_nodes_without_failing_a_client() {
         .count();
     assert_eq!(gates, 3, "a gate after every node: {output}");
     for (host, jail) in ES_NODES {
-        assert!(es_yml(host, jail).contains("http.max_content_length: \"200mb\""), "{jail}");
+        assert!(
+            es_yml(host, jail).contains("http.max_content_length: \"200mb\""),
+            "{jail}"
+        );
     }
-    assert!(output.contains("deploy ok: 3 changes"), "only the three files and their restarts: {output}");
+    assert!(
+        output.contains("deploy ok: 3 changes"),
+        "only the three files and their restarts: {output}"
+    );
 }
 
 #[test]
@@ -240,7 +296,10 @@ fn a_rolling_restart_is_refused_while_the_cluster_is_not_green() {
     let message = text(&output);
     assert!(message.contains("the cluster is yellow"), "{message}");
     assert!(message.contains("refusing to stop a node"), "{message}");
-    assert!(message.contains("three-copies"), "names the shard: {message}");
+    assert!(
+        message.contains("three-copies"),
+        "names the shard: {message}"
+    );
     assert_eq!(es_pids(), pids, "no node was stopped: {body}");
 }
 
@@ -277,21 +336,35 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
         assert!(Instant::now() < deadline, "deploy hangs: {seen}");
     }
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
     let status = child.wait().expect("exit status");
-    assert!(killed, "never reached the elasticsearch play: {seen}{stderr}");
+    assert!(
+        killed,
+        "never reached the elasticsearch play: {seen}{stderr}"
+    );
     assert_eq!(status.code(), Some(1), "{seen}{stderr}");
     assert!(seen.contains("failed: lab3: "), "the host is named: {seen}");
 
     // No half-written file: every elasticsearch.yml is either the old or the new one.
     for (host, jail) in ES_NODES {
         let yml = es_yml(host, jail);
-        assert!(yml.ends_with("\n") && yml.contains("node.name: "), "{jail}: {yml}");
+        assert!(
+            yml.ends_with("\n") && yml.contains("node.name: "),
+            "{jail}: {yml}"
+        );
     }
     // The next deploy finishes the job and leaves no temporary file behind.
     deploy(&inventory.path());
     for (host, jail) in ES_NODES {
-        assert!(es_yml(host, jail).contains("http.max_content_length"), "{jail}");
+        assert!(
+            es_yml(host, jail).contains("http.max_content_length"),
+            "{jail}"
+        );
         let leftovers = on_host(
             host,
             &format!("find /var/tmp/haelk-lab/mnt/{host}/{jail} -name '*.haelk-new'"),

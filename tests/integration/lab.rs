@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use haelk::desired::{ClusterPhase, HostState};
+
+use crate::labkit;
 use haelk::facts::HostFacts;
 use haelk::remote::Remote;
 use haelk::remote::ssh::{HostKeyPolicy, SshRemote};
@@ -89,4 +91,83 @@ async fn run(remote: &SshRemote, script: &str) {
         .await
         .and_then(|output| output.check(remote.host(), script))
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+#[ignore = "needs the local lab: lab/labctl up"]
+// The lock serializes the lab tests, not this test's own tasks.
+#[allow(clippy::await_holding_lock)]
+async fn facts_see_a_fresh_host_then_what_was_made_on_it() {
+    let _lab = labkit::lab();
+    labkit::reset_lab();
+    let inventory = lab_inventory();
+    let desired = haelk::desired::build(
+        &inventory,
+        &Templates::builtin().expect("builtin templates"),
+        &Secrets::load(&inventory).expect("lab secrets"),
+        ClusterPhase::Formed,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let (host, state) = (&inventory.hosts[0], &desired.hosts[0]);
+    let remote = SshRemote::connect(host, HostKeyPolicy::Strict)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let fresh = gather(&remote, state).await;
+    assert_eq!(remote.round_trips(), 2, "connect + one facts script");
+    assert_eq!(fresh.freebsd_version, "14.3-RELEASE");
+    let pool = fresh.pool.as_ref().expect("the host's pool");
+    assert_eq!(pool.name, "lab1");
+    assert!(
+        pool.size.ends_with('M') || pool.size.ends_with('G'),
+        "{pool:?}"
+    );
+    assert!(
+        fresh.datasets.is_empty(),
+        "lab1 is not fresh (is another test using the lab?): {fresh:?}"
+    );
+    assert!(fresh.files.is_empty(), "{fresh:?}");
+    assert_eq!(fresh.jails.len(), state.jails.len());
+    assert!(
+        fresh.jails.values().all(|j| !j.running && !j.populated),
+        "{fresh:?}"
+    );
+    assert_eq!(fresh.rc_conf.get("jail_enable"), Some(&None));
+
+    let parent = &state.datasets[0];
+    let file = &state.files[0];
+    run(&remote, &haelk::freebsd::zfs_create(parent)).await;
+    run(
+        &remote,
+        &format!(
+            "{}{}",
+            haelk::freebsd::write_file_atomically(file, Path::new("/")),
+            haelk::freebsd::sysrc_set(None, "jail_enable", "YES")
+        ),
+    )
+    .await;
+    let made = gather(&remote, state).await;
+    // Back to a fresh lab before asserting, so a failure leaves nothing behind.
+    labkit::destroy_lab_dataset(&parent.name);
+    run(
+        &remote,
+        &format!(
+            "sysrc -x jail_enable && {}",
+            haelk::shell::join(["rm", "-f", &file.path.to_string_lossy()])
+        ),
+    )
+    .await;
+    remote.close().await.expect("closes");
+
+    let dataset = &made.datasets[&parent.name];
+    assert_eq!(dataset.mountpoint, parent.properties["mountpoint"]);
+    assert_eq!(dataset.compression, "on");
+    assert_eq!(dataset.cluster_uuid, None);
+    assert_eq!(made.datasets.len(), 1, "only the parent exists");
+    assert_eq!(made.rc_conf["jail_enable"].as_deref(), Some("YES"));
+    let written = &made.files[&file.path];
+    assert_eq!(written.content, file.content);
+    assert_eq!(written.mode, file.mode);
+    assert_eq!(written.uid, 0);
+    assert_eq!(written.wanted_uid, Some(0));
 }

@@ -63,12 +63,21 @@ pub fn on_host(host: &str, script: &str) -> String {
         .args(["ssh", host, script])
         .output()
         .expect("labctl ssh runs");
-    assert!(output.status.success(), "{host}: {script}: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "{host}: {script}: {}",
+        text(&output)
+    );
     stdout(&output)
 }
 
 /// An HTTP/1.1 request with `Connection: close`: (status, body).
-pub fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = body.unwrap_or("");
