@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from haelklab import paths, basetar
+from haelklab import paths, basetar, sessions
 from haelklab.procs import alive, mount_ns, pids_in_namespaces, proc_ref, stop_namespaces, stop_pids
 
 ZFS_FUSE = "/usr/sbin/zfs-fuse"
@@ -417,3 +417,21 @@ def ssh(host, command):
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
             f"root@{entry['address']}"] + command
     os.execvp("ssh", argv)
+
+
+def kill_sessions(host):
+    """SIGKILL HOST's SSH sessions, keep its listener (see haelklab/sessions.py)."""
+    record = load_record()
+    entry = record.get("hosts", {}).get(host)
+    if not entry:
+        raise LabError(f"no lab host {host} (hosts: {', '.join(record.get('hosts', {}))})")
+    if not alive(entry.get("sshd")):
+        raise LabError(f"the sshd of {host} is not running (labctl up starts it)")
+    try:
+        killed = sessions.kill_sessions(entry["sshd"])
+    except RuntimeError as e:
+        raise LabError(f"{host}: {e}") from None
+    for proc in killed:
+        print(f"killed {proc.pid} {proc.command}")
+    print(f"{host}: {len(killed)} session process(es) killed; "
+          f"sshd {entry['sshd']['pid']} still listens on {entry['address']}:22")

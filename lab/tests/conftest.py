@@ -60,5 +60,9 @@ def jail_name():
         return name
     yield new
     for host, name in made:
+        # zfs-fuse may call a dataset busy for a few seconds after its jail stopped.
         ssh(host, f"jls -j {name} >/dev/null 2>&1 && jail -r {name}; "
-                  f"zfs destroy -r {host}/jails/{name}; rm -f /etc/jail.conf.d/{name}.conf")
+                  f"for i in 1 2 3 4 5 6 7 8 9 10; do "
+                  f"zfs list {host}/jails/{name} >/dev/null 2>&1 || break; "
+                  f"zfs destroy -r {host}/jails/{name} 2>/dev/null || sleep 1; done; "
+                  f"rm -f /etc/jail.conf.d/{name}.conf")

@@ -98,3 +98,26 @@ def test_rc_subr_gates_what_it_gates(jail_name):
     assert status.returncode == 1 and "haproxy is not running." in status.stdout
     result = ssh("lab1", f"service -j {name} haproxy stop")
     assert result.returncode == 0 and "Cannot 'stop' haproxy" in result.stdout
+
+
+def test_stats_socket_answers_nc_inside_the_jail(jail_name):
+    """haelk reads HAProxy's state with FreeBSD's nc -U inside the jail."""
+    name = jail_name("lab1", "hp")
+    root = haproxy_jail("lab1", name)
+    write("lab1", f"{root}/usr/local/etc/haproxy.conf", haproxy_conf("stats") + (
+        "backend es_http\n  balance roundrobin\n"
+        "  server es1 127.0.31.1:19200\n  server es2 127.0.31.2:19200\n"))
+    ssh("lab1", f"service -j {name} haproxy start", check=True)
+    try:
+        out = ssh("lab1", f"jexec {name} sh -c 'echo \"show stat\" | nc -U /var/run/haproxy.sock'",
+                  check=True).stdout
+        lines = out.splitlines()
+        assert lines[0].startswith("# pxname,svname,qcur,qmax,scur,smax,slim,stot,")
+        rows = {tuple(line.split(",")[:2]) for line in lines[1:] if line}
+        assert {("es_http", "es1"), ("es_http", "es2"), ("es_http", "BACKEND"),
+                ("vip", "FRONTEND")} <= rows
+        # The socket is the jail's: the host has none at that path.
+        assert ssh("lab1", "test -S /var/run/haproxy.sock").returncode == 1
+        assert ssh("lab1", f"test -S {root}/var/run/haproxy.sock").returncode == 0
+    finally:
+        ssh("lab1", f"service -j {name} haproxy stop")

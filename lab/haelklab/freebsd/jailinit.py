@@ -8,12 +8,12 @@ never reach the host's rc.conf.
 import fcntl
 import json
 import os
-import pwd
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from haelklab import paths  # noqa: E402
+from haelklab.freebsd import userdb  # noqa: E402
 
 BINDS = [("usr/local/etc", "/usr/local/etc"), ("var/db", "/var/db"), ("var/log", "/var/log"),
          ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf")]
@@ -40,6 +40,23 @@ def record_namespace(spec):
         os.replace(path + ".tmp", path)
 
 
+def lookup_user(root, user, named):
+    """(uid, gid, home, groups) of USER as jexec finds it after entering the jail: in
+    the jail's own etc/passwd and etc/group. Without -u jexec stays root and needs no
+    entry (a jail whose base lacks etc/passwd still runs root commands)."""
+    try:
+        found = userdb.user(root, user)
+    except userdb.UserDbError:
+        found = None
+    if found is None:
+        if not named:
+            return 0, 0, "/root", [0]
+        print(f"jexec: getpwnam: {user}: no such user", file=sys.stderr)
+        sys.exit(1)
+    uid, gid, home = found
+    return uid, gid, home, sorted({gid, *userdb.member_gids(root, user)})
+
+
 def main():
     spec = json.loads(sys.argv[1])
     root = spec["root"]
@@ -60,18 +77,14 @@ def main():
     env["HAELK_LAB_JAIL"] = spec["name"]
     env["HAELK_LAB_JAIL_ROOT"] = root
     user = spec["user"] or "root"
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        print(f"jexec: getpwnam: {user}: no such user", file=sys.stderr)
-        sys.exit(1)
+    uid, gid, home, groups = lookup_user(root, user, named=bool(spec["user"]))
     if spec["login"] or spec["user"]:
-        env.update(HOME=pw.pw_dir, USER=user, LOGNAME=user, SHELL="/bin/sh")
+        env.update(HOME=home, USER=user, LOGNAME=user, SHELL="/bin/sh")
     os.chdir("/")
-    if pw.pw_uid != 0:
-        os.initgroups(user, pw.pw_gid)
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
+    if uid != 0:
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
     try:
         os.execvpe(spec["command"][0], spec["command"], env)
     except OSError as e:

@@ -2,6 +2,11 @@
 
 Installing records the package in ROOT/var/db/pkg/haelk-lab-local.json and lays
 out what the port ships (config samples, data/log dirs owned by the port's user).
+Like a port's pre-install script, it first adds the port's USERS/GROUPS to the
+root's own etc/group, etc/master.passwd and etc/passwd (pw(8) fails, and so does the
+install, when those files are missing), and owners are names in that root's files.
+On a host (root /) the Linux user database stands in for FreeBSD's and is never
+changed: `labctl up` creates the ports' users there.
 """
 import json
 import os
@@ -9,6 +14,7 @@ import pwd
 import re
 import sys
 
+from haelklab.freebsd import userdb
 from haelklab.freebsd.common import Fail, EX_USAGE, current_jail, find_jail, run_main
 
 USAGE = ("Usage: pkg [-v] [-d] [-l] [-N] [-j <jail name or id>|-c <chroot path>|-r <rootdir>] "
@@ -59,6 +65,14 @@ CATALOGUE = {
     "sudo": ("1.9.16p2", "Allow others to run commands as root", [], [], {}),
     "rsync": ("3.4.1", "Network file distribution/synchronization utility", [], [], {}),
     "jq": ("1.7.1", "Lightweight and flexible command-line JSON processor", [], [], {}),
+}
+
+
+# Accounts a package's pre-install script creates (ports/UIDs and ports/GIDs lines):
+# name -> [(user, uid, gid, gecos, home, shell)]. kibana8 runs as www, a base user.
+PORT_ACCOUNTS = {
+    "elasticsearch8": [("elasticsearch", 965, 965, "Elasticsearch user", "/nonexistent",
+                        "/usr/sbin/nologin")],
 }
 
 
@@ -185,11 +199,11 @@ def install(root, args):
     for idx, n in enumerate(todo, 1):
         version, comment, _deps, dirs, files = CATALOGUE[n]
         print(f"[{idx}/{len(todo)}] Installing {n}-{version}...")
+        create_accounts(root, n)
         for rel, owner in dirs:
             path = os.path.join(root, rel)
             os.makedirs(path, exist_ok=True)
-            pw = pwd.getpwnam(owner)
-            os.chown(path, pw.pw_uid, pw.pw_gid)
+            os.chown(path, *owner_ids(root, owner))
         for rel, text in files.items():
             path = os.path.join(root, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -197,10 +211,59 @@ def install(root, args):
                 with open(path, "w") as f:
                     f.write(text)
         db[n] = {"version": version, "comment": comment, "automatic": n not in names}
-    os.makedirs(os.path.dirname(db_path(root)), exist_ok=True)
-    with open(db_path(root), "w") as f:
-        json.dump(db, f, indent=1)
+        # Registered one by one, as pkg does: a later failure keeps the earlier ones.
+        save_db(root, db)
     return 0
+
+
+def save_db(root, db):
+    os.makedirs(os.path.dirname(db_path(root)), exist_ok=True)
+    with open(db_path(root) + ".tmp", "w") as f:
+        json.dump(db, f, indent=1)
+    os.replace(db_path(root) + ".tmp", db_path(root))
+
+
+def create_accounts(root, package):
+    """The USERS/GROUPS part of the port's pre-install script (bsd.port.mk's output)."""
+    accounts = PORT_ACCOUNTS.get(package, [])
+    if not accounts:
+        return
+    if root == "/":
+        for name, *_rest in accounts:
+            print(f"Using existing user '{name}'.")
+        return
+    try:
+        print("===> Creating groups.")
+        for name, _uid, gid, *_rest in accounts:
+            if userdb.group(root, name) is None:
+                print(f"Creating group '{name}' with gid '{gid}'.")
+                userdb.groupadd(root, name, gid)
+            else:
+                print(f"Using existing group '{name}'.")
+        print("===> Creating users")
+        for name, uid, gid, gecos, home, shell in accounts:
+            if userdb.user(root, name) is None:
+                print(f"Creating user '{name}' with uid '{uid}'.")
+                userdb.useradd(root, name, uid, gid, gecos, home, shell)
+            else:
+                print(f"Using existing user '{name}'.")
+    except userdb.UserDbError as e:
+        sys.stdout.flush()
+        raise Fail(f"{e}\npkg: PRE-INSTALL script failed") from None
+
+
+def owner_ids(root, owner):
+    """(uid, gid) of OWNER as pkg resolves it: in the root's own etc/passwd."""
+    if root == "/":
+        pw = pwd.getpwnam(owner)
+        return pw.pw_uid, pw.pw_gid
+    try:
+        found = userdb.user(root, owner)
+    except userdb.UserDbError as e:
+        raise Fail(str(e)) from None
+    if found is None:
+        raise Fail(f"pkg: {owner}: no such user in {os.path.join(root, 'etc/passwd')}")
+    return found[0], found[1]
 
 
 def info(root, args):
@@ -282,6 +345,5 @@ def delete(root, args):
     confirm("\nProceed with deinstalling packages? [y/N]: ", yes)
     for n in names:
         del db[n]
-    with open(db_path(root), "w") as f:
-        json.dump(db, f, indent=1)
+    save_db(root, db)
     return 0

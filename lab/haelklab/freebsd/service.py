@@ -6,6 +6,7 @@ the command has the `one` prefix; unknown commands print rc.subr's usage.
 """
 import glob
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 from haelklab import paths
 from haelklab.freebsd import jails as jailmod
 from haelklab.freebsd import pkg as pkgmod
+from haelklab.freebsd import userdb
 from haelklab.freebsd.common import (EX_USAGE, Fail, current_jail, find_jail, parse_rc, rc_yes,
                                      read_state, run_main)
 
@@ -335,11 +337,11 @@ class RcScript:
         os.makedirs(logdir, exist_ok=True)
         stdout_log = os.path.join(logdir, f"{self.name}.stdout.log")
         stderr_log = os.path.join(logdir, f"{self.name}.stderr.log")
+        uid, gid = self.uid_gid()
         for path in (stdout_log, stderr_log):
             open(path, "a").close()
-            os.chown(path, *self.uid_gid())
+            os.chown(path, uid, gid)
         err_offset = os.path.getsize(stderr_log)
-        uid, gid = self.uid_gid()
         proc = subprocess.Popen(
             self.standin_command(), cwd="/", stdin=subprocess.DEVNULL,
             stdout=open(stdout_log, "ab"), stderr=open(stderr_log, "ab"),
@@ -372,6 +374,17 @@ class RcScript:
                    f"{address[0]}:{address[1]} within 10 s")
 
     def uid_gid(self):
-        import pwd
-        pw = pwd.getpwnam(self.user)
-        return pw.pw_uid, pw.pw_gid
+        """The service user's ids as su(1) finds them in a jail: in the jail's own
+        etc/passwd (the lab's Linux users have the same numbers, see `labctl up`)."""
+        root = os.environ.get("HAELK_LAB_JAIL_ROOT")
+        if not root:
+            pw = pwd.getpwnam(self.user)
+            return pw.pw_uid, pw.pw_gid
+        try:
+            found = userdb.user(root, self.user)
+        except userdb.UserDbError:
+            found = None
+        if found is None:
+            raise Fail(f"su: unknown login: {self.user}\n"
+                       f"/usr/local/etc/rc.d/{self.name}: WARNING: failed to start {self.name}")
+        return found[0], found[1]
