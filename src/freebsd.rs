@@ -122,27 +122,33 @@ pub fn write_file_atomically(file: &ManagedFile, passwd_root: &Path) -> String {
         script.push('\n');
     }
     let _ = writeln!(script, "{delimiter}");
-    let _ = writeln!(
-        script,
-        "chown {} {}",
-        owner_lookup(&root, &file.owner, &file.group),
-        quote(&temporary)
-    );
+    script.push_str(&owner_lookup(&root, &file.owner, &file.group));
+    let _ = writeln!(script, "chown \"$uid:$gid\" {}", quote(&temporary));
     let _ = writeln!(script, "chmod {:o} {}", file.mode, quote(&temporary));
     let _ = writeln!(script, "mv -f {} {}", quote(&temporary), quote(&path));
     script
 }
 
-/// `UID:GID` looked up by name in ROOT's user database, as shell word(s).
+/// Sets `uid` and `gid` to the ids of OWNER and GROUP in ROOT's user database,
+/// and fails the script, naming them, when either is missing there.
 fn owner_lookup(root: &str, owner: &str, group: &str) -> String {
+    let root = root.trim_end_matches('/');
     let lookup = |database: &str, name: &str| {
         format!(
-            "$(awk -F: -v n={} '$1 == n {{ print $3 }}' {})",
+            "$(awk -F: -v n={} '$1 == n {{ print $3; exit }}' {})",
             quote(name),
-            quote(&format!("{}/etc/{database}", root.trim_end_matches('/')))
+            quote(&format!("{root}/etc/{database}"))
         )
     };
-    format!("\"{}:{}\"", lookup("passwd", owner), lookup("group", group))
+    let missing = format!(
+        "haelk: no user {owner} or no group {group} in {root}/etc/passwd, {root}/etc/group"
+    );
+    format!(
+        "uid={} gid={}\n[ -n \"$uid\" ] && [ -n \"$gid\" ] || {{ echo {} >&2; exit 1; }}\n",
+        lookup("passwd", owner),
+        lookup("group", group),
+        quote(&missing)
+    )
 }
 
 /// A heredoc delimiter that does not occur as a line of `content`.
@@ -235,12 +241,18 @@ mod tests {
         assert_eq!(lines[2], "global");
         assert_eq!(lines[3], "HAELK_EOF");
         assert!(
-            lines[4].starts_with("chown \"$(awk")
+            lines[4].starts_with("uid=$(awk")
                 && lines[4].contains("/usr/local/jails/j1/etc/passwd")
         );
-        assert_eq!(lines[5], format!("chmod 640 {tmp}"));
+        assert!(
+            lines[5].contains(
+                "haelk: no user root or no group wheel in /usr/local/jails/j1/etc/passwd"
+            )
+        );
+        assert_eq!(lines[6], format!("chown \"$uid:$gid\" {tmp}"));
+        assert_eq!(lines[7], format!("chmod 640 {tmp}"));
         assert_eq!(
-            lines[6],
+            lines[8],
             format!("mv -f {tmp} /usr/local/jails/j1/usr/local/etc/haproxy.conf")
         );
     }
@@ -289,6 +301,31 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
         assert_eq!((meta.uid(), meta.gid()), uid);
         assert!(!root.join("usr/local/etc/x.conf.haelk-new").exists());
+    }
+
+    #[test]
+    fn an_owner_missing_from_the_user_database_fails_the_write_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), "root:*:0:0::0:0:x:/:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/group"), "wheel:*:0:\n").unwrap();
+        let mut target = file("new\n");
+        target.path = root.join("x.conf");
+        target.owner = "elasticsearch".into();
+        std::fs::write(&target.path, "old\n").unwrap();
+        let output = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("set -e\n{}", write_file_atomically(&target, root)))
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("haelk: no user elasticsearch or no group wheel in"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&target.path).unwrap(), "old\n");
     }
 
     /// The ids new files get here: chown to them works without root.

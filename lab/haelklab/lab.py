@@ -116,6 +116,12 @@ def ensure_users(record):
         run(["groupadd", "-g", str(uid), name])
         run(["useradd", "-u", str(uid), "-g", str(uid), "-M", "-d", home,
              "-s", "/usr/sbin/nologin", name])
+    # FreeBSD's root group is `wheel` (gid 0); host files haelk writes are
+    # root:wheel, and Debian calls gid 0 `root`. A second name for gid 0.
+    if run(["getent", "group", "wheel"], check=False).returncode != 0:
+        record.setdefault("groups", []).append("wheel")
+        save_record(record)
+        run(["groupadd", "-o", "-g", "0", "wheel"])
 
 
 def ensure_zfs_fuse(record):
@@ -365,6 +371,10 @@ def down():
             run(["userdel", name], check=False)
         if run(["getent", "group", name], check=False).returncode == 0:
             run(["groupdel", name], check=False)
+    for name in record.get("groups", []):
+        if run(["getent", "group", name], check=False).returncode == 0:
+            # -f: gid 0 is also root's primary group.
+            run(["groupdel", "-f", name], check=False)
     for target in reversed(record.get("scaffold", [])):
         try:
             if os.path.isdir(target) and not os.path.islink(target):

@@ -2,13 +2,14 @@
 //! (Elasticsearch rolling and health-gated, Kibana, the haproxy stacks), each
 //! batch followed by its gate.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::{Engine, Stop};
+use super::{Engine, HostRun, Stop};
 use crate::desired::ClusterPhase;
 use crate::elasticsearch::{self, rolling};
 use crate::freebsd;
@@ -281,75 +282,52 @@ impl<'a, R: Remote> Engine<'a, R> {
         ))
     }
 
+    /// Waits until every backend server of every haproxy jail in the batch is UP,
+    /// hosts in parallel; the line counts each service's servers (UP in every
+    /// haproxy jail that fronts it).
     async fn haproxy_gate(
         &mut self,
         batch: &Batch<'_>,
         timeout: Duration,
     ) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
-        let mut up_by_service: Vec<(String, usize, usize)> = Vec::new();
-        for host in &batch.hosts {
-            let Some(run) = self.hosts.iter().find(|r| r.host.name == host.name) else {
-                continue;
-            };
-            let Some(remote) = &run.remote else { continue };
-            let jails: Vec<&Jail> = host
-                .jails
+        let stacks: Vec<(&HostRun<'a, R>, Vec<&Jail>)> = batch
+            .hosts
+            .iter()
+            .filter_map(|host| {
+                let run = self.hosts.iter().find(|r| r.host.name == host.name)?;
+                let jails: Vec<&Jail> = host
+                    .jails
+                    .iter()
+                    .filter(|j| j.role == Role::Haproxy)
+                    .collect();
+                (!jails.is_empty()).then_some((run, jails))
+            })
+            .collect();
+        let results = join_all(
+            stacks
                 .iter()
-                .filter(|j| j.role == Role::Haproxy)
-                .collect();
-            let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
-            loop {
-                let output = remote
-                    .run(&script)
-                    .await
-                    .and_then(|o| o.check(run.name(), "reading the haproxy stats"))
-                    .map_err(|e| e.to_string())?;
-                let stats = haproxy::parse_stats(&output.stdout);
-                let mut down = Vec::new();
-                let mut counts = Vec::new();
-                for jail in &jails {
-                    match stats.get(jail.name.as_str()) {
-                        Some(Ok(servers)) => {
-                            let up = servers.iter().filter(|s| s.is_up()).count();
-                            down.extend(
-                                servers
-                                    .iter()
-                                    .filter(|s| !s.is_up())
-                                    .map(|s| format!("{}/{} {}", jail.name, s.server, s.status)),
-                            );
-                            let service = jail.fronts.map_or("?", Role::as_str);
-                            counts.push((short(service).to_owned(), up, servers.len()));
-                        }
-                        Some(Err(err)) => down.push(format!("{}: {err}", jail.name)),
-                        None => down.push(format!("{}: no answer", jail.name)),
-                    }
-                }
-                if down.is_empty() {
-                    for (service, up, total) in counts {
-                        match up_by_service.iter_mut().find(|(s, _, _)| *s == service) {
-                            Some(entry) => {
-                                entry.1 += up;
-                                entry.2 += total;
-                            }
-                            None => up_by_service.push((service, up, total)),
-                        }
-                    }
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    return Err(format!(
-                        "backends not UP after {}: {}",
-                        humantime(timeout),
-                        down.join(", ")
-                    ));
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                .map(|(run, jails)| wait_for_backends(run, jails, deadline)),
+        )
+        .await;
+        // service -> server -> UP in every jail that fronts the service.
+        let mut servers: BTreeMap<&str, BTreeMap<String, bool>> = BTreeMap::new();
+        for result in results {
+            for (service, server, up) in result? {
+                let entry = servers
+                    .entry(service)
+                    .or_default()
+                    .entry(server)
+                    .or_insert(true);
+                *entry &= up;
             }
         }
-        let parts: Vec<String> = up_by_service
+        let parts: Vec<String> = servers
             .iter()
-            .map(|(service, up, total)| format!("{service} {up}/{total} UP"))
+            .map(|(service, servers)| {
+                let up = servers.values().filter(|up| **up).count();
+                format!("{} {up}/{} UP", short(service), servers.len())
+            })
             .collect();
         Ok(format!("haproxy {}", parts.join(", ")))
     }
@@ -613,6 +591,52 @@ impl<'a, R: Remote> Engine<'a, R> {
                 format!(": {}", problems.join("; "))
             }
         ))
+    }
+}
+
+/// Polls the stats of a host's haproxy jails (one round trip each time) until
+/// every backend server is UP or `deadline` passes: (service, server, up).
+async fn wait_for_backends<R: Remote>(
+    run: &HostRun<'_, R>,
+    jails: &[&Jail],
+    deadline: Instant,
+) -> Result<Vec<(&'static str, String, bool)>, String> {
+    let Some(remote) = &run.remote else {
+        return Err(format!("{}: not connected", run.name()));
+    };
+    let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
+    loop {
+        let output = remote
+            .run(&script)
+            .await
+            .and_then(|o| o.check(run.name(), "reading the haproxy stats"))
+            .map_err(|e| e.to_string())?;
+        let stats = haproxy::parse_stats(&output.stdout);
+        let mut seen = Vec::new();
+        let mut problems = Vec::new();
+        for jail in jails {
+            let service = jail.fronts.map_or("?", Role::as_str);
+            match stats.get(jail.name.as_str()) {
+                Some(Ok(servers)) => {
+                    for server in servers {
+                        if !server.is_up() {
+                            problems
+                                .push(format!("{}/{} {}", jail.name, server.server, server.status));
+                        }
+                        seen.push((service, server.server.clone(), server.is_up()));
+                    }
+                }
+                Some(Err(err)) => problems.push(format!("{}: {err}", jail.name)),
+                None => problems.push(format!("{}: no answer", jail.name)),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(seen);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("backends not UP in time: {}", problems.join(", ")));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -159,7 +159,7 @@ fn a_fresh_deploy_ends_green_and_a_second_run_changes_nothing() {
             .contains("verified: ssh ok · datasets ok · jails 9/9 running · es 3/3 joined · green"),
         "{first}"
     );
-    assert!(first.contains("kibana 1/1 available"), "{first}");
+    assert!(first.contains("kibana 2/2 available"), "{first}");
     assert!(
         first.contains("haproxy es 2/2 UP, kibana 2/2 UP"),
         "{first}"

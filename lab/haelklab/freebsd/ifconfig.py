@@ -1,6 +1,7 @@
 """ifconfig: the interface forms haelk uses, recorded in the host's state.
 
-Accepted: listing (`ifconfig`, `-a`, `-l`, `IF`), `epair[N] create` (prints epairNa),
+Accepted: listing (`ifconfig`, `-a`, `-l`, `IF`), `epair[N] create [options]` (prints epairNa
+and applies the options to it),
 `bridge[N] create`, `IF destroy`, and on an existing interface any sequence of
 `up`, `down`, `descr|description TEXT`, `addm IF`, `deletem IF`, `name NEW`,
 `vhid N state master|backup`, `vhid N advskew N`. Anything else fails as
@@ -52,8 +53,13 @@ def _main(argv):
     name, rest = argv[0], argv[1:]
     with locked_state("ifconfig", default_state()) as state:
         ifaces = table(state, jail)
-        if rest == ["create"]:
-            return create(ifaces, name, jail)
+        if rest[:1] == ["create"]:
+            # As ifconfig(8): what follows `create` configures the new interface
+            # (for an epair, its `a` side): `ifconfig epair0 create up`.
+            created = create(ifaces, name, jail)
+            if rest[1:]:
+                configure(state, ifaces, created, rest[1:])
+            return 0
         if name not in ifaces:
             raise Fail(f"ifconfig: interface {name} does not exist")
         if not rest:
@@ -79,12 +85,12 @@ def create(ifaces, name, jail):
         ifaces[f"epair{unit}a"] = new_iface("epair")
         ifaces[f"epair{unit}b"] = new_iface("epair")
         print(f"epair{unit}a")
-    else:
-        if f"bridge{unit}" in ifaces:
-            raise Fail("ifconfig: SIOCIFCREATE2: File exists")
-        ifaces[f"bridge{unit}"] = new_iface("bridge")
-        print(f"bridge{unit}")
-    return 0
+        return f"epair{unit}a"
+    if f"bridge{unit}" in ifaces:
+        raise Fail("ifconfig: SIOCIFCREATE2: File exists")
+    ifaces[f"bridge{unit}"] = new_iface("bridge")
+    print(f"bridge{unit}")
+    return f"bridge{unit}"
 
 
 def destroy(state, ifaces, name):

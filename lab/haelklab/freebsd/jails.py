@@ -7,6 +7,7 @@ process or network isolation.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -32,9 +33,27 @@ def conf_files(name):
     return None
 
 
+# Where FreeBSD keeps the commands the lab stands in for: jail.conf's exec.*
+# commands name them by absolute path (`/sbin/ifconfig epair0 create`), which on
+# Linux would run Linux's tools.
+FREEBSD_PATHS = {
+    "/sbin/ifconfig": "ifconfig", "/sbin/kldload": "kldload", "/sbin/kldstat": "kldstat",
+    "/usr/sbin/jail": "jail", "/usr/sbin/jls": "jls", "/usr/sbin/jexec": "jexec",
+    "/usr/sbin/service": "service", "/usr/sbin/sysrc": "sysrc", "/usr/sbin/pkg": "pkg",
+    "/usr/bin/uname": "uname", "/bin/freebsd-version": "freebsd-version",
+}
+FREEBSD_PATH_RE = re.compile(r"(?<![\w/.-])(" + "|".join(map(re.escape, FREEBSD_PATHS)) + r")(?![\w/.-])")
+
+
+def standin_paths(command):
+    """`command` with FreeBSD's absolute paths of stand-in commands replaced."""
+    return FREEBSD_PATH_RE.sub(lambda m: os.path.join(paths.BIN, FREEBSD_PATHS[m.group(1)]), command)
+
+
 def sh(command, what, name):
     env = dict(os.environ, PATH=paths.SESSION_PATH)
-    result = subprocess.run(["/bin/sh", "-c", command], env=env, capture_output=True, text=True)
+    result = subprocess.run(["/bin/sh", "-c", standin_paths(command)], env=env,
+                            capture_output=True, text=True)
     sys.stdout.write(result.stdout)
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
