@@ -7,12 +7,18 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::inventory::Role;
 use crate::shell::{join, quote};
 
 /// The admin socket inside every haproxy jail.
 pub const STATS_SOCKET: &str = "/var/run/haproxy.sock";
 
 const JAIL_HEADER: &str = "@@haelk haproxy";
+
+/// The backend of the service a haproxy jail fronts (`templates/haproxy.conf.tera`).
+pub fn backend(service: Role) -> String {
+    format!("{}_nodes", service.as_str())
+}
 
 /// One backend server as HAProxy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +27,8 @@ pub struct ServerState {
     pub server: String,
     /// `UP`, `DOWN`, `UP 1/2` (going down), `MAINT`, `no check`, ...
     pub status: String,
+    /// Sessions open to the server now (`scur`).
+    pub sessions: u64,
 }
 
 impl ServerState {
@@ -45,6 +53,43 @@ pub fn stats_script<'a>(jails: impl IntoIterator<Item = &'a str>) -> String {
             script,
             "{} 2>&1 || echo 'cannot read the haproxy stats socket'",
             join(["jexec", jail, "sh", "-c", &command])
+        );
+    }
+    script
+}
+
+/// What an administrator may set a server to through the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes traffic.
+    Ready,
+    /// No new traffic; sessions open now finish.
+    Maint,
+}
+
+/// The script that sets `backend/server` to `state` in each jail's HAProxy.
+pub fn set_state_script<'a>(
+    jails: impl IntoIterator<Item = &'a str>,
+    backend: &str,
+    server: &str,
+    state: AdminState,
+) -> String {
+    let word = match state {
+        AdminState::Ready => "ready",
+        AdminState::Maint => "maint",
+    };
+    let command = format!(
+        "echo {} | nc -U {STATS_SOCKET}",
+        quote(&format!("set server {backend}/{server} state {word}"))
+    );
+    let mut script = String::from("set -e\n");
+    for jail in jails {
+        // The socket answers an empty line when the command succeeded.
+        let _ = writeln!(
+            script,
+            "answer=$({})\n[ -z \"$(echo \"$answer\" | tr -d '[:space:]')\" ] || {{ echo {}: \"$answer\" >&2; exit 1; }}",
+            join(["jexec", jail, "sh", "-c", &command]),
+            quote(jail)
         );
     }
     script
@@ -75,7 +120,12 @@ fn parse_csv(body: &str) -> Result<Vec<ServerState>, String> {
             .position(|c| *c == name)
             .ok_or_else(|| format!("no {name} column in `show stat`"))
     };
-    let (backend, server, status) = (column("pxname")?, column("svname")?, column("status")?);
+    let (backend, server, status, sessions) = (
+        column("pxname")?,
+        column("svname")?,
+        column("status")?,
+        column("scur")?,
+    );
     Ok(lines
         .map(|line| line.split(',').collect::<Vec<_>>())
         .filter(|fields| fields.len() > status)
@@ -84,6 +134,7 @@ fn parse_csv(body: &str) -> Result<Vec<ServerState>, String> {
             backend: fields[backend].to_owned(),
             server: fields[server].to_owned(),
             status: fields[status].to_owned(),
+            sessions: fields[sessions].parse().unwrap_or(0),
         })
         .collect())
 }
@@ -111,12 +162,14 @@ elasticsearch_nodes,BACKEND,0,0,0,1,410,3,0,0,0,0,,0,0,0,0,UP,2\n\n";
                 ServerState {
                     backend: "elasticsearch_nodes".into(),
                     server: "lab1-elasticsearch".into(),
-                    status: "UP".into()
+                    status: "UP".into(),
+                    sessions: 0,
                 },
                 ServerState {
                     backend: "elasticsearch_nodes".into(),
                     server: "lab2-elasticsearch".into(),
-                    status: "DOWN 1/2".into()
+                    status: "DOWN 1/2".into(),
+                    sessions: 0,
                 },
             ]
         );
@@ -125,6 +178,20 @@ elasticsearch_nodes,BACKEND,0,0,0,1,410,3,0,0,0,0,,0,0,0,0,UP,2\n\n";
             stats["lab1-haproxy-kibana"],
             Err("cannot read the haproxy stats socket".to_owned())
         );
+    }
+
+    #[test]
+    fn a_server_is_put_in_maintenance_through_every_jails_socket() {
+        let script = set_state_script(
+            ["j1", "j2"],
+            &backend(Role::Elasticsearch),
+            "es1",
+            AdminState::Maint,
+        );
+        assert!(script.contains(
+            "jexec j1 sh -c 'echo '\\''set server elasticsearch_nodes/es1 state maint'\\'' | nc -U /var/run/haproxy.sock'"
+        ), "{script}");
+        assert!(script.contains("jexec j2 "), "{script}");
     }
 
     #[test]

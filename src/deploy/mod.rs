@@ -32,7 +32,7 @@ use crate::inventory::{Host, Inventory, Role};
 use crate::plan::{self, HostPlan};
 use crate::playbook::Playbook;
 use crate::remote::Remote;
-use crate::remote::ssh::{HostKeyPolicy, SshRemote};
+use crate::remote::ssh::{self, HostKeyPolicy};
 use crate::secret::Secrets;
 use crate::templates::Templates;
 
@@ -62,19 +62,13 @@ pub async fn deploy(
     let hosts = select_hosts(inventory, &options.limit)?;
     let progress = Progress::new(hosts.iter().map(|h| h.name.as_str()), options.progress);
     let forks = options.forks.unwrap_or(hosts.len()).max(1);
-    let connections = stream::iter(hosts.iter().map(|host| {
-        let progress = &progress;
-        async move {
-            progress.step(host.name.as_str(), "connecting");
-            let remote = SshRemote::connect(host, options.host_keys).await;
-            (*host, remote)
-        }
-    }))
-    .buffered(forks)
-    .collect::<Vec<_>>()
-    .await;
+    // Everything renders before any host is touched.
     let mut engine = Engine::new(inventory, playbook, options, progress, forks)?;
-    for (host, connection) in connections {
+    for host in &hosts {
+        engine.progress.step(host.name.as_str(), "connecting");
+    }
+    let connections = ssh::connect_all(&hosts, options.host_keys, forks).await;
+    for (host, connection) in hosts.into_iter().zip(connections) {
         engine.add_host(host, connection.map_err(|e| e.to_string()));
     }
     let mut summary = engine.run().await;
@@ -92,7 +86,7 @@ pub async fn deploy(
 }
 
 /// The inventory's hosts named by `--limit` (all when empty), in inventory order.
-fn select_hosts<'a>(inventory: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Host>> {
+pub fn select_hosts<'a>(inventory: &'a Inventory, limit: &[String]) -> Result<Vec<&'a Host>> {
     for name in limit {
         if !inventory.hosts.iter().any(|h| h.name.as_str() == name) {
             let known: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();

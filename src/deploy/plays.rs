@@ -13,7 +13,7 @@ use super::{Engine, HostRun, Stop};
 use crate::desired::ClusterPhase;
 use crate::elasticsearch::{self, rolling};
 use crate::freebsd;
-use crate::haproxy;
+use crate::haproxy::{self, AdminState};
 use crate::inventory::{Inventory, Jail, Role};
 use crate::kibana;
 use crate::plan::{JailPlan, ServiceAction};
@@ -22,6 +22,9 @@ use crate::remote::Remote;
 
 /// How often a gate polls while it waits.
 const POLL: Duration = Duration::from_millis(500);
+
+/// How long requests already sent to a node may take before it is stopped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<'a, R: Remote> Engine<'a, R> {
     pub(super) async fn play(&mut self, play: &Play) -> Result<(), Stop> {
@@ -178,7 +181,7 @@ impl<'a, R: Remote> Engine<'a, R> {
                 if let Err(err) = result {
                     return (done, Some(err.to_string()));
                 }
-                done += plan.steps().len();
+                done += plan.change_count();
                 progress.println(format!("  {}: {}", plan.name, describe(plan)));
             }
             (done, None)
@@ -395,7 +398,22 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.progress
             .step(run.name(), format!("{}: rolling restart", jail.name));
         let what = format!("{} ({})", plan.name, plan.action.as_str());
-        let result = rolling::restart_node(&client, jail.name.as_str(), timeout, || async {
+        // Clients through the ES VIP must not reach a stopping node: every
+        // haproxy in front of it stops sending it requests and lets the open ones
+        // finish first, and takes it back once the cluster is green again.
+        let balanced = crate::desired::client_facing_nodes(self.inventory, Role::Elasticsearch)
+            .iter()
+            .any(|node| node.name == jail.name);
+        let server = jail.name.as_str();
+        let result = rolling::restart_node(&client, server, timeout, || async {
+            if balanced {
+                self.set_backend_state(Role::Elasticsearch, server, AdminState::Maint)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                self.wait_drained(Role::Elasticsearch, server, DRAIN_TIMEOUT)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+            }
             remote
                 .run(&plan.script())
                 .await
@@ -404,11 +422,24 @@ impl<'a, R: Remote> Engine<'a, R> {
                 .map_err(anyhow::Error::from)
         })
         .await;
+        let result = match (result, balanced) {
+            (result, false) => result.map_err(|e| e.to_string()),
+            (result, true) => {
+                let ready = self
+                    .set_backend_state(Role::Elasticsearch, server, AdminState::Ready)
+                    .await;
+                match (result, ready) {
+                    (Err(err), _) => Err(err.to_string()),
+                    (Ok(()), Err(err)) => Err(format!("putting {server} back into haproxy: {err}")),
+                    (Ok(()), Ok(())) => Ok(()),
+                }
+            }
+        };
         match result {
             Ok(()) => {
                 self.progress
                     .println(format!("  {}: {} (rolling)", plan.name, describe(&plan)));
-                self.hosts[index].changed += plan.steps().len();
+                self.hosts[index].changed += plan.change_count();
                 Ok(())
             }
             Err(err) => {
@@ -416,6 +447,96 @@ impl<'a, R: Remote> Engine<'a, R> {
                 Err(Stop(Vec::new()))
             }
         }
+    }
+
+    /// The haproxy jails of the selected hosts that front `service`, by host run.
+    fn fronting(&self, service: Role) -> Vec<(&HostRun<'a, R>, Vec<&'a Jail>)> {
+        self.hosts
+            .iter()
+            .filter_map(|run| {
+                let jails: Vec<&'a Jail> = run
+                    .host
+                    .jails
+                    .iter()
+                    .filter(|j| j.role == Role::Haproxy && j.fronts == Some(service))
+                    .collect();
+                (!jails.is_empty()).then_some((run, jails))
+            })
+            .collect()
+    }
+
+    /// Sets `server` of `service`'s backend to `state` in every haproxy in front
+    /// of it (one round trip per host, hosts in parallel).
+    async fn set_backend_state(
+        &self,
+        service: Role,
+        server: &str,
+        state: AdminState,
+    ) -> Result<(), String> {
+        let backend = haproxy::backend(service);
+        let results = join_all(self.fronting(service).into_iter().map(|(run, jails)| {
+            let script = haproxy::set_state_script(
+                jails.iter().map(|j| j.name.as_str()),
+                &backend,
+                server,
+                state,
+            );
+            let backend = &backend;
+            async move {
+                let Some(remote) = &run.remote else {
+                    return Err(format!("{}: not connected", run.name()));
+                };
+                remote
+                    .run(&script)
+                    .await
+                    .and_then(|o| {
+                        o.check(run.name(), &format!("setting {backend}/{server} {state:?}"))
+                    })
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    /// Waits until no haproxy in front of `service` has a session open to `server`.
+    async fn wait_drained(
+        &self,
+        service: Role,
+        server: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        for (run, jails) in self.fronting(service) {
+            let Some(remote) = &run.remote else { continue };
+            let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
+            loop {
+                let output = remote
+                    .run(&script)
+                    .await
+                    .and_then(|o| o.check(run.name(), "reading the haproxy stats"))
+                    .map_err(|e| e.to_string())?;
+                let open: u64 = haproxy::parse_stats(&output.stdout)
+                    .values()
+                    .filter_map(|servers| servers.as_ref().ok())
+                    .flatten()
+                    .filter(|s| s.server == server)
+                    .map(|s| s.sessions)
+                    .sum();
+                if open == 0 {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "{open} sessions still open to {server} after {}",
+                        humantime(timeout)
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
     }
 
     async fn elasticsearch_gate(&mut self, timeout: Duration) -> Result<String, String> {

@@ -115,6 +115,11 @@ impl JailPlan {
         self.writes.is_empty() && self.action == ServiceAction::None
     }
 
+    /// Changes: each file written, and the action (its status check is not one).
+    pub fn change_count(&self) -> usize {
+        self.writes.len() + usize::from(self.action != ServiceAction::None)
+    }
+
     /// The changes, as `--dry-run` lists them.
     pub fn steps(&self) -> Vec<Step> {
         let mut steps: Vec<Step> = self.writes.iter().cloned().map(Step::Write).collect();
@@ -138,7 +143,7 @@ impl HostPlan {
 
     /// How many changes: prepare steps plus every jail's steps.
     pub fn change_count(&self) -> usize {
-        self.prepare.len() + self.jails.iter().map(|j| j.steps().len()).sum::<usize>()
+        self.prepare.len() + self.jails.iter().map(JailPlan::change_count).sum::<usize>()
     }
 
     /// The host play as one script (`set -e`), ending with the running jails'

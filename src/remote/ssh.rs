@@ -50,6 +50,19 @@ pub fn session_builder(host: &Host, policy: HostKeyPolicy) -> SessionBuilder {
     builder
 }
 
+/// Connects to `hosts`, at most `forks` at a time; one result per host, in order.
+pub async fn connect_all(
+    hosts: &[&Host],
+    policy: HostKeyPolicy,
+    forks: usize,
+) -> Vec<Result<SshRemote, RemoteError>> {
+    use futures_util::{StreamExt, stream};
+    stream::iter(hosts.iter().map(|host| SshRemote::connect(host, policy)))
+        .buffered(forks.max(1))
+        .collect()
+        .await
+}
+
 /// A live SSH connection to one host.
 pub struct SshRemote {
     name: String,

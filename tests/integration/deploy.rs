@@ -90,7 +90,7 @@ struct Client {
 }
 
 impl Client {
-    fn start(index: &'static str) -> Self {
+    fn start(index: String) -> Self {
         let (status, body) = http(
             ES_VIP,
             "PUT",
@@ -98,10 +98,7 @@ impl Client {
             Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":1}}"#),
         )
         .expect("create index");
-        assert!(
-            status == 200 || body.contains("already_exists"),
-            "{status} {body}"
-        );
+        assert_eq!(status, 200, "{body}");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -123,7 +120,7 @@ impl Client {
                     }
                 }
                 match http(ES_VIP, "GET", &format!("/{index}/_doc/{id}"), None) {
-                    Ok((200, body)) if body.contains(&doc) => {}
+                    Ok((200, body)) if source_n(&body) == Some(id) => {}
                     other => failures.push(format!("read {id}: {other:?}")),
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -138,6 +135,12 @@ impl Client {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("client thread")
     }
+}
+
+/// `_source.n` of a get response.
+fn source_n(body: &str) -> Option<usize> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["_source"]["n"].as_u64().map(|n| n as usize)
 }
 
 fn document_count(index: &str) -> usize {
@@ -168,11 +171,13 @@ fn a_fresh_deploy_ends_green_and_a_second_run_changes_nothing() {
     // Requests through both VIPs reach the services.
     let (status, body) = http(ES_VIP, "GET", "/_cluster/health", None).expect("ES VIP");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(r#""status":"green""#), "{body}");
-    assert!(body.contains(r#""number_of_nodes":3"#), "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["status"], "green", "{body}");
+    assert_eq!(health["number_of_nodes"], 3, "{body}");
     let (status, body) = http(KIBANA_VIP, "GET", "/api/status", None).expect("Kibana VIP");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(r#""level":"available""#), "{body}");
+    let kibana: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(kibana["status"]["overall"]["level"], "available", "{body}");
 
     // The bootstrap is over: recorded on every ES dataset, and the setting that
     // only a first start reads is gone from the files.
@@ -230,13 +235,16 @@ fn a_setting_change_rolls_through_the_nodes_without_failing_a_client() {
         3,
         "{listing}"
     );
+    assert_eq!(listing.matches("  write ").count(), 3, "{listing}");
     assert!(
-        listing.contains("dry run ok: 3 changes pending"),
-        "{listing}"
+        listing.contains("dry run ok: 6 changes pending"),
+        "three files, three restarts: {listing}"
     );
 
     let pids = es_pids();
-    let client = Client::start("rollout");
+    // A new index each run: the lab keeps its data between test runs.
+    let index = format!("rollout-{}", std::process::id());
+    let client = Client::start(index.clone());
     std::thread::sleep(Duration::from_millis(500));
     let output = deploy(&inventory.path());
     let (written, failures) = client.finish();
@@ -248,7 +256,7 @@ fn a_setting_change_rolls_through_the_nodes_without_failing_a_client() {
         written > 10,
         "the client kept writing ({written} documents)"
     );
-    assert_eq!(document_count("rollout"), written, "no document lost");
+    assert_eq!(document_count(&index), written, "no document lost");
 
     // Every node restarted, once each, one after the other with a green gate between.
     let after = es_pids();
@@ -269,7 +277,7 @@ fn a_setting_change_rolls_through_the_nodes_without_failing_a_client() {
         );
     }
     assert!(
-        output.contains("deploy ok: 3 changes"),
+        output.contains("deploy ok: 6 changes"),
         "only the three files and their restarts: {output}"
     );
 }

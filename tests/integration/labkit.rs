@@ -12,9 +12,22 @@ pub const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
 
 static LAB: Mutex<()> = Mutex::new(());
 
-/// The lab, for one test at a time (a failed test must not block the others).
-pub fn lab() -> MutexGuard<'static, ()> {
-    LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The lab, held by one test at a time: of this process (a mutex; a failed test
+/// must not block the others) and of any other test process on the machine (an
+/// exclusive lock on a file next to the lab's state, released when dropped).
+pub struct LabGuard {
+    _file: std::fs::File,
+    _thread: MutexGuard<'static, ()>,
+}
+
+pub fn lab() -> LabGuard {
+    let thread = LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let file = std::fs::File::create("/var/tmp/haelk-lab.test-lock").expect("lab test lock file");
+    file.lock().expect("lab test lock");
+    LabGuard {
+        _file: file,
+        _thread: thread,
+    }
 }
 
 pub fn repo() -> PathBuf {
