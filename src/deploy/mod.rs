@@ -67,7 +67,9 @@ pub async fn deploy(
     for host in &hosts {
         engine.progress.step(host.name.as_str(), "connecting");
     }
+    let connected = Instant::now();
     let connections = ssh::connect_all(&hosts, options.host_keys, forks).await;
+    tracing::info!("connected in {:.0?}", connected.elapsed());
     for (host, connection) in hosts.into_iter().zip(connections) {
         engine.add_host(host, connection.map_err(|e| e.to_string()));
     }
@@ -199,7 +201,9 @@ impl<'a, R: Remote> Engine<'a, R> {
     async fn converge(&mut self) -> Result<(), Stop> {
         self.check_hosts("ssh")?;
         self.verified.push("ssh ok".into());
+        let started = Instant::now();
         self.gather_facts().await;
+        tracing::info!("facts gathered in {:.0?}", started.elapsed());
         self.check_hosts("facts")?;
         self.phase = self.cluster_phase().await;
         self.make_plans()
@@ -210,7 +214,9 @@ impl<'a, R: Remote> Engine<'a, R> {
         }
         for play in &self.playbook.plays {
             self.progress.println(format!("play {}", play.name));
+            let started = Instant::now();
             self.play(play).await?;
+            tracing::info!("play {} took {:.0?}", play.name, started.elapsed());
         }
         Ok(())
     }

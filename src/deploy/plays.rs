@@ -343,10 +343,19 @@ impl<'a, R: Remote> Engine<'a, R> {
             .into_iter()
             .map(|b| b.jails.iter().map(|(_, j)| *j).collect())
             .collect();
+        if self.phase == ClusterPhase::Formed {
+            self.restore_allocation().await?;
+        }
+        let work = batches.iter().flatten().any(|jail| {
+            self.jail_plan(jail)
+                .is_some_and(|(_, plan)| !plan.is_empty())
+        });
         if self.phase == ClusterPhase::Bootstrap {
             // A new cluster forms only with a majority of its masters up: start
             // every node, then wait for green once.
             batches = vec![batches.into_iter().flatten().collect()];
+        } else if !work {
+            batches.clear();
         } else if let Some(master) = self.elected_master().await {
             // ECK: the elected master restarts last, so the cluster elects once.
             batches.sort_by_key(|jails| jails.iter().any(|j| j.name.as_str() == master));
@@ -380,6 +389,34 @@ impl<'a, R: Remote> Engine<'a, R> {
         };
         self.verified.push(line);
         self.record_cluster_uuid().await
+    }
+
+    /// A rolling restart cut off between its allocation steps (haelk killed, the
+    /// connection to the API lost) leaves `cluster.routing.allocation.enable` at
+    /// `primaries`, and replicas unassigned for good. That value is haelk's
+    /// mark: put it back to the default before anything else. Another value is
+    /// the operator's and stays.
+    async fn restore_allocation(&mut self) -> Result<(), Stop> {
+        let Ok(client) = self.es_client(None).await else {
+            // Nobody answers: the gate will say so.
+            return Ok(());
+        };
+        match client.allocation_enable().await {
+            Ok(Some(value)) if value == "primaries" => {
+                client
+                    .set_allocation(elasticsearch::Allocation::All)
+                    .await
+                    .map_err(|e| Stop::because(format!("restoring shard allocation: {e}")))?;
+                self.progress.println(
+                    "  shard allocation was left at `primaries` (an interrupted rolling restart): restored",
+                );
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(err) => Err(Stop::because(format!(
+                "reading the cluster settings: {err}"
+            ))),
+        }
     }
 
     /// Restarts one serving node the safe way (see [`rolling::restart_node`]).

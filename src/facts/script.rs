@@ -39,10 +39,16 @@ haelk_sysrc() { # TAG KEY [SYSRC-OPTION...]
 haelk_id() { # NAME DATABASE: NAME's id in a passwd or group file, or nothing
 	HAELK_NAME=$1 awk -F: '$1 == ENVIRON["HAELK_NAME"] { print $3; exit }' "$2" 2>/dev/null
 }
+# One jls for every jail: the names of the running ones, a line each.
+haelk_running=$(jls name 2>/dev/null)
 haelk_jail() { # NAME ROOT PENDING-MARKER SERVICE...
 	haelk_name=$1 haelk_root=$2 haelk_pending=$3
 	shift 3
-	if jls -j "$haelk_name" name >/dev/null 2>&1; then haelk_state=running; else haelk_state=stopped; fi
+	if printf '%s\n' "$haelk_running" | grep -qxF -- "$haelk_name"; then
+		haelk_state=running
+	else
+		haelk_state=stopped
+	fi
 	if [ -d "$haelk_root/bin" ]; then haelk_userland=populated; else haelk_userland=empty; fi
 	printf 'jail\t%s\t%s\t%s\n' "$haelk_name" "$haelk_state" "$haelk_userland"
 	if [ "$haelk_userland" = populated ]; then

@@ -351,6 +351,7 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
         .read_to_string(&mut stderr)
         .expect("stderr");
     let status = child.wait().expect("exit status");
+    eprintln!("$ haelk deploy (cut off)\n{seen}{stderr}");
     assert!(
         killed,
         "never reached the elasticsearch play: {seen}{stderr}"
@@ -381,4 +382,27 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
     }
     let again = deploy(&inventory.path());
     assert!(again.contains("deploy ok: no changes"), "{again}");
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn allocation_left_at_primaries_by_a_cut_off_rollout_is_restored() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let (status, body) = http(
+        ES_VIP,
+        "PUT",
+        "/_cluster/settings",
+        Some(r#"{"persistent":{"cluster.routing.allocation.enable":"primaries"}}"#),
+    )
+    .expect("set allocation");
+    assert_eq!(status, 200, "{body}");
+    let output = deploy("inventories/lab.yaml");
+    assert!(
+        output.contains("shard allocation was left at `primaries`"),
+        "{output}"
+    );
+    let (_, body) = http(ES_VIP, "GET", "/_cluster/settings", None).expect("settings");
+    let settings: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(settings["persistent"], serde_json::json!({}), "{body}");
 }

@@ -49,8 +49,16 @@ def _main(argv):
         if len(argv) < 4:
             raise Fail(USAGE, EX_USAGE)
         jail = argv[1]
-        if current_jail() or find_jail(jail)[1] is None:
+        record = None if current_jail() else find_jail(jail)[1]
+        if record is None:
             raise Fail(f'jexec: jail "{jail}" not found')
+        if argv[3:] == ["status"] and argv[2] in SCRIPTS:
+            # Read-only: answered from the host through the jail's root, as the
+            # jexec'd rc script would answer (pidfile, rc.conf), without the cost
+            # of a new namespace - deploy and status ask this of every jail.
+            if not pkgmod.installed(record["path"], SCRIPTS[argv[2]][0]):
+                raise Fail(not_found(argv[2]))
+            return RcScript(argv[2], root=record["path"]).run("status")
         jailmod.exec_in_jail(jail, ["service"] + argv[2:], login=True)
     if len(argv) != 2 and not (argv[:1] == ["jail"] and len(argv) >= 2):
         raise Fail(USAGE, EX_USAGE)
@@ -170,13 +178,14 @@ def capture(func):
 # ------------------------------------------------------ port rc scripts ---
 
 class RcScript:
-    def __init__(self, name):
+    def __init__(self, name, root="/"):
+        """The rc script of NAME; `root` reads a jail's files from the host."""
         self.name = name
         self.package, self.extra, self.user, default_config, pidfile = SCRIPTS[name]
         self.script = f"/usr/local/etc/rc.d/{name}"
-        self.rc = parse_rc("/etc/rc.conf")
+        self.rc = parse_rc(os.path.join(root, "etc/rc.conf"))
         self.config = self.rc.get(f"{name}_config", default_config)
-        self.pidfile = self.rc.get(f"{name}_pidfile", pidfile)
+        self.pidfile = os.path.join(root, self.rc.get(f"{name}_pidfile", pidfile).lstrip("/"))
         self.user = self.rc.get(f"{name}_user", self.user)
 
     def run(self, command):
