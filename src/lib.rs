@@ -18,6 +18,7 @@ pub mod haproxy;
 pub mod inventory;
 pub mod kibana;
 pub mod lint;
+pub mod migrate;
 pub mod plan;
 pub mod playbook;
 pub mod remote;

@@ -191,6 +191,81 @@ impl Client {
         Ok(settings.allocation_enable())
     }
 
+    /// Sets (or, with `None`, clears) `cluster.routing.allocation.exclude._name`:
+    /// the named nodes lose their shards to the others.
+    pub async fn set_exclusion(&self, nodes: Option<&str>) -> Result<(), EsError> {
+        let body = json!({
+            "persistent": { "cluster.routing.allocation.exclude._name": nodes }
+        });
+        self.json::<Value>(Method::PUT, "/_cluster/settings", Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// The persistent `cluster.routing.allocation.exclude._name`, when set.
+    pub async fn exclusion(&self) -> Result<Option<String>, EsError> {
+        let settings: Value = self
+            .json(Method::GET, "/_cluster/settings?flat_settings=true", None)
+            .await?;
+        Ok(
+            settings["persistent"]["cluster.routing.allocation.exclude._name"]
+                .as_str()
+                .map(str::to_owned),
+        )
+    }
+
+    /// How many shard copies (started, relocating or initializing) `node` holds.
+    pub async fn shards_on(&self, node: &str) -> Result<usize, EsError> {
+        let rows: Vec<Value> = self
+            .json(
+                Method::GET,
+                "/_cat/shards?format=json&h=index,shard,node",
+                None,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter(|row| {
+                // A relocating copy reads `FROM -> ADDRESS ID TO`.
+                row["node"]
+                    .as_str()
+                    .is_some_and(|n| n.split_whitespace().any(|word| word == node))
+            })
+            .count())
+    }
+
+    /// Excludes a master-eligible node from the voting configuration, so the
+    /// cluster keeps its quorum without it.
+    pub async fn add_voting_exclusion(&self, node: &str) -> Result<(), EsError> {
+        self.send_checked(
+            Method::POST,
+            &format!("/_cluster/voting_config_exclusions?node_names={node}"),
+        )
+        .await
+    }
+
+    /// Clears every voting exclusion (`wait_for_removal=false`: the excluded node
+    /// is back in the cluster).
+    pub async fn clear_voting_exclusions(&self) -> Result<(), EsError> {
+        self.send_checked(
+            Method::DELETE,
+            "/_cluster/voting_config_exclusions?wait_for_removal=false",
+        )
+        .await
+    }
+
+    /// A request whose answer has no body worth decoding.
+    async fn send_checked(&self, method: Method, path: &str) -> Result<(), EsError> {
+        let answer = self
+            .send(method.clone(), path, None, REQUEST_TIMEOUT)
+            .await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(status_error(&method, path, &answer))
+        }
+    }
+
     /// `POST /_flush`: writes in-memory operations to disk so recovery after a
     /// restart has less to replay.
     pub async fn flush(&self) -> Result<(), EsError> {

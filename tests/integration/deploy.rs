@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::labkit::{deploy, haelk, http, lab, on_host, repo, reset_lab, stdout, text};
+use crate::labkit::{
+    Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab, on_host,
+    repo, reset_lab, stdout, text,
+};
 
-const ES_VIP: &str = "127.0.30.10:9200";
-const KIBANA_VIP: &str = "127.0.30.20:5601";
 const ES_NODES: [(&str, &str); 3] = [
     ("lab1", "lab1-elasticsearch"),
     ("lab2", "lab2-elasticsearch"),
@@ -34,38 +35,10 @@ fn es_pids() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The lab inventory with `edit` applied, next to a copy of its secrets.
-struct EditedInventory {
-    dir: tempfile::TempDir,
-}
-
-impl EditedInventory {
-    fn new(edit: impl FnOnce(&str) -> String) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let original = fs::read_to_string(repo().join("inventories/lab.yaml")).expect("lab.yaml");
-        let edited = edit(&original);
-        assert_ne!(edited, original, "the edit changed nothing");
-        fs::write(dir.path().join("lab.yaml"), edited).expect("write inventory");
-        fs::create_dir(dir.path().join("secrets")).expect("mkdir");
-        for entry in fs::read_dir(repo().join("inventories/secrets")).expect("secrets") {
-            let entry = entry.expect("entry");
-            fs::copy(
-                entry.path(),
-                dir.path().join("secrets").join(entry.file_name()),
-            )
-            .expect("copy secret");
-        }
-        Self { dir }
-    }
-
-    fn path(&self) -> String {
-        self.dir.path().join("lab.yaml").display().to_string()
-    }
-}
-
 /// One Elasticsearch setting more.
 fn with_setting() -> EditedInventory {
     EditedInventory::new(|lab| {
+        assert!(lab.contains("    package: elasticsearch8\n"));
         lab.replace(
             "    package: elasticsearch8\n",
             "    package: elasticsearch8\n    settings:\n      http.max_content_length: 200mb\n",
@@ -80,74 +53,6 @@ fn es_yml(host: &str, jail: &str) -> String {
             "cat /var/tmp/haelk-lab/mnt/{host}/{jail}/usr/local/etc/elasticsearch/elasticsearch.yml"
         ),
     )
-}
-
-/// A client that indexes a document and reads it back through the ES VIP, again
-/// and again, until stopped; it records every failed request.
-struct Client {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<(usize, Vec<String>)>,
-}
-
-impl Client {
-    fn start(index: String) -> Self {
-        let (status, body) = http(
-            ES_VIP,
-            "PUT",
-            &format!("/{index}"),
-            Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":1}}"#),
-        )
-        .expect("create index");
-        assert_eq!(status, 200, "{body}");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut written = 0;
-            let mut failures = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                let id = written + 1;
-                let doc = format!(r#"{{"n":{id}}}"#);
-                match http(
-                    ES_VIP,
-                    "PUT",
-                    &format!("/{index}/_doc/{id}?refresh=true"),
-                    Some(&doc),
-                ) {
-                    Ok((200 | 201, _)) => written = id,
-                    other => {
-                        failures.push(format!("write {id}: {other:?}"));
-                        continue;
-                    }
-                }
-                match http(ES_VIP, "GET", &format!("/{index}/_doc/{id}"), None) {
-                    Ok((200, body)) if source_n(&body) == Some(id) => {}
-                    other => failures.push(format!("read {id}: {other:?}")),
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            (written, failures)
-        });
-        Self { stop, thread }
-    }
-
-    /// Stops the client: (documents written, failures).
-    fn finish(self) -> (usize, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("client thread")
-    }
-}
-
-/// `_source.n` of a get response.
-fn source_n(body: &str) -> Option<usize> {
-    let value: serde_json::Value = serde_json::from_str(body).ok()?;
-    value["_source"]["n"].as_u64().map(|n| n as usize)
-}
-
-fn document_count(index: &str) -> usize {
-    let (status, body) = http(ES_VIP, "GET", &format!("/{index}/_count"), None).expect("count");
-    assert_eq!(status, 200, "{body}");
-    let value: serde_json::Value = serde_json::from_str(&body).expect("json");
-    value["count"].as_u64().expect("count") as usize
 }
 
 #[test]

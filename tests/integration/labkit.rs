@@ -1,14 +1,19 @@
 //! Shared by the tests against the local lab: one test at a time ([`lab`]), shell
 //! on a lab host, plain HTTP to the VIPs, and taking the lab back to empty hosts.
 
+use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-pub const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
+pub const HOSTS: [&str; 4] = ["lab1", "lab2", "lab3", "lab4"];
+pub const ES_VIP: &str = "127.0.30.10:9200";
+pub const KIBANA_VIP: &str = "127.0.30.20:5601";
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -155,4 +160,100 @@ pub fn destroy_lab_dataset(name: &str) {
         std::thread::sleep(Duration::from_millis(500));
     }
     panic!("cannot destroy {name}: destroy it with `zfs destroy -r {name}`");
+}
+
+/// The lab inventory with `edit` applied, next to a copy of its secrets.
+pub struct EditedInventory {
+    dir: tempfile::TempDir,
+}
+
+impl EditedInventory {
+    pub fn new(edit: impl FnOnce(&str) -> String) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let original = fs::read_to_string(repo().join("inventories/lab.yaml")).expect("lab.yaml");
+        let edited = edit(&original);
+        fs::write(dir.path().join("lab.yaml"), edited).expect("write inventory");
+        fs::create_dir(dir.path().join("secrets")).expect("mkdir");
+        for entry in fs::read_dir(repo().join("inventories/secrets")).expect("secrets") {
+            let entry = entry.expect("entry");
+            fs::copy(
+                entry.path(),
+                dir.path().join("secrets").join(entry.file_name()),
+            )
+            .expect("copy secret");
+        }
+        Self { dir }
+    }
+
+    pub fn path(&self) -> String {
+        self.dir.path().join("lab.yaml").display().to_string()
+    }
+}
+
+/// A client that indexes a document and reads it back through the ES VIP, again
+/// and again, until stopped; it records every failed request.
+pub struct Client {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Client {
+    pub fn start(index: String) -> Self {
+        let (status, body) = http(
+            ES_VIP,
+            "PUT",
+            &format!("/{index}"),
+            Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":1}}"#),
+        )
+        .expect("create index");
+        assert_eq!(status, 200, "{body}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut written = 0;
+            let mut failures = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let id = written + 1;
+                let doc = format!(r#"{{"n":{id}}}"#);
+                match http(
+                    ES_VIP,
+                    "PUT",
+                    &format!("/{index}/_doc/{id}?refresh=true"),
+                    Some(&doc),
+                ) {
+                    Ok((200 | 201, _)) => written = id,
+                    other => {
+                        failures.push(format!("write {id}: {other:?}"));
+                        continue;
+                    }
+                }
+                match http(ES_VIP, "GET", &format!("/{index}/_doc/{id}"), None) {
+                    Ok((200, body)) if source_n(&body) == Some(id) => {}
+                    other => failures.push(format!("read {id}: {other:?}")),
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (written, failures)
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops the client: (documents written, failures).
+    pub fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("client thread")
+    }
+}
+
+/// `_source.n` of a get response.
+pub fn source_n(body: &str) -> Option<usize> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["_source"]["n"].as_u64().map(|n| n as usize)
+}
+
+pub fn document_count(index: &str) -> usize {
+    let (status, body) = http(ES_VIP, "GET", &format!("/{index}/_count"), None).expect("count");
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).expect("json");
+    value["count"].as_u64().expect("count") as usize
 }
