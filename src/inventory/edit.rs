@@ -110,8 +110,9 @@ pub fn move_jail(
         if !is_block_key(&lines, host.location, host.name.as_str(), false) {
             return Err(manual(
                 format!(
-                    "host `{}` (line {}) is not a block-style mapping entry",
-                    host.name, host.location.line
+                    "line {} does not start the block-style entry `{}:` of host `{}` \
+                     (flow style, or the text is not what the inventory was loaded from)",
+                    host.location.line, host.name, host.name
                 ),
                 by_hand(),
             ));
@@ -120,7 +121,8 @@ pub fn move_jail(
     let entry = locate_entry(&lines, moved.location, jail).ok_or_else(|| {
         manual(
             format!(
-                "the entry of jail `{jail}` (line {}) is not a block-style mapping entry",
+                "line {} does not start the block-style entry `{jail}:` of jail `{jail}` \
+                 (flow style, or the text is not what the inventory was loaded from)",
                 moved.location.line
             ),
             by_hand(),
@@ -132,8 +134,8 @@ pub fn move_jail(
         return Err(manual(
             format!("host `{to_host}` has no jails to add this one after"),
             format!(
-                "add a `jails:` mapping to host {to_host} (line {}) if it has none, \
-                 and move {lines_shown} into it",
+                "give host {to_host} (line {}) a block-style `jails:` mapping (in place of \
+                 any `jails: {{}}`) and move {lines_shown} into it",
                 target.location.line
             ),
         ));
@@ -141,9 +143,9 @@ pub fn move_jail(
     let after = locate_entry(&lines, last.location, last.name.as_str()).ok_or_else(|| {
         manual(
             format!(
-                "the entry of jail `{}` (line {}), the last of host `{to_host}`, \
-                 is not a block-style mapping entry",
-                last.name, last.location.line
+                "line {} does not start the block-style entry `{}:`, the last jail of host \
+                 `{to_host}` (flow style, or the text is not what the inventory was loaded from)",
+                last.location.line, last.name
             ),
             by_hand(),
         )
@@ -204,8 +206,12 @@ pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    // Unique enough that a temporary file a crash left behind is never reused.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let temp = dir.join(format!(
-        ".{}.haelk-{}.tmp",
+        ".{}.haelk-{}-{nanos}.tmp",
         name.to_string_lossy(),
         std::process::id()
     ));

@@ -220,7 +220,8 @@ fn a_target_host_without_jails_gets_an_instruction() {
     assert_eq!(
         instruction,
         format!(
-            "add a `jails:` mapping to host three (line 36) if it has none, and move \
+            "give host three (line 36) a block-style `jails:` mapping (in place of any \
+             `jails: {{}}`) and move \
              line 19 (`lb1: {{ role: haproxy, fronts: elasticsearch, ip:...`) of {} into it",
             path.display()
         )
@@ -246,7 +247,7 @@ fn a_flow_style_jails_mapping_gets_an_instruction() {
     let error = move_jail(&yaml, &path, &inventory, "lb1", "three").unwrap_err();
 
     assert!(
-        matches!(&error, EditError::Manual { why, .. } if why.contains("`kb3`")),
+        matches!(&error, EditError::Manual { why, .. } if why.contains("`kb3:`")),
         "{error}"
     );
     assert_eq!(
@@ -316,7 +317,13 @@ fn text_that_no_longer_matches_the_model_is_not_edited() {
 
     let error = move_jail(&shifted, &path, &inventory, "lab1-kibana", "lab3").unwrap_err();
 
-    assert!(error.instruction().is_some(), "{error}");
+    let EditError::Manual { why, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        why.contains("not what the inventory was loaded from"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -339,4 +346,30 @@ fn writes_atomically_and_keeps_permissions() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["inventory.yaml"], "no temporary file left behind");
+}
+
+#[test]
+fn a_file_without_a_final_newline_gets_one_where_lines_are_added() {
+    let (text, path, inventory) = repo_inventory("inventories/lab.yaml");
+    let unterminated = text.trim_end_matches('\n');
+    let kibana = line_with(&text, "lab1-kibana:");
+
+    let moved = move_jail(unterminated, &path, &inventory, "lab1-kibana", "lab3").unwrap();
+
+    let expected = format!("{}\n{kibana}", unterminated.replacen(&kibana, "", 1));
+    assert_eq!(moved.text, expected);
+}
+
+#[test]
+fn quoted_jail_keys_are_found() {
+    let yaml = BLOCK_STYLE.replace("          es2:\n", "          \"es2\":\n");
+    let (_dir, path, inventory) = write_tree(&yaml);
+
+    let moved = move_jail(&yaml, &path, &inventory, "es2", "one").unwrap();
+
+    assert!(
+        moved.block.starts_with("      \"es2\":\n          role"),
+        "{}",
+        moved.block
+    );
 }
