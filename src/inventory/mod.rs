@@ -4,6 +4,7 @@
 //! Every error names the file, line and column of the offending value. The
 //! schema and its rules are described in full in `docs/inventory.md`.
 
+pub mod edit;
 mod model;
 mod raw;
 mod validate;
