@@ -130,43 +130,56 @@ pub fn move_jail(
     })?;
     let lines_shown = describe_lines(&lines, &entry, source);
 
-    let Some(last) = target.jails.last() else {
-        return Err(manual(
-            format!("host `{to_host}` has no jails to add this one after"),
-            format!(
-                "give host {to_host} (line {}) a block-style `jails:` mapping (in place of \
-                 any `jails: {{}}`) and move {lines_shown} into it",
-                target.location.line
-            ),
-        ));
+    // Where the block goes: after the target's last jail, or as the first entry
+    // of an empty `jails:` / `jails: {}`.
+    let (after_line, indent, emptied) = match target.jails.last() {
+        Some(last) => {
+            let after = locate_entry(&lines, last.location, last.name.as_str()).ok_or_else(|| {
+                manual(
+                    format!(
+                        "line {} does not start the block-style entry `{}:`, the last jail of host \
+                         `{to_host}` (flow style, or the text is not what the inventory was loaded from)",
+                        last.location.line, last.name
+                    ),
+                    by_hand(),
+                )
+            })?;
+            (after.last, after.indent, None)
+        }
+        None => {
+            let (line, key_indent, rewritten) =
+                empty_jails_key(&lines, target.location).ok_or_else(|| {
+                    manual(
+                        format!("host `{to_host}` has no `jails:` key to add this one to"),
+                        format!(
+                            "give host {to_host} (line {}) a block-style `jails:` mapping and \
+                             move {lines_shown} into it",
+                            target.location.line
+                        ),
+                    )
+                })?;
+            (line, key_indent + 2, Some(rewritten))
+        }
     };
-    let after = locate_entry(&lines, last.location, last.name.as_str()).ok_or_else(|| {
-        manual(
-            format!(
-                "line {} does not start the block-style entry `{}:`, the last jail of host \
-                 `{to_host}` (flow style, or the text is not what the inventory was loaded from)",
-                last.location.line, last.name
-            ),
-            by_hand(),
-        )
-    })?;
     let instruction = format!(
         "move {lines_shown} to the end of the `jails:` mapping of host {to_host} \
-         (after line {}), indented by {} spaces",
-        after.last + 1,
-        after.indent
+         (after line {}), indented by {indent} spaces",
+        after_line + 1,
     );
 
-    let block = reindent(&lines[entry.lines()], entry.indent, after.indent);
+    let block = reindent(&lines[entry.lines()], entry.indent, indent);
     let mut new_text = String::with_capacity(text.len() + block.len());
     let mut inserted_at = 0;
     let mut written = 0;
     for (index, line) in lines.iter().enumerate() {
         if !entry.lines().contains(&index) {
-            new_text.push_str(line);
+            match (&emptied, index == after_line) {
+                (Some(rewritten), true) => new_text.push_str(rewritten),
+                _ => new_text.push_str(line),
+            }
             written += 1;
         }
-        if index == after.last {
+        if index == after_line {
             if !new_text.ends_with('\n') {
                 new_text.push('\n');
             }
@@ -447,6 +460,39 @@ fn summary(host: &Host) -> HostSummary {
         address: host.address.clone(),
         jails: host.jails.iter().map(jail).collect(),
     }
+}
+
+/// The `jails:` key of a host that has no jails: its line, its indentation and
+/// the line rewritten to start a block mapping (`jails: {}` loses its `{}`).
+fn empty_jails_key(lines: &[&str], host: Location) -> Option<(usize, usize, String)> {
+    let host_line = host.line as usize - 1;
+    let host_indent = host.column as usize - 1;
+    for (index, line) in lines.iter().enumerate().skip(host_line + 1) {
+        if is_blank(line) || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let indent = indent_of(line);
+        if indent <= host_indent {
+            return None;
+        }
+        let Some(rest) = line.trim_start().strip_prefix("jails:") else {
+            continue;
+        };
+        let (value, comment) = match rest.split_once('#') {
+            Some((value, comment)) => (value.trim(), Some(comment)),
+            None => (rest.trim(), None),
+        };
+        if !(value.is_empty() || value == "{}") {
+            return None;
+        }
+        let mut rewritten = format!("{}jails:", " ".repeat(indent));
+        if let Some(comment) = comment {
+            rewritten.push_str(&format!(" #{}", comment.trim_end_matches(['\n', '\r'])));
+        }
+        rewritten.push('\n');
+        return Some((index, indent, rewritten));
+    }
+    None
 }
 
 fn indent_of(line: &str) -> usize {
