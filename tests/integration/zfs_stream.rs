@@ -115,17 +115,6 @@ async fn a_dataset_streams_from_lab1_to_lab2_in_full_then_incrementally() {
         full.bytes_per_sec() / 1e6
     );
     assert!(full.bytes > 20 << 20, "{full:?}");
-    // Received under lab2, whose mountpoint is `none`: mount it to compare.
-    run(
-        &lab2,
-        &format!("zfs set mountpoint={TARGET_MOUNT} {TARGET}"),
-    )
-    .await;
-    assert_eq!(
-        checksums(&lab2, TARGET_MOUNT).await,
-        checksums(&lab1, SOURCE_MOUNT).await
-    );
-
     run(
         &lab1,
         &format!(
@@ -153,8 +142,18 @@ async fn a_dataset_streams_from_lab1_to_lab2_in_full_then_incrementally() {
         (1 << 20..4 << 20).contains(&incremental.bytes),
         "about the one rewritten megabyte: {incremental:?}"
     );
-    let after = checksums(&lab2, TARGET_MOUNT).await;
-    assert_eq!(after, checksums(&lab1, SOURCE_MOUNT).await);
+    // Received under lab2, whose mountpoint is `none`, it was never mounted; it
+    // must not be while streams arrive: zfs-fuse keeps serving the old contents
+    // of a mounted dataset after an incremental `zfs recv` until it is remounted.
+    run(
+        &lab2,
+        &format!("zfs set mountpoint={TARGET_MOUNT} {TARGET}"),
+    )
+    .await;
+    assert_eq!(
+        checksums(&lab2, TARGET_MOUNT).await,
+        checksums(&lab1, SOURCE_MOUNT).await
+    );
     assert_eq!(
         run(&lab2, &format!("cat {TARGET_MOUNT}/small")).await,
         "two\n"
@@ -170,6 +169,7 @@ async fn a_dataset_streams_from_lab1_to_lab2_in_full_then_incrementally() {
 
     // A full stream to an existing dataset: the receiver's refusal is the error,
     // not the sender it cut off, and the dataset keeps its snapshots.
+    let started = std::time::Instant::now();
     let refused = pipe(
         &lab1,
         &zfs_send(SOURCE, "s1", None),
@@ -179,6 +179,7 @@ async fn a_dataset_streams_from_lab1_to_lab2_in_full_then_incrementally() {
     )
     .await
     .unwrap_err();
+    eprintln!("refused stream failed in {:.2?}", started.elapsed());
     assert!(matches!(refused, StreamError::Receive(_)), "{refused:?}");
     let message = refused.to_string();
     assert!(
@@ -195,8 +196,8 @@ async fn a_dataset_streams_from_lab1_to_lab2_in_full_then_incrementally() {
         .await,
         format!("{TARGET}@s1\n{TARGET}@s2\n")
     );
-    // Connecting, two scripts making snapshots, two checksums, and each pipe one.
-    assert_eq!(lab1.round_trips(), 1 + 2 + 2 + 3);
+    // Connecting, two scripts making snapshots, one checksum, and each pipe one.
+    assert_eq!(lab1.round_trips(), 1 + 2 + 1 + 3);
     lab1.close().await.expect("closes");
     lab2.close().await.expect("closes");
 }
