@@ -336,3 +336,209 @@ mod tests {
         (meta.uid(), meta.gid())
     }
 }
+
+// ZFS replication: moving a dataset to another host with `zfs send | zfs recv`
+// (through haelk, see `remote::stream`). Only flags both FreeBSD and zfs-fuse
+// know: zfs-fuse's `send` has `-i`/`-I`/`-p`/`-R`/`-D` (no `-v`, `-c`, `-e`,
+// `-L`), its `receive` has `-F`/`-n`/`-v`/`-d` (no `-u`), and its `zpool list`
+// has no `-p`.
+
+/// `zfs snapshot DATASET@SNAPSHOT`.
+pub fn zfs_snapshot(dataset: &str, snapshot: &str) -> String {
+    join(["zfs", "snapshot", &format!("{dataset}@{snapshot}")])
+}
+
+/// `zfs send [-i DATASET@FROM] DATASET@SNAPSHOT`: the whole snapshot, or only
+/// what changed since `incremental_from`, which the receiver must already have
+/// as its latest snapshot.
+pub fn zfs_send(dataset: &str, snapshot: &str, incremental_from: Option<&str>) -> String {
+    let mut words = vec!["zfs".to_owned(), "send".into()];
+    if let Some(from) = incremental_from {
+        words.push("-i".into());
+        words.push(format!("{dataset}@{from}"));
+    }
+    words.push(format!("{dataset}@{snapshot}"));
+    join(words)
+}
+
+/// `zfs recv [-F] DATASET`: creates the dataset from a full stream (it must not
+/// exist), or applies an incremental one. `force` first rolls the dataset back to
+/// its latest snapshot, undoing changes made since, e.g. access times written by
+/// reading the mounted copy. The received dataset is mounted at its inherited
+/// mountpoint (`-u` is not in zfs-fuse). zfs applies a stream whole or not at
+/// all: a failed or truncated full stream leaves no dataset, and a failed
+/// incremental one leaves the dataset at its previous snapshot.
+pub fn zfs_recv(dataset: &str, force: bool) -> String {
+    let mut words = vec!["zfs", "recv"];
+    if force {
+        words.push("-F");
+    }
+    words.push(dataset);
+    join(words)
+}
+
+/// `zfs destroy DATASET@SNAPSHOT`: only ever a snapshot, never the dataset.
+pub fn zfs_destroy_snapshot(dataset: &str, snapshot: &str) -> String {
+    join(["zfs", "destroy", &format!("{dataset}@{snapshot}")])
+}
+
+/// `zfs get -H -o value,source PROPERTY DATASET`; read the answer with
+/// [`parse_user_property`]. Set it with [`zfs_set`].
+pub fn zfs_get_user_property(dataset: &str, property: &str) -> String {
+    join(["zfs", "get", "-H", "-o", "value,source", property, dataset])
+}
+
+/// The value of a property from [`zfs_get_user_property`]'s output; `None` when
+/// it is not set (source `-`), so a value of `-` is still a value.
+pub fn parse_user_property(output: &str) -> Option<String> {
+    let line = output.lines().next()?;
+    let (value, source) = line.rsplit_once('\t')?;
+    (source != "-").then(|| value.to_owned())
+}
+
+/// `zfs get -Hp -o value used DATASET`: the bytes the dataset and its snapshots
+/// and children take, a plain number ([`parse_size`] reads it).
+pub fn zfs_used_bytes(dataset: &str) -> String {
+    join(["zfs", "get", "-Hp", "-o", "value", "used", dataset])
+}
+
+/// `zfs get -Hp -o value available DATASET`: the bytes that can still be written
+/// under it - for a pool's root dataset, what a received stream can fill.
+pub fn zfs_available_bytes(dataset: &str) -> String {
+    join(["zfs", "get", "-Hp", "-o", "value", "available", dataset])
+}
+
+/// `zpool list -H -o free POOL`: the pool's free space in human units (zfs-fuse
+/// has no `-p`), for [`parse_size`]. It includes space ZFS keeps for itself:
+/// [`zfs_available_bytes`] of the pool is what can be written.
+pub fn zpool_free(pool: &str) -> String {
+    join(["zpool", "list", "-H", "-o", "free", pool])
+}
+
+/// A size as zfs and zpool print it: exact bytes (`2256896`, with `-p`) or
+/// human units with powers of 1024 (`512`, `1.5K`, `2.15M`, `1013M`, `1.00T`;
+/// OpenZFS adds a `B`: `0B`, `96KB` is not printed but accepted). Human units are
+/// rounded to 3 significant digits by zfs, so they are approximate.
+pub fn parse_size(text: &str) -> Result<u64, ParseSizeError> {
+    let error = || ParseSizeError(text.to_owned());
+    let trimmed = text.trim();
+    let digits = trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &trimmed[digits.len()..];
+    let exponent = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" => 1,
+        "M" | "MB" => 2,
+        "G" | "GB" => 3,
+        "T" | "TB" => 4,
+        "P" | "PB" => 5,
+        "E" | "EB" => 6,
+        _ => return Err(error()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(error());
+    }
+    if let (Ok(bytes), 0) = (digits.parse::<u64>(), exponent) {
+        return Ok(bytes);
+    }
+    let number: f64 = digits.parse().map_err(|_| error())?;
+    let bytes = (number * 1024f64.powi(exponent)).round();
+    // `as` saturates; a size past u64 is not one zfs prints.
+    if bytes >= u64::MAX as f64 {
+        return Err(error());
+    }
+    Ok(bytes as u64)
+}
+
+/// A size that is not in a form zfs prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a ZFS size: {0:?}")]
+pub struct ParseSizeError(String);
+
+#[cfg(test)]
+mod replication_tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_send_and_recv_name_the_snapshots_in_full() {
+        assert_eq!(
+            zfs_snapshot("zroot/jails/es1", "haelk-migrate-1"),
+            "zfs snapshot zroot/jails/es1@haelk-migrate-1"
+        );
+        assert_eq!(
+            zfs_send("zroot/jails/es1", "m1", None),
+            "zfs send zroot/jails/es1@m1"
+        );
+        assert_eq!(
+            zfs_send("zroot/jails/es1", "m2", Some("m1")),
+            "zfs send -i zroot/jails/es1@m1 zroot/jails/es1@m2"
+        );
+        assert_eq!(zfs_recv("tank/jails/es1", false), "zfs recv tank/jails/es1");
+        assert_eq!(
+            zfs_recv("tank/jails/es1", true),
+            "zfs recv -F tank/jails/es1"
+        );
+        assert_eq!(
+            zfs_destroy_snapshot("zroot/jails/es1", "m1"),
+            "zfs destroy zroot/jails/es1@m1"
+        );
+    }
+
+    #[test]
+    fn every_value_is_quoted() {
+        assert_eq!(
+            zfs_send("pool/a b", "s'1", Some("s 0")),
+            r"zfs send -i 'pool/a b@s 0' 'pool/a b@s'\''1'"
+        );
+        assert_eq!(zfs_recv("pool/$(x)", true), "zfs recv -F 'pool/$(x)'");
+        assert_eq!(
+            zfs_get_user_property("pool/a b", "haelk:migrating"),
+            "zfs get -H -o value,source haelk:migrating 'pool/a b'"
+        );
+        assert_eq!(
+            zfs_used_bytes("pool/a;b"),
+            "zfs get -Hp -o value used 'pool/a;b'"
+        );
+        assert_eq!(
+            zfs_available_bytes("lab2"),
+            "zfs get -Hp -o value available lab2"
+        );
+        assert_eq!(zpool_free("my pool"), "zpool list -H -o free 'my pool'");
+    }
+
+    #[test]
+    fn a_user_property_is_unset_only_when_its_source_is_a_dash() {
+        assert_eq!(parse_user_property("-\t-\n"), None);
+        assert_eq!(
+            parse_user_property("lab1->lab2\tlocal\n"),
+            Some("lab1->lab2".into())
+        );
+        assert_eq!(
+            parse_user_property("x\tinherited from zroot/jails\n"),
+            Some("x".into())
+        );
+        assert_eq!(parse_user_property("-\tlocal\n"), Some("-".into()));
+        assert_eq!(parse_user_property("a\tb\tlocal\n"), Some("a\tb".into()));
+        assert_eq!(parse_user_property(""), None);
+    }
+
+    #[test]
+    fn sizes_parse_as_zfs_prints_them() {
+        assert_eq!(parse_size("2256896\n"), Ok(2_256_896));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("0B"), Ok(0));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert_eq!(parse_size("2.15M"), Ok(2_254_438));
+        assert_eq!(parse_size("1013M"), Ok(1013 * 1024 * 1024));
+        assert_eq!(parse_size("1.5G"), Ok(1_610_612_736));
+        assert_eq!(parse_size("1.00T"), Ok(1 << 40));
+        assert_eq!(
+            parse_size("16E").unwrap_err().to_string(),
+            "not a ZFS size: \"16E\""
+        );
+        assert_eq!(parse_size("7.5E"), Ok(15 << 59));
+        for bad in ["", "-", "M", "1.5X", "-3K", "1e3", "1..5M", "none"] {
+            assert_eq!(parse_size(bad), Err(ParseSizeError(bad.into())), "{bad:?}");
+        }
+    }
+}

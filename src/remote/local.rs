@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{Output, Remote, RemoteError, stdin_script};
+use super::{
+    Exit, Output, Remote, RemoteError, StreamReader, StreamWriter, Streaming, stdin_script,
+};
 
 /// Runs scripts with the local `/bin/sh`.
 #[derive(Debug)]
@@ -22,6 +24,32 @@ impl LocalRemote {
             name: name.into(),
             round_trips: AtomicU64::new(0),
         }
+    }
+
+    /// Starts `sh -c COMMAND` with the given standard input and output, stderr
+    /// piped: one round trip.
+    fn spawn(
+        &self,
+        command: &str,
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Result<(tokio::process::Child, tokio::process::ChildStderr), RemoteError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            // Dropping an unfinished stream ends its command, as a closed ssh
+            // channel would.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| self.transport_error(e))?;
+        let stderr = child.stderr.take().ok_or_else(|| {
+            self.transport_error(std::io::Error::other("standard error is not piped"))
+        })?;
+        Ok((child, stderr))
     }
 
     fn transport_error(&self, err: std::io::Error) -> RemoteError {
@@ -75,6 +103,56 @@ impl Remote for LocalRemote {
     fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
     }
+
+    async fn spawn_reader(
+        &self,
+        command: &str,
+    ) -> Result<Streaming<'_, StreamReader>, RemoteError> {
+        let (mut child, stderr) = self.spawn(command, Stdio::null(), Stdio::piped())?;
+        let stdout = child.stdout.take().ok_or_else(|| {
+            self.transport_error(std::io::Error::other("standard output is not piped"))
+        })?;
+        let exit = exit_of(self.name.clone(), child);
+        Ok(Streaming::new(
+            &self.name,
+            command,
+            Box::new(stdout) as StreamReader,
+            stderr,
+            exit,
+        ))
+    }
+
+    async fn spawn_writer(
+        &self,
+        command: &str,
+    ) -> Result<Streaming<'_, StreamWriter>, RemoteError> {
+        let (mut child, stderr) = self.spawn(command, Stdio::piped(), Stdio::null())?;
+        let stdin = child.stdin.take().ok_or_else(|| {
+            self.transport_error(std::io::Error::other("standard input is not piped"))
+        })?;
+        let exit = exit_of(self.name.clone(), child);
+        Ok(Streaming::new(
+            &self.name,
+            command,
+            Box::new(stdin) as StreamWriter,
+            stderr,
+            exit,
+        ))
+    }
+}
+
+/// The exit code of a spawned `sh`, once it ends.
+fn exit_of(host: String, mut child: tokio::process::Child) -> Exit<'static> {
+    Box::pin(async move {
+        child
+            .wait()
+            .await
+            .map(|status| status.code())
+            .map_err(|e| RemoteError::Transport {
+                host,
+                message: format!("waiting for sh: {e}"),
+            })
+    })
 }
 
 #[cfg(test)]

@@ -4,13 +4,22 @@
 //!
 //! One call to [`Remote::run`] is one round trip, the cost that matters: the engine
 //! batches work into few scripts, and every implementation counts its round trips.
+//!
+//! Bulk data (a `zfs send` stream) does not fit a script's captured output: for it
+//! [`Remote::spawn_reader`] and [`Remote::spawn_writer`] start one command with its
+//! standard output or input piped to haelk ([`stream`] joins two of them).
 
 pub mod forward;
 pub mod local;
 pub mod ssh;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::task::JoinHandle;
 
 /// What a script printed and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +109,96 @@ pub trait Remote: Send + Sync {
 
     /// Round trips made so far.
     fn round_trips(&self) -> u64;
+
+    /// Starts `command` (one line of `sh`) on the host with its standard output
+    /// piped here and an empty standard input: one round trip.
+    fn spawn_reader(
+        &self,
+        command: &str,
+    ) -> impl Future<Output = Result<Streaming<'_, StreamReader>, RemoteError>> + Send;
+
+    /// Starts `command` (one line of `sh`) on the host with its standard input
+    /// fed from here and its standard output discarded: one round trip.
+    fn spawn_writer(
+        &self,
+        command: &str,
+    ) -> impl Future<Output = Result<Streaming<'_, StreamWriter>, RemoteError>> + Send;
+}
+
+/// The standard output of a command started by [`Remote::spawn_reader`].
+pub type StreamReader = Box<dyn AsyncRead + Send + Unpin>;
+/// The standard input of a command started by [`Remote::spawn_writer`].
+pub type StreamWriter = Box<dyn AsyncWrite + Send + Unpin>;
+/// How a streaming command ended: its exit code, `None` when killed by a signal.
+pub(crate) type Exit<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<i32>, RemoteError>> + Send + 'a>>;
+
+/// The most of a streaming command's stderr kept for its error message.
+const STDERR_LIMIT: u64 = 64 * 1024;
+
+/// A command running on a host with one standard stream piped to haelk
+/// (`Pipe`), borrowed from the connection it runs on. Its stderr is collected in
+/// the background, so a chatty command never blocks on it.
+pub struct Streaming<'a, Pipe> {
+    host: String,
+    command: String,
+    pipe: Option<Pipe>,
+    stderr: JoinHandle<String>,
+    exit: Exit<'a>,
+}
+
+impl<'a, Pipe> Streaming<'a, Pipe> {
+    /// Wraps a started command; `stderr` is read to its end in a background task.
+    pub(crate) fn new(
+        host: &str,
+        command: &str,
+        pipe: Pipe,
+        stderr: impl AsyncRead + Send + Unpin + 'static,
+        exit: Exit<'a>,
+    ) -> Self {
+        let stderr = tokio::spawn(async move {
+            let mut text = Vec::new();
+            // A read error only shortens the message: the exit status still decides.
+            let _ = stderr.take(STDERR_LIMIT).read_to_end(&mut text).await;
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        Self {
+            host: host.to_owned(),
+            command: command.to_owned(),
+            pipe: Some(pipe),
+            stderr,
+            exit,
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// The piped stream; `None` once taken.
+    pub fn pipe(&mut self) -> Option<&mut Pipe> {
+        self.pipe.as_mut()
+    }
+
+    /// Closes the pipe (the command sees end of input, or a broken pipe on
+    /// output), waits for the command to end, and fails with its stderr unless it
+    /// exited with status 0.
+    pub async fn finish(mut self) -> Result<(), RemoteError> {
+        drop(self.pipe.take());
+        let code = self.exit.await?;
+        let stderr = self.stderr.await.unwrap_or_default();
+        Output {
+            code,
+            stdout: String::new(),
+            stderr,
+        }
+        .check(&self.host, &format!("`{}`", self.command))
+        .map(drop)
+    }
 }
 
 /// Wraps a script so `sh -s` can read it from standard input without any command

@@ -11,8 +11,11 @@ use std::net::SocketAddr;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
-use super::{Output, Remote, RemoteError, stdin_script};
+use super::{
+    Exit, Output, Remote, RemoteError, StreamReader, StreamWriter, Streaming, stdin_script,
+};
 use crate::inventory::Host;
+use crate::shell::quote;
 
 /// How unknown host keys are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,6 +111,52 @@ impl SshRemote {
             })
     }
 
+    /// Starts `command` under `/bin/sh -c` with the given standard input and
+    /// output, stderr piped: one round trip. The command is quoted as one word for
+    /// the login shell (sh or csh), which is why it must be one line: csh cannot
+    /// quote a newline.
+    async fn spawn(
+        &self,
+        command: &str,
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Result<(openssh::Child<&Session>, openssh::ChildStderr), RemoteError> {
+        if command.contains('\n') {
+            return Err(self.transport_error(&std::io::Error::other(
+                "a streaming command must be one line",
+            )));
+        }
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut child = self
+            .session
+            .raw_command(format!("/bin/sh -c {}", quote(command)))
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let stderr = child.stderr().take().ok_or_else(|| {
+            self.transport_error(&std::io::Error::other("standard error is not piped"))
+        })?;
+        Ok((child, stderr))
+    }
+
+    /// The exit code of a spawned command, once it ends.
+    fn exit_of<'a>(&self, child: openssh::Child<&'a Session>) -> Exit<'a> {
+        let host = self.name.clone();
+        Box::pin(async move {
+            child
+                .wait()
+                .await
+                .map(|status| status.code())
+                .map_err(|err| RemoteError::Transport {
+                    host,
+                    message: format!("ssh: {}", error_chain(&err)),
+                })
+        })
+    }
+
     fn transport_error(&self, err: &dyn std::error::Error) -> RemoteError {
         RemoteError::Transport {
             host: self.name.clone(),
@@ -158,6 +207,42 @@ impl Remote for SshRemote {
 
     fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
+    }
+
+    async fn spawn_reader(
+        &self,
+        command: &str,
+    ) -> Result<Streaming<'_, StreamReader>, RemoteError> {
+        let (mut child, stderr) = self.spawn(command, Stdio::null(), Stdio::piped()).await?;
+        let stdout = child.stdout().take().ok_or_else(|| {
+            self.transport_error(&std::io::Error::other("standard output is not piped"))
+        })?;
+        let exit = self.exit_of(child);
+        Ok(Streaming::new(
+            &self.name,
+            command,
+            Box::new(stdout) as StreamReader,
+            stderr,
+            exit,
+        ))
+    }
+
+    async fn spawn_writer(
+        &self,
+        command: &str,
+    ) -> Result<Streaming<'_, StreamWriter>, RemoteError> {
+        let (mut child, stderr) = self.spawn(command, Stdio::piped(), Stdio::null()).await?;
+        let stdin = child.stdin().take().ok_or_else(|| {
+            self.transport_error(&std::io::Error::other("standard input is not piped"))
+        })?;
+        let exit = self.exit_of(child);
+        Ok(Streaming::new(
+            &self.name,
+            command,
+            Box::new(stdin) as StreamWriter,
+            stderr,
+            exit,
+        ))
     }
 }
 

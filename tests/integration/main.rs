@@ -8,3 +8,4 @@ mod lab;
 mod labkit;
 mod lint;
 mod migrate;
+mod zfs_stream;
