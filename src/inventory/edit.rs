@@ -147,8 +147,8 @@ pub fn move_jail(
             (after.last, after.indent, None)
         }
         None => {
-            let (line, key_indent, rewritten) =
-                empty_jails_key(&lines, target.location).ok_or_else(|| {
+            let (line, key_indent, rewritten) = empty_jails_key(&lines, target.location)
+                .ok_or_else(|| {
                     manual(
                         format!("host `{to_host}` has no `jails:` key to add this one to"),
                         format!(

@@ -233,7 +233,7 @@ impl Mover<'_> {
     async fn read_record(&self) -> Result<Option<(Stage, String)>> {
         let output = self
             .source()?
-            .run(&freebsd::zfs_get_value(
+            .run(&freebsd::zfs_get_user_property(
                 &self.migration.source_dataset,
                 RECORD,
             ))
@@ -242,7 +242,7 @@ impl Mover<'_> {
                 self.migration.source.name.as_str(),
                 "reading the migration record",
             )?;
-        Ok(record::parse(output.stdout.trim()))
+        Ok(freebsd::parse_user_property(&output.stdout).and_then(|value| record::parse(&value)))
     }
 
     async fn write_record(&self, stage: Stage) -> Result<()> {
@@ -326,17 +326,16 @@ impl Mover<'_> {
     }
 
     async fn bytes(&self, remote: &SshRemote, dataset: &str, property: &str) -> Result<u64> {
+        let command = match property {
+            "used" => freebsd::zfs_used_bytes(dataset),
+            _ => freebsd::zfs_available_bytes(dataset),
+        };
         let output = remote
-            .run(&freebsd::zfs_get_value(dataset, property))
+            .run(&command)
             .await?
             .check(remote.host(), &format!("reading {property} of {dataset}"))?;
-        freebsd::parse_zfs_size(output.stdout.trim()).ok_or_else(|| {
-            anyhow!(
-                "{}: cannot read {property} of {dataset}: {:?}",
-                remote.host(),
-                output.stdout.trim()
-            )
-        })
+        freebsd::parse_size(output.stdout.trim())
+            .with_context(|| format!("{}: {property} of {dataset}", remote.host()))
     }
 
     // ------------------------------------------------------------ phases --

@@ -6,11 +6,8 @@
 //! The tests share the lab, so they take [`LAB`] in turn; each starts from a
 //! converged lab (or, for the fresh deploy, from an empty one).
 
-use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::labkit::{

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::labkit::{
-    Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab,
-    on_host, repo, reset_lab, stdout, text,
+    Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab, on_host,
+    repo, reset_lab, stdout, text,
 };
 
 /// A copy of the lab inventory that migrate-node may rewrite.
@@ -39,16 +39,23 @@ fn running_on(jail: &str) -> Vec<String> {
 
 /// Allocation and exclusions as the cluster has them: all must be default.
 fn assert_cluster_settings_default() {
-    let (_, body) = http(ES_VIP, "GET", "/_cluster/settings?flat_settings=true", None).expect("settings");
+    let (_, body) =
+        http(ES_VIP, "GET", "/_cluster/settings?flat_settings=true", None).expect("settings");
     let settings: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(settings["persistent"], serde_json::json!({}), "{body}");
     let (_, body) = http(ES_VIP, "GET", "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions", None).expect("state");
-    assert!(!body.contains("node_name"), "a voting exclusion is left: {body}");
+    assert!(
+        !body.contains("node_name"),
+        "a voting exclusion is left: {body}"
+    );
 }
 
 fn inventory_host_of(inventory: &EditedInventory, jail: &str) -> String {
-    let loaded = haelk::inventory::load(std::path::Path::new(&inventory.path())).expect("the rewritten inventory loads");
-    let (host, _) = loaded.find_jail(jail).expect("the jail is still in the inventory");
+    let loaded = haelk::inventory::load(std::path::Path::new(&inventory.path()))
+        .expect("the rewritten inventory loads");
+    let (host, _) = loaded
+        .find_jail(jail)
+        .expect("the jail is still in the inventory");
     host.name.to_string()
 }
 
@@ -65,12 +72,24 @@ fn an_elasticsearch_node_moves_to_another_host_without_losing_a_document() {
     let (written, failures) = client.finish();
     let message = text(&output);
     assert_eq!(output.status.code(), Some(0), "{message}");
-    assert!(failures.is_empty(), "failed requests during the move: {failures:#?}");
-    assert!(written > 10, "the client kept writing ({written} documents)");
+    assert!(
+        failures.is_empty(),
+        "failed requests during the move: {failures:#?}"
+    );
+    assert!(
+        written > 10,
+        "the client kept writing ({written} documents)"
+    );
     assert_eq!(document_count(&index), written, "no document lost");
-    assert!(message.contains("phase 1: sending lab1/jails/lab1-elasticsearch@haelk-migrate-base"), "{message}");
+    assert!(
+        message.contains("phase 1: sending lab1/jails/lab1-elasticsearch@haelk-migrate-base"),
+        "{message}"
+    );
     assert!(message.contains("downtime: "), "{message}");
-    assert!(message.contains("rejoined the cluster from lab4"), "{message}");
+    assert!(
+        message.contains("rejoined the cluster from lab4"),
+        "{message}"
+    );
     assert_eq!(running_on("lab1-elasticsearch"), ["lab4"]);
     let (_, health) = http(ES_VIP, "GET", "/_cluster/health", None).expect("health");
     let health: serde_json::Value = serde_json::from_str(&health).expect("json");
@@ -79,7 +98,12 @@ fn an_elasticsearch_node_moves_to_another_host_without_losing_a_document() {
     assert_cluster_settings_default();
     assert_eq!(inventory_host_of(&inventory, "lab1-elasticsearch"), "lab4");
     // The rewritten inventory agrees with the hosts: deploy has nothing to do.
-    let dry = haelk(&["deploy", &inventory.path(), "--dry-run", "--detailed-exitcode"]);
+    let dry = haelk(&[
+        "deploy",
+        &inventory.path(),
+        "--dry-run",
+        "--detailed-exitcode",
+    ]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
     // And a second run is a no-op.
     let again = migrate(&inventory, "lab1-elasticsearch", "lab4");
@@ -113,7 +137,11 @@ fn a_kibana_instance_moves_while_the_kibana_vip_keeps_answering() {
     stop.store(true, Ordering::Relaxed);
     let (requests, failures) = poller.join().expect("poller");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:#?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} requests failed: {failures:#?}",
+        failures.len()
+    );
     assert_eq!(running_on("lab1-kibana"), ["lab4"]);
     assert!(text(&output).contains("lab1-kibana available on lab4"));
     assert_eq!(inventory_host_of(&inventory, "lab1-kibana"), "lab4");
@@ -134,9 +162,15 @@ fn a_move_that_breaks_high_availability_is_refused_with_the_lint_message() {
         message.contains("moving lab1-kibana to lab2 would leave the design not highly available"),
         "{message}"
     );
-    assert!(message.contains("error[HA"), "the lint diagnostics are shown: {message}");
+    assert!(
+        message.contains("error[HA"),
+        "the lint diagnostics are shown: {message}"
+    );
     assert_eq!(running_on("lab1-kibana"), ["lab1"], "nothing moved");
-    assert_eq!(std::fs::read_to_string(inventory.path()).expect("inventory"), before);
+    assert_eq!(
+        std::fs::read_to_string(inventory.path()).expect("inventory"),
+        before
+    );
 }
 
 /// Lines migrate-node prints as it passes each stage: the test kills it at each.
@@ -156,10 +190,25 @@ fn a_move_killed_at_any_stage_finishes_when_run_again() {
         reset_lab();
         deploy("inventories/lab.yaml");
         let inventory = inventory_copy();
-        let index = format!("killed-{}", stage.split_whitespace().next().unwrap_or("x").trim_end_matches(':'));
+        let index = format!(
+            "killed-{}",
+            stage
+                .split_whitespace()
+                .next()
+                .unwrap_or("x")
+                .trim_end_matches(':')
+        );
         let client = Client::start(index.clone());
         let mut child = Command::new(env!("CARGO_BIN_EXE_haelk"))
-            .args(["migrate-node", "lab1-elasticsearch", "--to", "lab4", "-i", &inventory.path(), "--no-progress"])
+            .args([
+                "migrate-node",
+                "lab1-elasticsearch",
+                "--to",
+                "lab4",
+                "-i",
+                &inventory.path(),
+                "--no-progress",
+            ])
             .current_dir(repo())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -180,10 +229,23 @@ fn a_move_killed_at_any_stage_finishes_when_run_again() {
 
         let output = migrate(&inventory, "lab1-elasticsearch", "lab4");
         let (written, failures) = client.finish();
-        assert_eq!(output.status.code(), Some(0), "after a kill at `{stage}`: {}", text(&output));
-        assert_eq!(running_on("lab1-elasticsearch"), ["lab4"], "after a kill at `{stage}`");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "after a kill at `{stage}`: {}",
+            text(&output)
+        );
+        assert_eq!(
+            running_on("lab1-elasticsearch"),
+            ["lab4"],
+            "after a kill at `{stage}`"
+        );
         assert_cluster_settings_default();
-        assert_eq!(document_count(&index), written, "after a kill at `{stage}`: no document lost");
+        assert_eq!(
+            document_count(&index),
+            written,
+            "after a kill at `{stage}`: no document lost"
+        );
         // Killed with the node stopped, the client sees failures only while
         // nothing serves its shard copies: that is the downtime, not a loss.
         let _ = failures;

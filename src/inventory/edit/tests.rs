@@ -220,15 +220,33 @@ fn a_target_host_without_jails_gets_an_instruction() {
     assert_eq!(
         instruction,
         format!(
-            "give host three (line 36) a block-style `jails:` mapping (in place of any \
-             `jails: {{}}`) and move \
+            "give host three (line 36) a block-style `jails:` mapping and move \
              line 19 (`lb1: {{ role: haproxy, fronts: elasticsearch, ip:...`) of {} into it",
             path.display()
         )
     );
     assert!(
-        error.to_string().contains("host `three` has no jails"),
+        error.to_string().contains("host `three` has no `jails:` key"),
         "{error}"
+    );
+}
+
+#[test]
+fn an_empty_jails_mapping_of_the_target_becomes_a_block_holding_the_jail() {
+    let yaml = BLOCK_STYLE.replace(
+        "    address: 192.0.2.13\n",
+        "    address: 192.0.2.13\n    jails: {}   # none yet\n",
+    );
+    let (_dir, path, inventory) = write_tree(&yaml);
+
+    let moved = move_jail(&yaml, &path, &inventory, "lb1", "three").unwrap();
+
+    assert!(
+        moved.text.ends_with(
+            "    jails: # none yet\n      lb1: { role: haproxy, fronts: elasticsearch, ip: 10.0.0.22 }\n"
+        ),
+        "{}",
+        moved.text
     );
 }
 
@@ -354,10 +372,12 @@ fn a_file_without_a_final_newline_gets_one_where_lines_are_added() {
     let unterminated = text.trim_end_matches('\n');
     let kibana = line_with(&text, "lab1-kibana:");
 
-    let moved = move_jail(unterminated, &path, &inventory, "lab1-kibana", "lab3").unwrap();
+    let moved = move_jail(unterminated, &path, &inventory, "lab1-kibana", "lab4").unwrap();
 
-    let expected = format!("{}\n{kibana}", unterminated.replacen(&kibana, "", 1));
-    assert_eq!(moved.text, expected);
+    // lab4, the last host, has `jails: {}`: the jail becomes its first entry.
+    let without = unterminated.replacen(&kibana, "", 1);
+    let head = without.strip_suffix("jails: {}").expect("lab4 ends the file");
+    assert_eq!(moved.text, format!("{head}jails:\n{kibana}"));
 }
 
 #[test]
