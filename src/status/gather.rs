@@ -47,7 +47,7 @@ impl<'a> Connections<'a> {
         let remotes = ssh::connect_all(&hosts, policy, hosts.len())
             .await
             .into_iter()
-            .map(|r| r.map_err(|e| e.to_string()))
+            .map(|r| r.map_err(|e| reason(&e)))
             .collect();
         Self {
             hosts,
@@ -66,7 +66,7 @@ impl<'a> Connections<'a> {
         let hosts: Vec<&Host> = retry.iter().map(|&i| self.hosts[i]).collect();
         let results = ssh::connect_all(&hosts, self.policy, hosts.len()).await;
         for (index, result) in retry.into_iter().zip(results) {
-            self.remotes[index] = result.map_err(|e| e.to_string());
+            self.remotes[index] = result.map_err(|e| reason(&e));
         }
     }
 
@@ -209,12 +209,15 @@ async fn observe_host(
     };
     let (facts, haproxy) = tokio::join!(facts::gather(remote, state), stats);
     let broken = match &facts {
-        Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(err.to_string()),
+        Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(reason(err)),
         _ => None,
     };
     let seen = ObservedHost {
         name,
-        facts: facts.map_err(|e| e.to_string()),
+        facts: facts.map_err(|e| match e {
+            GatherError::Remote(err) => reason(&err),
+            other => other.to_string(),
+        }),
         haproxy: if broken.is_some() { None } else { haproxy },
     };
     (seen, broken)
@@ -332,4 +335,12 @@ async fn observe_kibana(
         .map(|(_, jail)| jail.name.to_string())
         .zip(results)
         .collect()
+}
+
+/// Why a remote step failed, without the host name (the row already shows it).
+fn reason(err: &RemoteError) -> String {
+    match err {
+        RemoteError::Transport { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }

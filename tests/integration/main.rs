@@ -7,3 +7,4 @@ mod elasticsearch;
 mod lab;
 mod labkit;
 mod lint;
+mod status;
