@@ -50,11 +50,12 @@ pub fn run(args: StatusArgs, _global: &GlobalArgs) -> Result<Outcome> {
         colour: terminal && std::env::var_os("NO_COLOR").is_none(),
     };
     super::runtime()?.block_on(async {
+        // The first report's cost includes connecting (one round trip per host).
+        let mut started = Instant::now();
+        let mut before = 0;
         let mut connections = Connections::open(hosts, HostKeyPolicy::Strict).await;
         let mut outcome;
         loop {
-            let started = Instant::now();
-            let before = connections.round_trips();
             let observed = status::gather(&mut connections, &inventory, &desired).await;
             let mut estate = Estate::build(&inventory, &desired, &observed);
             estate.took = Some(Took {
@@ -77,6 +78,8 @@ pub fn run(args: StatusArgs, _global: &GlobalArgs) -> Result<Outcome> {
                 () = tokio::time::sleep(Duration::from_secs(seconds)) => {}
                 _ = tokio::signal::ctrl_c() => break,
             }
+            started = Instant::now();
+            before = connections.round_trips();
         }
         connections.close().await;
         Ok(outcome)

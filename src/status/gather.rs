@@ -133,7 +133,9 @@ pub async fn gather(
     inventory: &Inventory,
     desired: &DesiredState,
 ) -> Observed {
+    let started = std::time::Instant::now();
     connections.reconnect().await;
+    tracing::debug!(elapsed = ?started.elapsed(), "connections");
     let conns = &*connections;
     let hosts = join_all(
         conns
@@ -144,7 +146,23 @@ pub async fn gather(
     );
     let elasticsearch = observe_elasticsearch(conns, inventory);
     let kibana = observe_kibana(conns, inventory);
-    let (hosts, elasticsearch, kibana) = tokio::join!(hosts, elasticsearch, kibana);
+    let timed = |what: &'static str, started: std::time::Instant| {
+        tracing::debug!(elapsed = ?started.elapsed(), "{what}");
+    };
+    let now = std::time::Instant::now();
+    let (hosts, elasticsearch, kibana) = tokio::join!(
+        hosts,
+        async {
+            let cluster = elasticsearch.await;
+            timed("elasticsearch", now);
+            cluster
+        },
+        async {
+            let kibana = kibana.await;
+            timed("kibana", now);
+            kibana
+        }
+    );
     let mut observed = Observed {
         hosts: Vec::new(),
         elasticsearch,
@@ -207,7 +225,9 @@ async fn observe_host(
                 .map_err(|e| e.to_string()),
         )
     };
+    let started = std::time::Instant::now();
     let (facts, haproxy) = tokio::join!(facts::gather(remote, state), stats);
+    tracing::debug!(host = %host.name, elapsed = ?started.elapsed(), "facts and haproxy stats");
     let broken = match &facts {
         Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(reason(err)),
         _ => None,
