@@ -25,6 +25,7 @@ pub mod remote;
 pub mod render;
 pub mod secret;
 pub mod shell;
+pub mod status;
 pub mod templates;
 pub mod yaml;
 

@@ -252,7 +252,7 @@ def ensure_sshd(record, host, address):
         if ns and ns != mount_ns(os.getpid()) and ns not in record["namespaces"]:
             record["namespaces"].append(ns)
             save_record(record)
-        if run(["bash", "-c", f"exec 3<>/dev/tcp/{address}/22"], check=False).returncode == 0:
+        if listening(address):
             entry["sshd"] = proc_ref(proc.pid)  # start time of the exec'd sshd is unchanged
             save_record(record)
             return
@@ -310,6 +310,83 @@ def up(inventory):
 
 
 # ------------------------------------------------------------------ down ---
+
+def listening(address):
+    return run(["bash", "-c", f"exec 3<>/dev/tcp/{address}/22"], check=False).returncode == 0
+
+
+def host_entry(record, host):
+    entry = record.get("hosts", {}).get(host)
+    if not entry:
+        raise LabError(f"no lab host {host} (hosts: {', '.join(record.get('hosts', {}))})")
+    return entry
+
+
+def stop_sshd(host):
+    """Stop HOST's sshd listener, as `service sshd stop` would: the host keeps
+    running - its mount namespace, jails, jailed services and open sessions stay.
+    A sleeping holder process (recorded as `holder`) keeps the namespace alive so
+    start_sshd can start the listener again in it. `labctl up` would instead start
+    a fresh namespace: a reboot."""
+    record = load_record()
+    entry = host_entry(record, host)
+    if not alive(entry.get("sshd")):
+        raise LabError(f"the sshd of {host} is not running")
+    pid = entry["sshd"]["pid"]
+    namespace = mount_ns(pid)
+    if not alive(entry.get("holder")):
+        holder = subprocess.Popen(
+            ["nsenter", "-t", str(pid), "-m", "-u", "sleep", "infinity"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        deadline = time.time() + 5
+        while mount_ns(holder.pid) != namespace:
+            if holder.poll() is not None or time.time() > deadline:
+                raise LabError(f"cannot keep the namespace of {host} (nsenter exited {holder.returncode})")
+            time.sleep(0.02)
+        entry["holder"] = proc_ref(holder.pid)
+        save_record(record)
+    if not stop_pids([pid]):
+        raise LabError(f"the sshd of {host} (pid {pid}) does not stop")
+    deadline = time.time() + 5
+    while listening(entry["address"]):
+        if time.time() > deadline:
+            raise LabError(f"something still listens on {entry['address']}:22")
+        time.sleep(0.05)
+    print(f"{host}: sshd stopped; the host's jails and sessions keep running")
+
+
+def start_sshd(host):
+    """Start HOST's sshd listener again in the host's own namespace (see stop_sshd)."""
+    record = load_record()
+    entry = host_entry(record, host)
+    if alive(entry.get("sshd")):
+        raise LabError(f"the sshd of {host} already runs")
+    holder = entry.get("holder")
+    if not alive(holder):
+        raise LabError(f"{host} has no stopped sshd to resume (labctl up restarts the host)")
+    hdir = host_dir(host)
+    config = os.path.join(hdir, "sshd_config")
+    log = open(os.path.join(hdir, "sshd.stdio.log"), "ab")
+    proc = subprocess.Popen(
+        ["nsenter", "-t", str(holder["pid"]), "-m", "-u", "/usr/sbin/sshd", "-D", "-f", config,
+         "-E", os.path.join(hdir, "sshd.log")],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    entry["sshd"] = proc_ref(proc.pid)
+    save_record(record)
+    deadline = time.time() + 10
+    while not listening(entry["address"]):
+        if proc.poll() is not None:
+            raise LabError(f"sshd for {host} exited with {proc.returncode}; see {hdir}/sshd.log")
+        if time.time() > deadline:
+            raise LabError(f"sshd for {host} did not listen on {entry['address']}:22 within 10 s")
+        time.sleep(0.05)
+    entry["sshd"] = proc_ref(proc.pid)  # nsenter exec'd sshd: same pid, same start time
+    stop_pids([holder["pid"]])
+    entry.pop("holder", None)
+    save_record(record)
+    print(f"{host}: sshd listens on {entry['address']}:22 again")
+
 
 def lab_namespaces(record):
     namespaces = set(record.get("namespaces", []))

@@ -610,3 +610,36 @@ def test_node_filters_follow_es_semantics():
     assert decision({"include.rack": "r1"}) is not None  # a node without the attribute does not match
     assert decision({"exclude._id": "id-*"}) is None  # _id is compared exactly, no wildcards
     assert decision({"exclude._id": "id-1"}) is not None
+
+
+def test_nodes_stats_and_cat_allocation_answer_like_es(shared):
+    """The two calls `haelk status` makes for heap, disk and shards per node."""
+    status, body = shared.put("n1", "/alloc", {"settings": {"number_of_shards": 2, "number_of_replicas": 1}})
+    assert status == 200, body
+    shared.wait_status("green")
+    status, stats = shared.get("n2", "/_nodes/stats/jvm,fs")
+    assert status == 200, stats
+    assert stats["_nodes"]["successful"] == 3
+    names = sorted(node["name"] for node in stats["nodes"].values())
+    assert names == sorted(shared.names)
+    for node in stats["nodes"].values():
+        mem = node["jvm"]["mem"]
+        assert 0 <= mem["heap_used_percent"] <= 100
+        assert mem["heap_used_in_bytes"] <= mem["heap_max_in_bytes"]
+        total = node["fs"]["total"]
+        assert total["total_in_bytes"] > 0
+        assert total["available_in_bytes"] <= total["free_in_bytes"] <= total["total_in_bytes"]
+    status, only_jvm = shared.get("n1", "/_nodes/stats/jvm")
+    assert status == 200 and all("fs" not in n and "jvm" in n for n in only_jvm["nodes"].values())
+    status, body = shared.get("n1", "/_nodes/stats/nosuch")
+    assert status == 400 and body["error"]["type"] == "illegal_argument_exception", body
+
+    status, rows = shared.get("n3", "/_cat/allocation?format=json&h=node,shards")
+    assert status == 200, rows
+    assert all(set(row) == {"node", "shards"} and isinstance(row["shards"], str) for row in rows)
+    by_node = {row["node"]: int(row["shards"]) for row in rows}
+    assert set(by_node) == set(shared.names)
+    # Every active copy is counted on its node; a replica never shares its primary's node.
+    _, health = shared.get("n1", "/_cluster/health")
+    assert sum(by_node.values()) == health["active_shards"]
+    assert len([n for n in by_node.values() if n > 0]) >= 2

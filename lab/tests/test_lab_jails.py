@@ -127,3 +127,37 @@ def test_service_jail_start_without_name_honours_jail_list(jail_name):
         assert first in names and second not in names
     finally:
         ssh("lab3", "sysrc -x jail_list")
+
+
+def test_jail_stop_spares_another_jail_whose_namespace_reuses_a_recorded_id(jail_name, tmp_path):
+    """The kernel reuses a dead namespace's id: a jail's record may list an id that
+    now names another jail's namespace. Stopping the first must spare the second."""
+    import fcntl
+    import os
+    import tempfile
+
+    first, second = jail_name("lab1"), jail_name("lab1")
+    make_jail("lab1", first)
+    make_jail("lab1", second)
+    start = "jexec {} sh -c 'setsid sleep 3004 >/dev/null 2>&1 </dev/null & echo $!'"
+    own = int(ssh("lab1", start.format(first), check=True).stdout)
+    other = int(ssh("lab1", start.format(second), check=True).stdout)
+    run = f"{paths.STATE}/hosts/lab1/run"
+    with open(f"{run}/.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(f"{run}/jails.json") as f:
+            state = json.load(f)
+        state["jails"][first]["namespaces"].append(os.readlink(f"/proc/{other}/ns/mnt"))
+        with open(f"{run}/jails.json", "w") as f:
+            json.dump(state, f, indent=1)
+    # This checkout's `jail` (the lab's installed one may be another checkout's).
+    bindir = tempfile.mkdtemp(dir="/var/tmp")
+    try:
+        os.symlink(f"{paths.LABDIR}/haelklab/freebsd/dispatch.py", f"{bindir}/jail")
+        ssh("lab1", f"{bindir}/jail -r {first}", check=True)
+    finally:
+        os.unlink(f"{bindir}/jail")
+        os.rmdir(bindir)
+    assert not os.path.exists(f"/proc/{own}"), "the stopped jail's process is gone"
+    assert os.path.exists(f"/proc/{other}"), "the other jail's process still runs"
+    ssh("lab1", f"kill {other}")

@@ -407,11 +407,6 @@ fn render_diff_shows_new_and_removed_files() {
 #[test]
 fn commands_of_later_issues_say_so_and_exit_1() {
     Test::new()
-        .args(["status", &example_path()])
-        .status(1)
-        .stderr_has("not available")
-        .run();
-    Test::new()
         .args([
             "migrate-node",
             "d12c-elasticsearch",
@@ -423,6 +418,31 @@ fn commands_of_later_issues_say_so_and_exit_1() {
         .status(1)
         .stderr_has("not available")
         .run();
+}
+
+#[test]
+fn status_of_hosts_that_cannot_be_reached_is_a_row_each_and_exit_1() {
+    // The example's addresses are documentation addresses (192.0.2.0/24): nothing answers.
+    let ran = Test::new()
+        .args(["status", &example_path(), "--format", "json"])
+        .status(1)
+        .run();
+    let estate: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON on stdout");
+    assert_eq!(estate["healthy"], false);
+    let hosts = estate["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 3);
+    assert!(
+        hosts
+            .iter()
+            .all(|h| h["reachable"] == false && h["error"].is_string())
+    );
+    assert!(
+        estate["jails"]
+            .as_array()
+            .expect("jails")
+            .iter()
+            .all(|j| j["state"] == "unknown")
+    );
 }
 
 #[test]

@@ -8,4 +8,5 @@ mod lab;
 mod labkit;
 mod lint;
 mod migrate;
+mod status;
 mod zfs_stream;

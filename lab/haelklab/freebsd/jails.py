@@ -100,6 +100,36 @@ def create(name, conf_path):
     print(f"{name}: created")
 
 
+def jail_pids(rec):
+    """PIDs of the jail's processes: in one of its recorded namespaces *and* seeing
+    the jail root's directories. The kernel reuses a namespace's id once the
+    namespace is gone, so a recorded id alone may name another jail's namespace now
+    (or a host session's)."""
+    try:
+        mine = os.stat(os.path.join(rec["path"], "usr", "local", "etc"))
+    except OSError:
+        return []
+    found = []
+    for pid in procs.pids_in_namespaces(set(rec.get("namespaces", []))):
+        try:
+            # /proc/PID/root resolves in the process's own mount namespace.
+            seen = os.stat(f"/proc/{pid}/root/usr/local/etc")
+        except OSError:
+            continue
+        if (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino):
+            found.append(pid)
+    return found
+
+
+def stop_jail_processes(rec, rounds=3):
+    """Stops every process of the jail, again if some forked meanwhile."""
+    for _ in range(rounds):
+        pids = jail_pids(rec)
+        if not pids:
+            return
+        procs.stop_pids(pids)
+
+
 def remove(name):
     jname, rec = find_jail(name)
     if rec is None:
@@ -108,7 +138,7 @@ def remove(name):
     for cmd in params.get("exec.prestop", []):
         sh(cmd, "exec.prestop", jname)
     # jail -r kills every process of the jail: here, of its namespaces.
-    procs.stop_namespaces(set(rec.get("namespaces", [])))
+    stop_jail_processes(rec)
     ifconfig.release_from_jail(jname)
     with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
         state["jails"].pop(jname, None)

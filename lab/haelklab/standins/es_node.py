@@ -111,6 +111,9 @@ class Node:
             "transport_address": f"{cfg.host}:{cfg.transport_port}",
             "http_address": f"{cfg.host}:{cfg.http_port}",
             "heap": cfg.heap,
+            # Not in any API answer as such: `_nodes/stats` and `_cat/allocation`
+            # read the node's disk usage from it.
+            "data_path": cfg.path_data,
             "attributes": {
                 key[len("node.attr.") :]: str(value)
                 for key, value in cfg.settings.items()

@@ -553,11 +553,15 @@ class Rest:
                 {"GET": self.explain, "POST": self.explain},
                 {"include_disk_info", "include_yes_decisions", "master_timeout"},
             ),
+            ("/_nodes/stats", {"GET": self.nodes_stats}, {"timeout", "level"}),
+            (f"/_nodes/stats/{any_}", {"GET": self.nodes_stats}, {"timeout", "level"}),
             ("/_nodes", {"GET": self.nodes}, {"timeout", "flat_settings"}),
             (f"/_nodes/{any_}", {"GET": self.nodes}, {"timeout", "flat_settings"}),
             (f"/_nodes/{any_}/{any_}", {"GET": self.nodes}, {"timeout", "flat_settings"}),
             ("/_cat", {"GET": self.cat_help}, set()),
             ("/_cat/nodes", {"GET": self.cat_nodes}, CAT_PARAMS | {"full_id"}),
+            ("/_cat/allocation", {"GET": self.cat_allocation}, CAT_PARAMS),
+            (f"/_cat/allocation/{any_}", {"GET": self.cat_allocation}, CAT_PARAMS),
             ("/_cat/shards", {"GET": self.cat_shards}, CAT_PARAMS),
             (f"/_cat/shards/{any_}", {"GET": self.cat_shards}, CAT_PARAMS),
             ("/_cat/indices", {"GET": self.cat_indices}, CAT_PARAMS | {"health", "pri", "expand_wildcards"}),
@@ -1085,6 +1089,109 @@ class Rest:
             "nodes": out,
         }
 
+    def nodes_stats(self, params, body, metrics=None):
+        """`GET /_nodes/stats[/METRICS]`: the `jvm` and `fs` sections of ES 8's answer
+        (the only ones the stand-in has); other real metrics are refused plainly."""
+        wanted = set((metrics or "_all").split(","))
+        if "_all" in wanted:
+            wanted = {"jvm", "fs"}
+        unknown = sorted(wanted - NODES_STATS_METRICS)
+        if unknown:
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"request [/_nodes/stats/{metrics}] contains unrecognized metric: [{unknown[0]}]",
+            )
+        missing = sorted(wanted - {"jvm", "fs"})
+        if missing:
+            raise EsError(400, "illegal_argument_exception", f"stand-in has no [{missing[0]}] node stats")
+        state = self.wait_master({"master_timeout": "30s"})
+        now = int(time.time() * 1000)
+        out = {}
+        for nid, info in state["nodes"].items():
+            node = {
+                "timestamp": now,
+                "name": info["name"],
+                "transport_address": info["transport_address"],
+                "host": info["host"],
+                "ip": info["transport_address"],
+                "roles": info["roles"],
+                "attributes": info.get("attributes", {}),
+            }
+            if "jvm" in wanted:
+                heap_max = heap_bytes(info.get("heap"))
+                used = heap_max * STANDIN_HEAP_PERCENT // 100
+                node["jvm"] = {
+                    "timestamp": now,
+                    "uptime_in_millis": now - int(self.node.started * 1000),
+                    "mem": {
+                        "heap_used_in_bytes": used,
+                        "heap_used_percent": STANDIN_HEAP_PERCENT,
+                        "heap_committed_in_bytes": heap_max,
+                        "heap_max_in_bytes": heap_max,
+                        "non_heap_used_in_bytes": 0,
+                        "non_heap_committed_in_bytes": 0,
+                    },
+                }
+            if "fs" in wanted:
+                disk = disk_usage(info.get("data_path"))
+                node["fs"] = {
+                    "timestamp": now,
+                    "total": disk,
+                    "data": [{"path": info.get("data_path"), "type": "zfs", **disk}],
+                }
+            out[nid] = node
+        return 200, {
+            "_nodes": {"total": len(out), "successful": len(out), "failed": 0},
+            "cluster_name": self.node.cfg.cluster_name,
+            "nodes": out,
+        }
+
+    def cat_allocation(self, params, body, node_expr=None):
+        """`GET /_cat/allocation`: shard copies and disk per node, and an
+        `UNASSIGNED` row when copies have no node, as ES 8 prints them."""
+        state = self.wait_master(params)
+        shards = {nid: 0 for nid in state["nodes"]}
+        unassigned = 0
+        for copies in state["routing"].values():
+            for shard_copies in copies.values():
+                for c in shard_copies:
+                    if c["state"] == "UNASSIGNED" or c["node"] is None:
+                        unassigned += 1
+                    elif c["node"] in shards:
+                        shards[c["node"]] += 1
+        wanted_nodes = None if node_expr in (None, "_all", "*") else set(node_expr.split(","))
+        rows = []
+        for nid, info in state["nodes"].items():
+            if wanted_nodes is not None and info["name"] not in wanted_nodes and nid not in wanted_nodes:
+                continue
+            disk = disk_usage(info.get("data_path"))
+            used = disk["total_in_bytes"] - disk["available_in_bytes"]
+            rows.append(
+                {
+                    "shards": shards[nid],
+                    "disk.indices": 0,
+                    "disk.used": used,
+                    "disk.avail": disk["available_in_bytes"],
+                    "disk.total": disk["total_in_bytes"],
+                    "disk.percent": (used * 100 // disk["total_in_bytes"]) if disk["total_in_bytes"] else None,
+                    "host": info["host"],
+                    "ip": info["host"],
+                    "node": info["name"],
+                    "node.role": ",".join(info["roles"]),
+                }
+            )
+        if unassigned and wanted_nodes is None:
+            rows.append({"shards": unassigned, "node": "UNASSIGNED"})
+        default = ["shards", "disk.indices", "disk.used", "disk.avail", "disk.total", "disk.percent", "host", "ip", "node"]
+        return self.cat(
+            params,
+            rows,
+            set(default) | {"node.role"},
+            default,
+            {"s": "shards", "di": "disk.indices", "du": "disk.used", "da": "disk.avail", "dt": "disk.total", "dp": "disk.percent", "h": "host", "n": "node", "r": "node.role"},
+        )
+
     def cat(self, params, rows, columns, default, aliases=None):
         aliases = aliases or {}
         if "h" in params:
@@ -1147,7 +1254,7 @@ class Rest:
                     "node.role": "".join(sorted(letters[r] for r in info["roles"])) or "-",
                     "node.roles": ",".join(info["roles"]),
                     "master": "*" if nid == state["master"] else "-",
-                    "heap.percent": 20,
+                    "heap.percent": STANDIN_HEAP_PERCENT,
                     "ram.percent": 50,
                     "cpu": 1,
                     "load_1m": "0.10",
@@ -1931,6 +2038,40 @@ CLUSTER_STATE_METRICS = {
     "routing_nodes",
     "customs",
 }
+# What `GET /_nodes/stats/METRICS` accepts in ES 8.
+NODES_STATS_METRICS = {
+    "_all", "adaptive_selection", "allocations", "breaker", "discovery", "fs", "http", "indexing_pressure",
+    "indices", "ingest", "jvm", "os", "process", "repositories", "script", "script_cache", "thread_pool",
+    "transport",
+}
+# The stand-in's heap use, the same figure `_cat/nodes` reports.
+STANDIN_HEAP_PERCENT = 20
+
+
+def heap_bytes(size):
+    """`512m` -> bytes; ES's default heap (1g in the stand-in) when unset."""
+    if not size:
+        return 1 << 30
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    size = size.strip().lower()
+    if size[-1] in units:
+        return int(size[:-1]) * units[size[-1]]
+    return int(size)
+
+
+def disk_usage(path):
+    """The `fs.total` block of a node's data path: total, free and available bytes."""
+    try:
+        st = os.statvfs(path)
+    except (OSError, TypeError):
+        return {"total_in_bytes": 0, "free_in_bytes": 0, "available_in_bytes": 0}
+    return {
+        "total_in_bytes": st.f_blocks * st.f_frsize,
+        "free_in_bytes": st.f_bfree * st.f_frsize,
+        "available_in_bytes": st.f_bavail * st.f_frsize,
+    }
+
+
 CAT_PARAMS = {"format", "h", "v", "s", "help", "local", "master_timeout", "bytes", "time"}
 DOC_WRITE_PARAMS = {
     "refresh",

@@ -1,0 +1,366 @@
+//! The I/O of `haelk status`: connect to the hosts, then - all hosts at once - one
+//! facts round trip per host, one `show stat` round trip per host with haproxy
+//! jails (both on the same multiplexed connection, side by side), and the
+//! Elasticsearch and Kibana APIs through SSH port forwards.
+//!
+//! Nothing here judges: what was seen goes into [`Observed`] and
+//! [`Estate::build`](super::Estate::build) decides what is wrong. A host that cannot
+//! be reached is an `Err` in its entry, never an early return.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use super::model::{Observed, ObservedCluster, ObservedHost};
+use crate::desired::DesiredState;
+use crate::elasticsearch::{self, EsError};
+use crate::facts::{self, GatherError};
+use crate::haproxy;
+use crate::inventory::{Host, Inventory, Jail, Role};
+use crate::kibana;
+use crate::remote::ssh::{self, HostKeyPolicy, SshRemote};
+use crate::remote::{Remote, RemoteError};
+
+/// How long the Elasticsearch calls of one round may take together: a node that
+/// accepts connections and never answers must not hold the report back.
+const ES_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The connections to the selected hosts, kept across `--watch` rounds: a host
+/// that could not be reached is tried again at the next round, and port forwards
+/// are opened once per connection.
+pub struct Connections<'a> {
+    hosts: Vec<&'a Host>,
+    policy: HostKeyPolicy,
+    remotes: Vec<Result<SshRemote, String>>,
+    /// Local ends of the forwards opened so far, by host index and target.
+    tunnels: Mutex<HashMap<(usize, SocketAddr), SocketAddr>>,
+    /// Round trips of connections already closed (a host that dropped).
+    closed_round_trips: u64,
+}
+
+impl<'a> Connections<'a> {
+    /// Connects to every host at once.
+    pub async fn open(hosts: Vec<&'a Host>, policy: HostKeyPolicy) -> Self {
+        let remotes = ssh::connect_all(&hosts, policy, hosts.len())
+            .await
+            .into_iter()
+            .map(|r| r.map_err(|e| reason(&e)))
+            .collect();
+        Self {
+            hosts,
+            policy,
+            remotes,
+            tunnels: Mutex::new(HashMap::new()),
+            closed_round_trips: 0,
+        }
+    }
+
+    /// Connects again to the hosts that could not be reached.
+    async fn reconnect(&mut self) {
+        let retry: Vec<usize> = (0..self.hosts.len())
+            .filter(|&i| self.remotes[i].is_err())
+            .collect();
+        let hosts: Vec<&Host> = retry.iter().map(|&i| self.hosts[i]).collect();
+        let results = ssh::connect_all(&hosts, self.policy, hosts.len()).await;
+        for (index, result) in retry.into_iter().zip(results) {
+            self.remotes[index] = result.map_err(|e| reason(&e));
+        }
+    }
+
+    /// Round trips made so far, every host together.
+    pub fn round_trips(&self) -> u64 {
+        self.closed_round_trips
+            + self
+                .remotes
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .map(Remote::round_trips)
+                .sum::<u64>()
+    }
+
+    /// Closes the master connections.
+    pub async fn close(self) {
+        for remote in self.remotes.into_iter().flatten() {
+            // Status changed nothing on the host: a close that fails loses nothing.
+            if let Err(err) = remote.close().await {
+                tracing::debug!("closing the connection: {err}");
+            }
+        }
+    }
+
+    fn index_of(&self, host: &Host) -> Option<usize> {
+        self.hosts.iter().position(|h| h.name == host.name)
+    }
+
+    /// A local address that reaches `target` through `host`, opened once.
+    async fn tunnel(&self, index: usize, target: SocketAddr) -> Result<SocketAddr, String> {
+        let remote = self.remotes[index].as_ref().map_err(Clone::clone)?;
+        let cached = self
+            .tunnels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&(index, target))
+            .copied();
+        if let Some(local) = cached {
+            return Ok(local);
+        }
+        let local = remote.tunnel(target).await.map_err(|e| e.to_string())?;
+        self.tunnels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((index, target), local);
+        Ok(local)
+    }
+
+    /// Drops a connection that broke, so the next round connects again.
+    fn forget(&mut self, index: usize, error: String) {
+        if let Ok(remote) = std::mem::replace(&mut self.remotes[index], Err(error)) {
+            self.closed_round_trips += remote.round_trips();
+        }
+        self.tunnels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|(host, _), _| *host != index);
+    }
+}
+
+/// One round: everything `status` reports, hosts and APIs in parallel.
+pub async fn gather(
+    connections: &mut Connections<'_>,
+    inventory: &Inventory,
+    desired: &DesiredState,
+) -> Observed {
+    let started = std::time::Instant::now();
+    connections.reconnect().await;
+    tracing::debug!(elapsed = ?started.elapsed(), "connections");
+    let conns = &*connections;
+    let hosts = join_all(
+        conns
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(index, host)| observe_host(conns, index, host, desired)),
+    );
+    let elasticsearch = observe_elasticsearch(conns, inventory);
+    let kibana = observe_kibana(conns, inventory);
+    let timed = |what: &'static str, started: std::time::Instant| {
+        tracing::debug!(elapsed = ?started.elapsed(), "{what}");
+    };
+    let now = std::time::Instant::now();
+    let (hosts, elasticsearch, kibana) = tokio::join!(
+        hosts,
+        async {
+            let cluster = elasticsearch.await;
+            timed("elasticsearch", now);
+            cluster
+        },
+        async {
+            let kibana = kibana.await;
+            timed("kibana", now);
+            kibana
+        }
+    );
+    let mut observed = Observed {
+        hosts: Vec::new(),
+        elasticsearch,
+        kibana,
+    };
+    for (index, (host, broken)) in hosts.into_iter().enumerate() {
+        if let Some(error) = broken {
+            connections.forget(index, error);
+        }
+        observed.hosts.push(host);
+    }
+    observed
+}
+
+/// Facts and haproxy stats of one host; the second value is set when the
+/// connection broke.
+async fn observe_host(
+    conns: &Connections<'_>,
+    index: usize,
+    host: &Host,
+    desired: &DesiredState,
+) -> (ObservedHost, Option<String>) {
+    let name = host.name.to_string();
+    let remote = match &conns.remotes[index] {
+        Ok(remote) => remote,
+        Err(error) => {
+            let seen = ObservedHost {
+                name,
+                facts: Err(error.clone()),
+                haproxy: None,
+            };
+            return (seen, None);
+        }
+    };
+    let Some(state) = desired.hosts.iter().find(|h| h.host == host.name) else {
+        let seen = ObservedHost {
+            name,
+            facts: Err("no desired state for this host".to_owned()),
+            haproxy: None,
+        };
+        return (seen, None);
+    };
+    let haproxy_jails: Vec<&str> = host
+        .jails
+        .iter()
+        .filter(|j| j.role == Role::Haproxy)
+        .map(|j| j.name.as_str())
+        .collect();
+    let stats = async {
+        if haproxy_jails.is_empty() {
+            return None;
+        }
+        let script = haproxy::stats_script(haproxy_jails.iter().copied());
+        Some(
+            remote
+                .run(&script)
+                .await
+                .and_then(|o| o.check(remote.host(), "reading the haproxy stats"))
+                .map(|o| haproxy::parse_stats(&o.stdout))
+                .map_err(|e| e.to_string()),
+        )
+    };
+    let started = std::time::Instant::now();
+    let (facts, haproxy) = tokio::join!(facts::gather(remote, state), stats);
+    tracing::debug!(host = %host.name, elapsed = ?started.elapsed(), "facts and haproxy stats");
+    let broken = match &facts {
+        Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(reason(err)),
+        _ => None,
+    };
+    let seen = ObservedHost {
+        name,
+        facts: facts.map_err(|e| match e {
+            GatherError::Remote(err) => reason(&err),
+            other => other.to_string(),
+        }),
+        haproxy: if broken.is_some() { None } else { haproxy },
+    };
+    (seen, broken)
+}
+
+/// The Elasticsearch jails of the connected hosts, in inventory order.
+fn es_candidates<'h>(conns: &Connections<'h>) -> Vec<(usize, &'h Jail)> {
+    conns
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| conns.remotes[*index].is_ok())
+        .flat_map(|(index, host)| {
+            host.jails
+                .iter()
+                .filter(|j| j.role == Role::Elasticsearch)
+                .map(move |j| (index, j))
+        })
+        .collect()
+}
+
+/// The cluster as the first node that answers sees it; `None` when no
+/// Elasticsearch jail is on a selected host.
+async fn observe_elasticsearch(
+    conns: &Connections<'_>,
+    inventory: &Inventory,
+) -> Option<Result<ObservedCluster, String>> {
+    let selected = conns
+        .hosts
+        .iter()
+        .any(|h| h.jails.iter().any(|j| j.role == Role::Elasticsearch));
+    if !selected {
+        return None;
+    }
+    let port = inventory.cluster.elasticsearch.http_port;
+    let candidates = es_candidates(conns);
+    let work = async {
+        let mut problems = Vec::new();
+        for (index, jail) in candidates {
+            let target = SocketAddr::new(jail.ip.into(), port);
+            let client = match conns.tunnel(index, target).await.and_then(|local| {
+                elasticsearch::Client::new(format!("http://{local}")).map_err(|e| e.to_string())
+            }) {
+                Ok(client) => client,
+                Err(err) => {
+                    problems.push(format!("{}: {err}", jail.name));
+                    continue;
+                }
+            };
+            // `GET /` answers even without a master: it picks the node to ask.
+            match client.root().await {
+                Ok(root) => return cluster(&client, root.name).await,
+                Err(err) => problems.push(format!("{}: {err}", jail.name)),
+            }
+        }
+        Err(if problems.is_empty() {
+            "no host with an Elasticsearch jail could be reached".to_owned()
+        } else {
+            problems.join("; ")
+        })
+    };
+    Some(
+        tokio::time::timeout(ES_TIMEOUT, work)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {}s", ES_TIMEOUT.as_secs()))),
+    )
+}
+
+async fn cluster(client: &elasticsearch::Client, via: String) -> Result<ObservedCluster, String> {
+    let text = |e: EsError| e.to_string();
+    let (health, nodes, stats) = tokio::join!(client.health(), client.nodes(), client.node_stats());
+    let health = health.map_err(text)?;
+    let unassigned_reason = if health.unassigned_shards > 0 {
+        // Best effort: the reason enriches the cluster line, its absence hides nothing.
+        client.allocation_explain().await.ok().flatten()
+    } else {
+        None
+    };
+    Ok(ObservedCluster {
+        via,
+        health,
+        nodes: nodes.map_err(text)?,
+        stats: stats.map_err(text),
+        unassigned_reason,
+    })
+}
+
+/// `/api/status` of every Kibana jail on the connected hosts, all at once.
+async fn observe_kibana(
+    conns: &Connections<'_>,
+    inventory: &Inventory,
+) -> BTreeMap<String, Result<kibana::KibanaStatus, String>> {
+    let port = inventory.cluster.kibana.port;
+    let jails: Vec<(usize, &Jail)> = conns
+        .hosts
+        .iter()
+        .flat_map(|host| {
+            host.jails
+                .iter()
+                .filter(|j| j.role == Role::Kibana)
+                .map(move |j| (host, j))
+        })
+        .filter_map(|(host, jail)| Some((conns.index_of(host)?, jail)))
+        .filter(|(index, _)| conns.remotes[*index].is_ok())
+        .collect();
+    let results = join_all(jails.iter().map(|(index, jail)| async move {
+        let local = conns
+            .tunnel(*index, SocketAddr::new(jail.ip.into(), port))
+            .await?;
+        kibana::status(&format!("http://{local}")).await
+    }))
+    .await;
+    jails
+        .iter()
+        .map(|(_, jail)| jail.name.to_string())
+        .zip(results)
+        .collect()
+}
+
+/// Why a remote step failed, without the host name (the row already shows it).
+fn reason(err: &RemoteError) -> String {
+    match err {
+        RemoteError::Transport { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,566 @@
+//! The status model and its tables, from fixed observations of the lab inventory.
+
+use std::collections::BTreeMap;
+
+use super::model::*;
+use super::render::{Style, render};
+use crate::desired::{self, ClusterPhase, DesiredState, HostState, OnChange};
+use crate::elasticsearch::{Health, HealthStatus, Node, NodeStats};
+use crate::facts::{DatasetFacts, FileFacts, HostFacts, JailFacts, PoolFacts};
+use crate::haproxy::{HostStats, ServerState};
+use crate::inventory::{Inventory, Role};
+use crate::kibana::KibanaStatus;
+use crate::secret::Secrets;
+use crate::templates::Templates;
+
+struct Lab {
+    inventory: Inventory,
+    desired: DesiredState,
+}
+
+fn lab() -> Lab {
+    let mut inventory = crate::testing::lab();
+    // As the operator typed it: the hints name it, and snapshots stay portable.
+    inventory.source = "inventories/lab.yaml".into();
+    let secrets = Secrets::load(&inventory).unwrap();
+    let desired = desired::build(
+        &inventory,
+        &Templates::builtin().unwrap(),
+        &secrets,
+        ClusterPhase::Formed,
+    )
+    .unwrap();
+    Lab { inventory, desired }
+}
+
+/// The facts of a host that is exactly as desired.
+fn converged(host: &HostState) -> HostFacts {
+    let datasets = host
+        .datasets
+        .iter()
+        .map(|d| {
+            let prop = |k: &str| d.properties.get(k).cloned().unwrap_or_default();
+            let facts = DatasetFacts {
+                mountpoint: prop("mountpoint"),
+                compression: prop("compression"),
+                cluster_uuid: Some("uuid".into()),
+            };
+            (d.name.clone(), facts)
+        })
+        .collect();
+    let files = host
+        .all_files()
+        .map(|f| {
+            let facts = FileFacts {
+                content: f.content.clone(),
+                mode: f.mode,
+                uid: 0,
+                gid: 0,
+                wanted_uid: Some(0),
+                wanted_gid: Some(0),
+            };
+            (f.path.clone(), facts)
+        })
+        .collect();
+    let jails = host
+        .jails
+        .iter()
+        .map(|j| {
+            let facts = JailFacts {
+                running: true,
+                populated: true,
+                packages: j
+                    .packages
+                    .iter()
+                    .map(|p| (p.clone(), "8.17.4".into()))
+                    .collect(),
+                services: j.services.iter().map(|s| (s.clone(), true)).collect(),
+                pending: OnChange::Nothing,
+            };
+            (j.name.to_string(), facts)
+        })
+        .collect();
+    let some = |map: &BTreeMap<String, String>| {
+        map.iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect()
+    };
+    HostFacts {
+        freebsd_version: "14.3-RELEASE".into(),
+        pool: Some(PoolFacts {
+            name: host.host.to_string(),
+            size: "1016M".into(),
+            allocated: "3.2M".into(),
+            free: "1013M".into(),
+        }),
+        datasets,
+        carp_loaded: true,
+        rc_conf: some(&host.rc_conf),
+        loader_conf: some(&host.loader_conf),
+        files,
+        jails,
+    }
+}
+
+fn server(backend: &str, server: &str, status: &str) -> ServerState {
+    ServerState {
+        backend: backend.into(),
+        server: server.into(),
+        status: status.into(),
+        sessions: 0,
+    }
+}
+
+/// `show stat` of a lab host's two haproxy jails, every server UP.
+fn haproxy_up(host: &str) -> HostStats {
+    let mut stats = HostStats::new();
+    stats.insert(
+        format!("{host}-haproxy-es"),
+        Ok(vec![
+            server("elasticsearch_nodes", "lab1-elasticsearch", "UP"),
+            server("elasticsearch_nodes", "lab2-elasticsearch", "UP"),
+        ]),
+    );
+    stats.insert(
+        format!("{host}-haproxy-kibana"),
+        Ok(vec![
+            server("kibana_nodes", "lab1-kibana", "UP"),
+            server("kibana_nodes", "lab2-kibana", "UP"),
+        ]),
+    );
+    stats
+}
+
+fn node(name: &str, roles: &[&str], elected: bool) -> Node {
+    Node {
+        id: format!("id-{name}"),
+        name: name.into(),
+        ip: "127.0.20.1".into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        ephemeral_id: format!("e-{name}"),
+        elected_master: elected,
+    }
+}
+
+fn stats(name: &str, shards: u64) -> NodeStats {
+    NodeStats {
+        name: name.into(),
+        heap_used_percent: 20,
+        disk_used_bytes: 3 << 20,
+        disk_total_bytes: 1016 << 20,
+        shards,
+    }
+}
+
+fn green() -> Health {
+    Health {
+        status: HealthStatus::Green,
+        timed_out: false,
+        number_of_nodes: 3,
+        number_of_data_nodes: 2,
+        active_shards: 2,
+        relocating_shards: 0,
+        initializing_shards: 0,
+        unassigned_shards: 0,
+    }
+}
+
+/// What status sees on the lab right after a deploy.
+fn healthy(lab: &Lab) -> Observed {
+    let hosts = lab
+        .desired
+        .hosts
+        .iter()
+        .map(|state| ObservedHost {
+            name: state.host.to_string(),
+            facts: Ok(converged(state)),
+            haproxy: (state.host.as_str() != "lab3").then(|| Ok(haproxy_up(state.host.as_str()))),
+        })
+        .collect();
+    let cluster = ObservedCluster {
+        via: "lab1-elasticsearch".into(),
+        health: green(),
+        nodes: vec![
+            node("lab1-elasticsearch", &["data", "master"], true),
+            node("lab2-elasticsearch", &["data", "master"], false),
+            node("lab3-elasticsearch", &["master", "voting_only"], false),
+        ],
+        stats: Ok(vec![
+            stats("lab1-elasticsearch", 1),
+            stats("lab2-elasticsearch", 1),
+            stats("lab3-elasticsearch", 0),
+        ]),
+        unassigned_reason: None,
+    };
+    let available = || {
+        Ok(KibanaStatus {
+            level: "available".into(),
+            summary: "All services are available".into(),
+        })
+    };
+    Observed {
+        hosts,
+        elasticsearch: Some(Ok(cluster)),
+        kibana: [
+            ("lab1-kibana".to_owned(), available()),
+            ("lab2-kibana".to_owned(), available()),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+fn host_mut<'a>(observed: &'a mut Observed, name: &str) -> &'a mut ObservedHost {
+    observed.hosts.iter_mut().find(|h| h.name == name).unwrap()
+}
+
+fn cluster_mut(observed: &mut Observed) -> &mut ObservedCluster {
+    observed.elasticsearch.as_mut().unwrap().as_mut().unwrap()
+}
+
+fn problems(estate: &Estate) -> Vec<String> {
+    estate
+        .problems
+        .iter()
+        .map(|p| format!("{} => {}", p.what, p.fix))
+        .collect()
+}
+
+const PLAIN: Style = Style {
+    width: Some(120),
+    colour: false,
+};
+
+#[test]
+fn a_converged_estate_is_healthy_in_every_row() {
+    let lab = lab();
+    let estate = Estate::build(&lab.inventory, &lab.desired, &healthy(&lab));
+    assert_eq!(problems(&estate), Vec::<String>::new());
+    assert!(estate.healthy);
+    assert!(
+        estate
+            .hosts
+            .iter()
+            .all(|h| h.reachable && h.jails_running == h.jails_declared)
+    );
+    assert_eq!(estate.jails.len(), 9);
+    assert!(
+        estate
+            .jails
+            .iter()
+            .all(|j| j.state == JailState::Running && j.drift.is_empty())
+    );
+    let es = estate.elasticsearch.as_ref().unwrap();
+    assert_eq!(es.cluster.as_ref().unwrap().status, "green");
+    assert!(es.nodes.iter().all(|n| n.joined));
+    assert_eq!(
+        es.nodes
+            .iter()
+            .filter(|n| n.elected_master)
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        ["lab1-elasticsearch"]
+    );
+    // One section per VIP, each with the haproxy jails of both hosts.
+    assert_eq!(estate.haproxy.len(), 2);
+    assert!(estate.haproxy.iter().all(|vip| vip.frontends.len() == 2));
+    insta::assert_snapshot!(render(&estate, PLAIN));
+}
+
+#[test]
+fn a_stopped_elasticsearch_jail_is_stopped_missing_yellow_down_and_hinted() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    {
+        let lab2 = host_mut(&mut observed, "lab2");
+        let facts = lab2.facts.as_mut().unwrap();
+        let jail = facts.jails.get_mut("lab2-elasticsearch").unwrap();
+        jail.running = false;
+        jail.services
+            .values_mut()
+            .for_each(|running| *running = false);
+        for host in ["lab1", "lab2"] {
+            let stats = host_mut(&mut observed, host)
+                .haproxy
+                .as_mut()
+                .unwrap()
+                .as_mut()
+                .unwrap();
+            let servers = stats
+                .get_mut(&format!("{host}-haproxy-es"))
+                .unwrap()
+                .as_mut()
+                .unwrap();
+            servers[1].status = "DOWN".into();
+        }
+    }
+    let cluster = cluster_mut(&mut observed);
+    cluster.nodes.retain(|n| n.name != "lab2-elasticsearch");
+    if let Ok(stats) = &mut cluster.stats {
+        stats.retain(|s| s.name != "lab2-elasticsearch");
+    }
+    cluster.health = Health {
+        status: HealthStatus::Yellow,
+        number_of_nodes: 2,
+        number_of_data_nodes: 1,
+        active_shards: 1,
+        unassigned_shards: 1,
+        ..green()
+    };
+    cluster.unassigned_reason =
+        Some("index logs shard 0 replica, unassigned (NODE_LEFT): cannot allocate".into());
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+
+    assert!(!estate.healthy);
+    let jail = estate
+        .jails
+        .iter()
+        .find(|j| j.name == "lab2-elasticsearch")
+        .unwrap();
+    assert_eq!(jail.state, JailState::Stopped);
+    let es = estate.elasticsearch.as_ref().unwrap();
+    let missing = es
+        .nodes
+        .iter()
+        .find(|n| n.name == "lab2-elasticsearch")
+        .unwrap();
+    assert!(!missing.joined && missing.heap_used_percent.is_none());
+    let cluster = es.cluster.as_ref().unwrap();
+    assert_eq!(cluster.status, "yellow");
+    assert_eq!(
+        cluster.reason.as_deref(),
+        Some("index logs shard 0 replica, unassigned (NODE_LEFT): cannot allocate")
+    );
+    let deploy = "haelk deploy";
+    assert_eq!(
+        problems(&estate),
+        [
+            format!("lab2-elasticsearch is not running => {deploy} {} --limit lab2", estate.inventory),
+            format!("lab2-elasticsearch has not joined the cluster => {deploy} {} --limit lab2", estate.inventory),
+            "the cluster is yellow, 1 unassigned shard (index logs shard 0 replica, unassigned (NODE_LEFT): cannot allocate) => start the missing nodes (above); the shards recover once they rejoin".to_owned(),
+            format!("lab1-haproxy-es: backend server elasticsearch_nodes/lab2-elasticsearch is DOWN => start lab2-elasticsearch: {deploy} {} --limit lab2", estate.inventory),
+            format!("lab2-haproxy-es: backend server elasticsearch_nodes/lab2-elasticsearch is DOWN => start lab2-elasticsearch: {deploy} {} --limit lab2", estate.inventory),
+        ]
+    );
+    insta::assert_snapshot!(render(&estate, PLAIN));
+}
+
+#[test]
+fn an_unreachable_host_is_a_row_and_the_others_are_still_reported() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    let lab3 = host_mut(&mut observed, "lab3");
+    lab3.facts = Err("lab3: cannot connect over ssh to 127.0.10.3: Connection refused".into());
+    lab3.haproxy = None;
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+
+    assert!(!estate.healthy);
+    let row = estate.hosts.iter().find(|h| h.name == "lab3").unwrap();
+    assert!(!row.reachable);
+    assert!(row.error.as_deref().unwrap().contains("Connection refused"));
+    assert_eq!(estate.hosts.iter().filter(|h| h.reachable).count(), 2);
+    let jail = estate
+        .jails
+        .iter()
+        .find(|j| j.name == "lab3-elasticsearch")
+        .unwrap();
+    assert_eq!(jail.state, JailState::Unknown);
+    assert!(
+        estate
+            .jails
+            .iter()
+            .filter(|j| j.host != "lab3")
+            .all(|j| j.state == JailState::Running)
+    );
+    assert_eq!(
+        problems(&estate),
+        [
+            "lab3 is unreachable: lab3: cannot connect over ssh to 127.0.10.3: Connection refused => check that the host is up and sshd listens on 127.0.10.3:22, then run haelk status again"
+        ]
+    );
+    let text = render(&estate, PLAIN);
+    assert!(text.contains("no: lab3: cannot connect"), "{text}");
+    assert!(text.contains("Kibana"), "{text}");
+}
+
+#[test]
+fn a_hand_edited_file_is_drift_on_its_jail_with_the_reason() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    let facts = host_mut(&mut observed, "lab1").facts.as_mut().unwrap();
+    let (path, file) = facts
+        .files
+        .iter_mut()
+        .find(|(path, _)| path.ends_with("lab1-kibana/usr/local/etc/kibana/kibana.yml"))
+        .unwrap();
+    let path = path.display().to_string();
+    file.content.push_str("# edited by hand\n");
+    file.mode = 0o666;
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+
+    assert!(!estate.healthy);
+    let jail = estate
+        .jails
+        .iter()
+        .find(|j| j.name == "lab1-kibana")
+        .unwrap();
+    assert_eq!(jail.state, JailState::Running);
+    assert_eq!(
+        jail.drift,
+        [Drift {
+            path: path.clone(),
+            reasons: vec!["content".into(), "mode".into()],
+        }]
+    );
+    assert!(
+        estate
+            .jails
+            .iter()
+            .filter(|j| j.name != "lab1-kibana")
+            .all(|j| j.drift.is_empty())
+    );
+    assert_eq!(
+        problems(&estate),
+        [format!(
+            "lab1-kibana: {path} differs from the inventory (content, mode) => haelk deploy {} --limit lab1 (--dry-run shows the difference)",
+            estate.inventory
+        )]
+    );
+}
+
+#[test]
+fn a_yellow_cluster_with_every_node_joined_says_why() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    let cluster = cluster_mut(&mut observed);
+    cluster.health = Health {
+        status: HealthStatus::Yellow,
+        unassigned_shards: 2,
+        ..green()
+    };
+    cluster.unassigned_reason = Some("index big shard 0 replica, unassigned (INDEX_CREATED): the node is above the high watermark".into());
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+    assert!(!estate.healthy);
+    assert_eq!(
+        estate
+            .elasticsearch
+            .as_ref()
+            .unwrap()
+            .cluster
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some(
+            "index big shard 0 replica, unassigned (INDEX_CREATED): the node is above the high watermark"
+        )
+    );
+    assert_eq!(
+        problems(&estate),
+        [
+            "the cluster is yellow, 2 unassigned shards (index big shard 0 replica, unassigned (INDEX_CREATED): the node is above the high watermark) => wait for the recovery, or see GET /_cluster/allocation/explain"
+        ]
+    );
+}
+
+#[test]
+fn a_green_cluster_without_node_stats_is_still_healthy() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    cluster_mut(&mut observed).stats = Err("GET /_nodes/stats: HTTP 400".into());
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+    assert!(estate.healthy, "{:?}", problems(&estate));
+    let es = estate.elasticsearch.as_ref().unwrap();
+    assert_eq!(
+        es.stats_error.as_deref(),
+        Some("GET /_nodes/stats: HTTP 400")
+    );
+    assert!(
+        es.nodes
+            .iter()
+            .all(|n| n.joined && n.heap_used_percent.is_none())
+    );
+}
+
+#[test]
+fn the_json_document_has_the_documented_top_level_shape() {
+    let lab = lab();
+    let mut estate = Estate::build(&lab.inventory, &lab.desired, &healthy(&lab));
+    estate.took = Some(Took {
+        elapsed_ms: 420,
+        round_trips: 8,
+    });
+    let json = serde_json::to_value(&estate).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        // serde_json sorts keys.
+        [
+            "elasticsearch",
+            "haproxy",
+            "healthy",
+            "hosts",
+            "inventory",
+            "jails",
+            "kibana",
+            "problems",
+            "took"
+        ]
+    );
+    assert_eq!(json["jails"][0]["state"], "running");
+    assert_eq!(json["jails"][0]["role"], "haproxy");
+    assert_eq!(json["haproxy"][0]["service"], "elasticsearch");
+    assert_eq!(json["haproxy"][0]["vip"], "127.0.30.10:9200");
+    assert_eq!(json["elasticsearch"]["cluster"]["status"], "green");
+    assert_eq!(json["elasticsearch"]["nodes"][0]["elected_master"], true);
+    assert_eq!(json["took"]["round_trips"], 8);
+    assert_eq!(json["kibana"][1]["level"], "available");
+}
+
+#[test]
+fn colour_is_only_drawn_when_asked() {
+    let lab = lab();
+    let estate = Estate::build(&lab.inventory, &lab.desired, &healthy(&lab));
+    assert!(!render(&estate, PLAIN).contains('\x1b'));
+    let coloured = render(
+        &estate,
+        Style {
+            colour: true,
+            ..PLAIN
+        },
+    );
+    assert!(coloured.contains("\x1b["), "{coloured}");
+    // Narrow terminals get narrower tables (text lines are the terminal's to wrap).
+    let narrow = render(
+        &estate,
+        Style {
+            width: Some(80),
+            colour: false,
+        },
+    );
+    let table_lines = narrow
+        .lines()
+        .filter(|line| line.starts_with(['┌', '│', '╞', '└']));
+    assert!(table_lines.clone().count() > 30, "{narrow}");
+    assert!(
+        table_lines.clone().all(|line| line.chars().count() <= 80),
+        "{narrow}"
+    );
+}
+
+#[test]
+fn role_packages_are_shown_with_their_version() {
+    let lab = lab();
+    let estate = Estate::build(&lab.inventory, &lab.desired, &healthy(&lab));
+    let es = estate
+        .jails
+        .iter()
+        .find(|j| j.role == Role::Elasticsearch)
+        .unwrap();
+    assert_eq!(es.package.as_deref(), Some("elasticsearch8-8.17.4"));
+}
