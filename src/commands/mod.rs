@@ -8,13 +8,6 @@ pub mod status;
 
 use anyhow::Result;
 
-use crate::exit::Outcome;
-
-/// What a command whose capability has not been built yet says, plainly.
-fn not_built_yet(command: &str, issue: &str) -> Result<Outcome> {
-    eprintln!("haelk {command}: not available in this version yet ({issue}).");
-    Ok(Outcome::Failed)
-}
 
 /// The async runtime of the commands that talk to hosts.
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -405,7 +405,25 @@ fn render_diff_shows_new_and_removed_files() {
 }
 
 #[test]
-fn commands_of_later_issues_say_so_and_exit_1() {
+fn migrate_node_dry_run_lists_the_steps_without_connecting() {
+    let ran = Test::new()
+        .args([
+            "migrate-node",
+            "8f15-kibana",
+            "--to",
+            "7c3a-tiebreak",
+            "--dry-run",
+            "-i",
+            &example_path(),
+        ])
+        .stdout_has(" 2. phase 1 (jail keeps running): zfs snapshot zroot/jails/8f15-kibana@haelk-migrate-base")
+        .stdout_has("10. update the inventory: 8f15-kibana under 7c3a-tiebreak")
+        .run();
+    assert_eq!(ran.stdout.lines().count(), 10, "{}", ran.stdout);
+}
+
+#[test]
+fn migrate_node_refuses_a_move_that_loses_the_quorum_with_the_lint_message() {
     Test::new()
         .args([
             "migrate-node",
@@ -416,7 +434,8 @@ fn commands_of_later_issues_say_so_and_exit_1() {
             &example_path(),
         ])
         .status(1)
-        .stderr_has("not available")
+        .stderr_has("moving d12c-elasticsearch to 7c3a-tiebreak would leave the design not highly available")
+        .stderr_has("error[HA003]: losing host 7c3a-tiebreak loses the master quorum")
         .run();
 }
 

@@ -226,7 +226,9 @@ fn a_target_host_without_jails_gets_an_instruction() {
         )
     );
     assert!(
-        error.to_string().contains("host `three` has no `jails:` key"),
+        error
+            .to_string()
+            .contains("host `three` has no `jails:` key"),
         "{error}"
     );
 }
@@ -376,7 +378,9 @@ fn a_file_without_a_final_newline_gets_one_where_lines_are_added() {
 
     // lab4, the last host, has `jails: {}`: the jail becomes its first entry.
     let without = unterminated.replacen(&kibana, "", 1);
-    let head = without.strip_suffix("jails: {}").expect("lab4 ends the file");
+    let head = without
+        .strip_suffix("jails: {}")
+        .expect("lab4 ends the file");
     assert_eq!(moved.text, format!("{head}jails:\n{kibana}"));
 }
 
