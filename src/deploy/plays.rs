@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::{Engine, HostRun, Stop};
+use super::{Engine, HostRun, Progress, Stop};
 use crate::desired::ClusterPhase;
 use crate::elasticsearch::{self, rolling};
 use crate::freebsd;
@@ -310,7 +310,7 @@ impl<'a, R: Remote> Engine<'a, R> {
         let results = join_all(
             stacks
                 .iter()
-                .map(|(run, jails)| wait_for_backends(run, jails, deadline)),
+                .map(|(run, jails)| wait_for_backends(run, jails, deadline, &self.progress)),
         )
         .await;
         // service -> server -> UP in every jail that fronts the service.
@@ -350,13 +350,30 @@ impl<'a, R: Remote> Engine<'a, R> {
             self.jail_plan(jail)
                 .is_some_and(|(_, plan)| !plan.is_empty())
         });
-        if self.phase == ClusterPhase::Bootstrap {
-            // A new cluster forms only with a majority of its masters up: start
-            // every node, then wait for green once.
-            batches = vec![batches.into_iter().flatten().collect()];
-        } else if !work {
+        // Nodes that are not serving start together, before any gate: starting a
+        // node never endangers the cluster, and a cluster whose nodes are all down
+        // (a bootstrap, a power cut) forms only once a majority of its masters run.
+        let stopped: Vec<&Jail> = batches
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|jail| {
+                self.jail_plan(jail)
+                    .is_some_and(|(_, plan)| !plan.is_empty() && !plan.was_running)
+            })
+            .collect();
+        for jails in &mut batches {
+            jails.retain(|jail| !stopped.iter().any(|s| s.name == jail.name));
+        }
+        batches.retain(|jails| !jails.is_empty());
+        if !stopped.is_empty() {
+            batches.insert(0, stopped);
+        }
+        if !work {
             batches.clear();
-        } else if let Some(master) = self.elected_master().await {
+        } else if self.phase == ClusterPhase::Formed
+            && let Some(master) = self.elected_master().await
+        {
             // ECK: the elected master restarts last, so the cluster elects once.
             batches.sort_by_key(|jails| jails.iter().any(|j| j.name.as_str() == master));
         }
@@ -758,6 +775,7 @@ async fn wait_for_backends<R: Remote>(
     run: &HostRun<'_, R>,
     jails: &[&Jail],
     deadline: Instant,
+    progress: &Progress,
 ) -> Result<Vec<(&'static str, String, bool)>, String> {
     let Some(remote) = &run.remote else {
         return Err(format!("{}: not connected", run.name()));
@@ -772,11 +790,15 @@ async fn wait_for_backends<R: Remote>(
         let stats = haproxy::parse_stats(&output.stdout);
         let mut seen = Vec::new();
         let mut problems = Vec::new();
+        let mut in_maintenance = Vec::new();
         for jail in jails {
             let service = jail.fronts.map_or("?", Role::as_str);
             match stats.get(jail.name.as_str()) {
                 Some(Ok(servers)) => {
                     for server in servers {
+                        if server.status == "MAINT" {
+                            in_maintenance.push((jail.name.as_str(), server));
+                        }
                         if !server.is_up() {
                             problems
                                 .push(format!("{}/{} {}", jail.name, server.server, server.status));
@@ -790,6 +812,26 @@ async fn wait_for_backends<R: Remote>(
         }
         if problems.is_empty() {
             return Ok(seen);
+        }
+        // haelk's configuration never disables a server: MAINT is an
+        // administrator's or an interrupted drain's. The inventory says the node
+        // serves, so it serves again (its health check still decides UP).
+        for (jail, server) in in_maintenance {
+            let script = haproxy::set_state_script(
+                [jail],
+                &server.backend,
+                &server.server,
+                AdminState::Ready,
+            );
+            remote
+                .run(&script)
+                .await
+                .and_then(|o| o.check(run.name(), "taking a server out of MAINT"))
+                .map_err(|e| e.to_string())?;
+            progress.println(format!(
+                "  {jail}: {} was in MAINT (an interrupted drain?): set ready",
+                server.server
+            ));
         }
         if Instant::now() >= deadline {
             return Err(format!("backends not UP in time: {}", problems.join(", ")));

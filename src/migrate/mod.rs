@@ -210,7 +210,10 @@ impl Mover<'_> {
             }
             self.write_record(Stage::Started).await?;
         }
-        self.verify_on_target().await?;
+        if let Err(err) = self.verify_on_target().await {
+            self.undo_on_target().await;
+            return Err(self.roll_back(err).await);
+        }
         let downtime = downtime_start.map(|start| start.elapsed());
         if let Some(downtime) = downtime {
             self.say(format!("downtime: {:.1} s", downtime.as_secs_f64()));
@@ -495,6 +498,38 @@ impl Mover<'_> {
                 .check(name, &format!("starting {}", migration.jail.name))?;
         }
         Ok(())
+    }
+
+    /// The jail started on the target but does not work there: stop it and make
+    /// the target forget it again (its dataset stays for the next attempt).
+    /// Failures are reported, not returned: the source restart comes next.
+    async fn undo_on_target(&self) {
+        let migration = self.migration;
+        let jail = migration.jail.name.as_str();
+        let jail_list: Vec<&str> = crate::desired::jail_start_order(&migration.target)
+            .into_iter()
+            .map(|j| j.name.as_str())
+            .collect();
+        let script = format!(
+            "{} >&2 || true\nrm -f {}\n{}\n",
+            freebsd::jail_service("stop", jail),
+            quote(&freebsd::jail_conf_path(jail).to_string_lossy()),
+            freebsd::sysrc_set(None, "jail_list", &jail_list.join(" ")),
+        );
+        let undone = match self.target() {
+            Ok(target) => target
+                .run(&script)
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|o| {
+                    o.check(migration.target.name.as_str(), "stopping the jail on the target")
+                        .map_err(anyhow::Error::from)
+                }),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = undone {
+            self.say(format!("warning: {err:#}"));
+        }
     }
 
     /// Phase 2 failed with the service stopped: start it again on the source,

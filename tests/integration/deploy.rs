@@ -308,3 +308,30 @@ fn allocation_left_at_primaries_by_a_cut_off_rollout_is_restored() {
     let settings: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(settings["persistent"], serde_json::json!({}), "{body}");
 }
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_cluster_whose_nodes_are_all_down_is_started_in_one_batch() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    for (host, jail) in ES_NODES {
+        on_host(host, &format!("service -j {jail} elasticsearch stop"));
+    }
+    // One node alone cannot elect a master: started one by one with a green gate
+    // after each, the first gate would wait for ever.
+    let output = deploy("inventories/lab.yaml");
+    let starts = output
+        .lines()
+        .filter(|l| l.contains("-elasticsearch: start"))
+        .count();
+    assert_eq!(starts, 3, "{output}");
+    assert_eq!(
+        output
+            .lines()
+            .filter(|l| l.contains("gate elasticsearch_green"))
+            .count(),
+        1,
+        "{output}"
+    );
+    assert!(output.contains("es 3/3 joined · green"), "{output}");
+}
