@@ -167,12 +167,15 @@ impl Builder<'_> {
     fn elasticsearch_files(&self, jail: &Jail, root: &Path) -> Result<Vec<ManagedFile>> {
         let cluster = &self.inventory.cluster;
         let es = &cluster.elasticsearch;
-        let masters: Vec<&Jail> = self
+        let mut masters: Vec<&Jail> = self
             .inventory
             .jails()
             .map(|(_, j)| j)
             .filter(|j| j.is_master_eligible())
             .collect();
+        // By name, not by host: moving a jail to another host must not change
+        // the other nodes' files (and restart them).
+        masters.sort_by(|a, b| a.name.cmp(&b.name));
         let context = ElasticsearchYml {
             cluster_name: cluster.name.as_str(),
             node_name: jail.name.as_str(),
@@ -376,15 +379,17 @@ impl Builder<'_> {
     }
 }
 
-/// The nodes of `service` a load balancer should send clients to, in file order.
-/// For Elasticsearch that leaves out dedicated master-eligible nodes (including
-/// voting-only tiebreakers): client load on them would slow elections, and a
-/// small tiebreaker is not sized for it. Should that leave nobody, every node.
+/// The nodes of `service` a load balancer should send clients to, by name (so
+/// that moving a jail between hosts changes no other file). For Elasticsearch
+/// that leaves out dedicated master-eligible nodes (including voting-only
+/// tiebreakers): client load on them would slow elections, and a small
+/// tiebreaker is not sized for it. Should that leave nobody, every node.
 pub fn client_facing_nodes(inventory: &Inventory, service: Role) -> Vec<&Jail> {
-    let all: Vec<&Jail> = inventory
+    let mut all: Vec<&Jail> = inventory
         .jails_with_role(service)
         .map(|(_, jail)| jail)
         .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
     if service != Role::Elasticsearch {
         return all;
     }
@@ -690,7 +695,7 @@ mod tests {
         let formed = build_example(ClusterPhase::Formed);
         let bootstrap_yml = &file(&bootstrap, path).content;
         assert!(bootstrap_yml.contains(
-            "cluster.initial_master_nodes: [\"d12c-elasticsearch\",\"2a44-elasticsearch\",\"7c3a-elasticsearch\"]"
+            "cluster.initial_master_nodes: [\"2a44-elasticsearch\",\"7c3a-elasticsearch\",\"d12c-elasticsearch\"]"
         ));
         let formed_file = file(&formed, path);
         assert!(!formed_file.content.contains("initial_master_nodes"));
@@ -750,9 +755,9 @@ mod tests {
         };
         assert_eq!(
             names(Role::Elasticsearch),
-            ["d12c-elasticsearch", "2a44-elasticsearch"]
+            ["2a44-elasticsearch", "d12c-elasticsearch"]
         );
-        assert_eq!(names(Role::Kibana), ["8f15-kibana", "2a42-kibana"]);
+        assert_eq!(names(Role::Kibana), ["2a42-kibana", "8f15-kibana"]);
 
         let mut masters_only = testing::example();
         for host in &mut masters_only.hosts {

@@ -63,6 +63,8 @@ fn inventory_host_of(inventory: &EditedInventory, jail: &str) -> String {
 #[ignore = "needs the local lab: lab/labctl up"]
 fn an_elasticsearch_node_moves_to_another_host_without_losing_a_document() {
     let _lab = lab();
+    // From empty hosts: an earlier failed run may have left a moved jail behind.
+    reset_lab();
     deploy("inventories/lab.yaml");
     let inventory = inventory_copy();
     let index = format!("migrate-{}", std::process::id());
@@ -116,6 +118,8 @@ fn an_elasticsearch_node_moves_to_another_host_without_losing_a_document() {
 #[ignore = "needs the local lab: lab/labctl up"]
 fn a_kibana_instance_moves_while_the_kibana_vip_keeps_answering() {
     let _lab = lab();
+    // From empty hosts: an earlier failed run may have left a moved jail behind.
+    reset_lab();
     deploy("inventories/lab.yaml");
     let inventory = inventory_copy();
     let stop = Arc::new(AtomicBool::new(false));
@@ -152,6 +156,8 @@ fn a_kibana_instance_moves_while_the_kibana_vip_keeps_answering() {
 #[ignore = "needs the local lab: lab/labctl up"]
 fn a_move_that_breaks_high_availability_is_refused_with_the_lint_message() {
     let _lab = lab();
+    // From empty hosts: an earlier failed run may have left a moved jail behind.
+    reset_lab();
     deploy("inventories/lab.yaml");
     let inventory = inventory_copy();
     let before = std::fs::read_to_string(inventory.path()).expect("inventory");
