@@ -8,7 +8,6 @@ pub mod status;
 
 use anyhow::Result;
 
-
 /// The async runtime of the commands that talk to hosts.
 fn runtime() -> Result<tokio::runtime::Runtime> {
     use anyhow::Context as _;

@@ -522,8 +522,11 @@ impl Mover<'_> {
                 .await
                 .map_err(anyhow::Error::from)
                 .and_then(|o| {
-                    o.check(migration.target.name.as_str(), "stopping the jail on the target")
-                        .map_err(anyhow::Error::from)
+                    o.check(
+                        migration.target.name.as_str(),
+                        "stopping the jail on the target",
+                    )
+                    .map_err(anyhow::Error::from)
                 }),
             Err(err) => Err(err),
         };
