@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::inventory::Role;
+use crate::remote::{Remote, RemoteError};
 use crate::shell::{join, quote};
 
 /// The admin socket inside every haproxy jail.
@@ -93,6 +94,18 @@ pub fn set_state_script<'a>(
         );
     }
     script
+}
+
+/// Reads the stats of `jails` on `remote`: one round trip.
+pub async fn read_stats<'a>(
+    remote: &impl Remote,
+    jails: impl IntoIterator<Item = &'a str>,
+) -> Result<HostStats, RemoteError> {
+    let output = remote
+        .run(&stats_script(jails))
+        .await?
+        .check(remote.host(), "reading the haproxy stats")?;
+    Ok(parse_stats(&output.stdout))
 }
 
 /// Parses what [`stats_script`] printed.

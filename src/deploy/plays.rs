@@ -564,14 +564,10 @@ impl<'a, R: Remote> Engine<'a, R> {
         let deadline = Instant::now() + timeout;
         for (run, jails) in self.fronting(service) {
             let Some(remote) = &run.remote else { continue };
-            let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
             loop {
-                let output = remote
-                    .run(&script)
+                let open: u64 = haproxy::read_stats(remote, jails.iter().map(|j| j.name.as_str()))
                     .await
-                    .and_then(|o| o.check(run.name(), "reading the haproxy stats"))
-                    .map_err(|e| e.to_string())?;
-                let open: u64 = haproxy::parse_stats(&output.stdout)
+                    .map_err(|e| e.to_string())?
                     .values()
                     .filter_map(|servers| servers.as_ref().ok())
                     .flatten()
@@ -780,14 +776,10 @@ async fn wait_for_backends<R: Remote>(
     let Some(remote) = &run.remote else {
         return Err(format!("{}: not connected", run.name()));
     };
-    let script = haproxy::stats_script(jails.iter().map(|j| j.name.as_str()));
     loop {
-        let output = remote
-            .run(&script)
+        let stats = haproxy::read_stats(remote, jails.iter().map(|j| j.name.as_str()))
             .await
-            .and_then(|o| o.check(run.name(), "reading the haproxy stats"))
             .map_err(|e| e.to_string())?;
-        let stats = haproxy::parse_stats(&output.stdout);
         let mut seen = Vec::new();
         let mut problems = Vec::new();
         let mut in_maintenance = Vec::new();

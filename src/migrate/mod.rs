@@ -749,14 +749,8 @@ impl Mover<'_> {
                 ));
             }
             Role::Haproxy => {
-                let script = haproxy::stats_script([jail.name.as_str()]);
                 loop {
-                    let output = self
-                        .target()?
-                        .run(&script)
-                        .await?
-                        .check(migration.target.name.as_str(), "reading the haproxy stats")?;
-                    let stats = haproxy::parse_stats(&output.stdout);
+                    let stats = haproxy::read_stats(self.target()?, [jail.name.as_str()]).await?;
                     let up = stats
                         .get(jail.name.as_str())
                         .and_then(|s| s.as_ref().ok())

@@ -1,8 +1,6 @@
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::desired::{self, ClusterPhase};
-use crate::facts::{DatasetFacts, FileFacts, HostFacts, JailFacts};
+use crate::facts::HostFacts;
 use crate::secret::Secrets;
 use crate::templates::Templates;
 
@@ -23,73 +21,6 @@ fn lab_host(name: &str) -> HostState {
         .unwrap()
 }
 
-/// The facts of a host that is exactly as desired.
-fn converged(host: &HostState) -> HostFacts {
-    let datasets = host
-        .datasets
-        .iter()
-        .map(|d| {
-            let prop = |k: &str| d.properties.get(k).cloned().unwrap_or_default();
-            (
-                d.name.clone(),
-                DatasetFacts {
-                    mountpoint: prop("mountpoint"),
-                    compression: prop("compression"),
-                    cluster_uuid: None,
-                },
-            )
-        })
-        .collect();
-    let files = host
-        .all_files()
-        .map(|f| {
-            (
-                f.path.clone(),
-                FileFacts {
-                    content: f.content.clone(),
-                    mode: f.mode,
-                    uid: 0,
-                    gid: 0,
-                    wanted_uid: Some(0),
-                    wanted_gid: Some(0),
-                },
-            )
-        })
-        .collect();
-    let jails = host
-        .jails
-        .iter()
-        .map(|j| {
-            (
-                j.name.to_string(),
-                JailFacts {
-                    running: true,
-                    populated: true,
-                    packages: j.packages.iter().map(|p| (p.clone(), "1".into())).collect(),
-                    services: j.services.iter().map(|s| (s.clone(), true)).collect(),
-                    pending: OnChange::Nothing,
-                },
-            )
-        })
-        .collect();
-    HostFacts {
-        freebsd_version: "14.3-RELEASE".into(),
-        pool: None,
-        datasets,
-        carp_loaded: true,
-        rc_conf: some_values(&host.rc_conf),
-        loader_conf: some_values(&host.loader_conf),
-        files,
-        jails,
-    }
-}
-
-fn some_values(map: &BTreeMap<String, String>) -> BTreeMap<String, Option<String>> {
-    map.iter()
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect()
-}
-
 fn commands(steps: &[Step]) -> Vec<String> {
     steps
         .iter()
@@ -103,7 +34,7 @@ fn commands(steps: &[Step]) -> Vec<String> {
 #[test]
 fn a_converged_host_has_nothing_to_do() {
     let host = lab_host("lab1");
-    let plan = plan_host(&host, &converged(&host));
+    let plan = plan_host(&host, &crate::testing::converged_facts(&host));
     assert!(plan.is_empty(), "{plan:#?}");
     assert_eq!(plan.change_count(), 0);
     // 5 datasets, 2 rc keys, 1 loader key, 4 jails + their packages, services
@@ -154,7 +85,7 @@ fn a_fresh_host_is_prepared_in_order_and_every_service_started() {
 #[test]
 fn the_host_play_loads_carp_where_haproxy_runs() {
     let host = lab_host("lab1");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     facts.carp_loaded = false;
     facts.loader_conf.clear();
     let plan = plan_host(&host, &facts);
@@ -170,7 +101,7 @@ fn the_host_play_loads_carp_where_haproxy_runs() {
 #[test]
 fn a_changed_setting_rewrites_one_file_and_restarts_only_that_service() {
     let host = lab_host("lab1");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     let es = host
         .jails
         .iter()
@@ -194,7 +125,7 @@ fn a_changed_setting_rewrites_one_file_and_restarts_only_that_service() {
 #[test]
 fn a_comment_only_change_is_written_without_a_restart() {
     let host = lab_host("lab1");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     let kibana = host.jails.iter().find(|j| j.role == Role::Kibana).unwrap();
     let file = &kibana.files[0];
     facts.files.get_mut(&file.path).unwrap().content = format!("# old header\n{}", file.content);
@@ -222,7 +153,7 @@ fn action_commands_of(jail: &JailPlan) -> Vec<String> {
 #[test]
 fn an_owed_action_is_done_even_when_every_file_is_in_place() {
     let host = lab_host("lab1");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     let jail = "lab1-haproxy-es";
     facts.jails.get_mut(jail).unwrap().pending = OnChange::Reload;
     let plan = plan_host(&host, &facts);
@@ -247,7 +178,7 @@ fn an_owed_action_is_done_even_when_every_file_is_in_place() {
 #[test]
 fn a_running_jail_with_a_new_jail_conf_is_restarted_in_its_service_play() {
     let host = lab_host("lab2");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     let path = freebsd::jail_conf_path("lab2-kibana");
     facts
         .files
@@ -276,7 +207,7 @@ fn a_running_jail_with_a_new_jail_conf_is_restarted_in_its_service_play() {
 #[test]
 fn owner_and_mode_drift_is_rewritten_without_a_restart() {
     let host = lab_host("lab1");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     let kibana = host.jails.iter().find(|j| j.role == Role::Kibana).unwrap();
     let current = facts.files.get_mut(&kibana.files[0].path).unwrap();
     current.mode = 0o644;
@@ -290,7 +221,7 @@ fn owner_and_mode_drift_is_rewritten_without_a_restart() {
 #[test]
 fn a_stopped_service_is_started() {
     let host = lab_host("lab1");
-    let mut facts = converged(&host);
+    let mut facts = crate::testing::converged_facts(&host);
     facts
         .jails
         .get_mut("lab1-kibana")

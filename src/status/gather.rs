@@ -215,13 +215,9 @@ async fn observe_host(
         if haproxy_jails.is_empty() {
             return None;
         }
-        let script = haproxy::stats_script(haproxy_jails.iter().copied());
         Some(
-            remote
-                .run(&script)
+            haproxy::read_stats(remote, haproxy_jails.iter().copied())
                 .await
-                .and_then(|o| o.check(remote.host(), "reading the haproxy stats"))
-                .map(|o| haproxy::parse_stats(&o.stdout))
                 .map_err(|e| e.to_string()),
         )
     };

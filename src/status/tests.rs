@@ -1,12 +1,9 @@
 //! The status model and its tables, from fixed observations of the lab inventory.
 
-use std::collections::BTreeMap;
-
 use super::model::*;
 use super::render::{Style, render};
-use crate::desired::{self, ClusterPhase, DesiredState, HostState, OnChange};
+use crate::desired::{self, ClusterPhase, DesiredState};
 use crate::elasticsearch::{Health, HealthStatus, Node, NodeStats};
-use crate::facts::{DatasetFacts, FileFacts, HostFacts, JailFacts, PoolFacts};
 use crate::haproxy::{HostStats, ServerState};
 use crate::inventory::{Inventory, Role};
 use crate::kibana::KibanaStatus;
@@ -31,75 +28,6 @@ fn lab() -> Lab {
     )
     .unwrap();
     Lab { inventory, desired }
-}
-
-/// The facts of a host that is exactly as desired.
-fn converged(host: &HostState) -> HostFacts {
-    let datasets = host
-        .datasets
-        .iter()
-        .map(|d| {
-            let prop = |k: &str| d.properties.get(k).cloned().unwrap_or_default();
-            let facts = DatasetFacts {
-                mountpoint: prop("mountpoint"),
-                compression: prop("compression"),
-                cluster_uuid: Some("uuid".into()),
-            };
-            (d.name.clone(), facts)
-        })
-        .collect();
-    let files = host
-        .all_files()
-        .map(|f| {
-            let facts = FileFacts {
-                content: f.content.clone(),
-                mode: f.mode,
-                uid: 0,
-                gid: 0,
-                wanted_uid: Some(0),
-                wanted_gid: Some(0),
-            };
-            (f.path.clone(), facts)
-        })
-        .collect();
-    let jails = host
-        .jails
-        .iter()
-        .map(|j| {
-            let facts = JailFacts {
-                running: true,
-                populated: true,
-                packages: j
-                    .packages
-                    .iter()
-                    .map(|p| (p.clone(), "8.17.4".into()))
-                    .collect(),
-                services: j.services.iter().map(|s| (s.clone(), true)).collect(),
-                pending: OnChange::Nothing,
-            };
-            (j.name.to_string(), facts)
-        })
-        .collect();
-    let some = |map: &BTreeMap<String, String>| {
-        map.iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect()
-    };
-    HostFacts {
-        freebsd_version: "14.3-RELEASE".into(),
-        pool: Some(PoolFacts {
-            name: host.host.to_string(),
-            size: "1016M".into(),
-            allocated: "3.2M".into(),
-            free: "1013M".into(),
-        }),
-        datasets,
-        carp_loaded: true,
-        rc_conf: some(&host.rc_conf),
-        loader_conf: some(&host.loader_conf),
-        files,
-        jails,
-    }
 }
 
 fn server(backend: &str, server: &str, status: &str) -> ServerState {
@@ -173,7 +101,7 @@ fn healthy(lab: &Lab) -> Observed {
         .iter()
         .map(|state| ObservedHost {
             name: state.host.to_string(),
-            facts: Ok(converged(state)),
+            facts: Ok(crate::testing::converged_facts(state)),
             haproxy: (state.host.as_str() != "lab3").then(|| Ok(haproxy_up(state.host.as_str()))),
         })
         .collect();
