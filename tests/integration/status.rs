@@ -81,7 +81,7 @@ fn assert_healthy() {
     assert_eq!(estate["healthy"], true);
     assert_eq!(estate["problems"].as_array().unwrap().len(), 0);
     let hosts = estate["hosts"].as_array().unwrap();
-    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts.len(), 4, "lab1-lab3 and the spare lab4");
     for host in hosts {
         assert_eq!(host["reachable"], true, "{host}");
         assert_eq!(host["jails_running"], host["jails_declared"], "{host}");
