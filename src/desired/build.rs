@@ -187,9 +187,14 @@ impl Builder<'_> {
                 .iter()
                 .map(|m| format!("{}:{}", m.ip, es.transport_port))
                 .collect(),
+            // Only master-eligible nodes vote in the first election; a data-only
+            // node that starts late would join the formed cluster with the setting,
+            // which Elasticsearch refuses.
             initial_master_nodes: match self.phase {
-                ClusterPhase::Bootstrap => masters.iter().map(|m| m.name.as_str()).collect(),
-                ClusterPhase::Formed => Vec::new(),
+                ClusterPhase::Bootstrap if jail.is_master_eligible() => {
+                    masters.iter().map(|m| m.name.as_str()).collect()
+                }
+                ClusterPhase::Bootstrap | ClusterPhase::Formed => Vec::new(),
             },
             path_repo: cluster
                 .snapshots
@@ -684,6 +689,37 @@ mod tests {
         assert_eq!(
             (jail_conf.mode, jail_conf.on_change),
             (0o644, OnChange::RestartJail)
+        );
+    }
+
+    #[test]
+    fn a_data_only_node_never_gets_initial_master_nodes() {
+        let mut inventory = testing::example();
+        let jail = &mut inventory.hosts[0].jails[3];
+        assert_eq!(jail.name.as_str(), "d12c-elasticsearch");
+        jail.node_roles = vec![crate::inventory::NodeRole::Data];
+        let secrets = Secrets::load(&inventory).unwrap();
+        let state = build(
+            &inventory,
+            &Templates::builtin().unwrap(),
+            &secrets,
+            ClusterPhase::Bootstrap,
+        )
+        .unwrap();
+        let yml = |path: &str| file(&state, path).content.clone();
+        assert!(
+            !yml(
+                "/usr/local/jails/d12c-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml"
+            )
+            .contains("initial_master_nodes")
+        );
+        assert!(
+            yml(
+                "/usr/local/jails/2a44-elasticsearch/usr/local/etc/elasticsearch/elasticsearch.yml"
+            )
+            .contains(
+                "cluster.initial_master_nodes: [\"2a44-elasticsearch\",\"7c3a-elasticsearch\"]"
+            )
         );
     }
 

@@ -21,7 +21,6 @@ use crate::freebsd;
 use crate::inventory::{Name, Role};
 
 pub(crate) use script::running_jails;
-pub use script::service_status_check;
 
 /// Everything deploy would do on one host.
 #[derive(Debug, Clone)]

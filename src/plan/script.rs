@@ -95,7 +95,7 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
 }
 
 /// Fails the script unless `service` runs in `jail`.
-pub fn service_status_check(jail: &str, service: &str) -> String {
+fn service_status_check(jail: &str, service: &str) -> String {
     format!(
         "{} >/dev/null 2>&1 || {{ echo {} >&2; exit 1; }}",
         freebsd::jail_service_action(jail, service, "status"),
