@@ -234,6 +234,32 @@ impl Client {
             .count())
     }
 
+    /// Every shard copy: (index, shard number, node; `None` while unassigned).
+    pub async fn shard_copies(&self) -> Result<Vec<(String, String, Option<String>)>, EsError> {
+        let rows: Vec<Value> = self
+            .json(
+                Method::GET,
+                "/_cat/shards?format=json&h=index,shard,node",
+                None,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let text = |key: &str| match &row[key] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                // A relocating copy reads `FROM -> ADDRESS ID TO`: it is on FROM.
+                let node = row["node"]
+                    .as_str()
+                    .and_then(|n| n.split_whitespace().next())
+                    .map(str::to_owned);
+                (text("index"), text("shard"), node)
+            })
+            .collect())
+    }
+
     /// Excludes a master-eligible node from the voting configuration, so the
     /// cluster keeps its quorum without it.
     pub async fn add_voting_exclusion(&self, node: &str) -> Result<(), EsError> {

@@ -281,6 +281,9 @@ impl Mover<'_> {
                 );
             }
         }
+        if let (Some(client), Strategy::Drain) = (&self.elasticsearch, migration.strategy) {
+            drain_is_possible(client, migration.jail.name.as_str()).await?;
+        }
         let used = self
             .bytes(self.source()?, &migration.source_dataset, "used")
             .await?;
@@ -818,12 +821,6 @@ impl Mover<'_> {
                 )
             ));
         }
-        for snapshot in [plan::SNAPSHOT_BASE, plan::SNAPSHOT_FINAL] {
-            script.push_str(&format!(
-                "zfs destroy {} 2>/dev/null || true\n",
-                quote(&format!("{}@{snapshot}", migration.target_dataset))
-            ));
-        }
         self.source()?.run(&script).await?.check(
             migration.source.name.as_str(),
             "retiring the jail on the source",
@@ -922,6 +919,34 @@ impl Mover<'_> {
             problems.join("; ")
         )
     }
+}
+
+/// A drain moves every copy off the node: each shard on it must have room on the
+/// other data nodes (one copy of a shard per node), or the drain never ends.
+async fn drain_is_possible(client: &elasticsearch::Client, node: &str) -> Result<()> {
+    let others = client
+        .nodes()
+        .await?
+        .iter()
+        .filter(|n| n.is_data() && n.name != node)
+        .count();
+    let copies = client.shard_copies().await?;
+    for (index, shard, _) in copies
+        .iter()
+        .filter(|(_, _, on)| on.as_deref() == Some(node))
+    {
+        let count = copies
+            .iter()
+            .filter(|(i, s, _)| i == index && s == shard)
+            .count();
+        if count > others {
+            bail!(
+                "cannot drain {node}: shard {shard} of index {index} has {count} copies and only {others} other data node{} can hold one each; --strategy keep moves the node with its shards",
+                if others == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Ok(())
 }
 
 /// How long a drain may take.

@@ -137,7 +137,15 @@ fn a_kibana_instance_moves_while_the_kibana_vip_keeps_answering() {
         }
         (requests, failures)
     });
-    let output = migrate(&inventory, "lab1-kibana", "lab4");
+    let output = haelk(&[
+        "migrate-node",
+        "lab1-kibana",
+        "--to",
+        "lab4",
+        "-i",
+        &inventory.path(),
+        "--destroy-source",
+    ]);
     stop.store(true, Ordering::Relaxed);
     let (requests, failures) = poller.join().expect("poller");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -148,6 +156,10 @@ fn a_kibana_instance_moves_while_the_kibana_vip_keeps_answering() {
     );
     assert_eq!(running_on("lab1-kibana"), ["lab4"]);
     assert!(text(&output).contains("lab1-kibana available on lab4"));
+    // --destroy-source: the source dataset is gone.
+    assert!(text(&output).contains("lab1/jails/lab1-kibana destroyed"));
+    let datasets = on_host("lab1", "zfs list -H -o name -r lab1/jails");
+    assert!(!datasets.contains("lab1-kibana"), "{datasets}");
     assert_eq!(inventory_host_of(&inventory, "lab1-kibana"), "lab4");
     reset_lab();
 }
@@ -256,5 +268,42 @@ fn a_move_killed_at_any_stage_finishes_when_run_again() {
         // nothing serves its shard copies: that is the downtime, not a loss.
         let _ = failures;
     }
+    reset_lab();
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_drain_the_other_data_nodes_cannot_absorb_is_refused_before_anything_moves() {
+    let _lab = lab();
+    reset_lab();
+    deploy("inventories/lab.yaml");
+    // Two data nodes, one replica: lab1's copies have nowhere else to go.
+    let (status, body) = http(
+        ES_VIP,
+        "PUT",
+        "/two-copies",
+        Some(r#"{"settings":{"number_of_shards":1,"number_of_replicas":1}}"#),
+    )
+    .expect("create index");
+    assert_eq!(status, 200, "{body}");
+    let inventory = inventory_copy();
+    let output = haelk(&[
+        "migrate-node",
+        "lab1-elasticsearch",
+        "--to",
+        "lab4",
+        "-i",
+        &inventory.path(),
+        "--strategy",
+        "drain",
+    ]);
+    let message = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("cannot drain lab1-elasticsearch: shard 0 of index two-copies has 2 copies and only 1 other data node can hold one each"),
+        "{message}"
+    );
+    assert_eq!(running_on("lab1-elasticsearch"), ["lab1"], "nothing moved");
+    assert_cluster_settings_default();
     reset_lab();
 }
