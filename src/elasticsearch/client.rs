@@ -16,6 +16,7 @@ use super::types::{
     HealthStatus, Node, NodeStats, NodesInfo, NodesStats, RootInfo, es_time, join_node_stats,
     join_nodes, no_unassigned_shards,
 };
+use crate::remote::error_chain;
 
 /// Timeout of a request that does not wait on the cluster.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -386,15 +387,4 @@ fn status_error(method: &Method, path: &str, answer: &Answer) -> EsError {
         error_type,
         reason,
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -26,7 +26,7 @@ pub use plan::{Migration, Refusal, Strategy};
 pub use record::{RECORD, Stage};
 
 use crate::deploy::Progress;
-use crate::desired::{self, ClusterPhase};
+use crate::desired::{self, ClusterPhase, HostState};
 use crate::elasticsearch::{self, Allocation, HealthStatus};
 use crate::facts;
 use crate::freebsd;
@@ -93,6 +93,18 @@ pub async fn migrate(
         }
         return Ok(None);
     }
+    // The target's desired state after the move, rendered before any host is
+    // touched; phase 1 needs its parent dataset, the start its jail and files.
+    let target_state = desired::build(
+        &migration.moved,
+        &Templates::load(migration.moved.templates.as_deref())?,
+        &Secrets::load(&migration.moved)?,
+        ClusterPhase::Formed,
+    )?
+    .hosts
+    .into_iter()
+    .find(|h| h.host == migration.target.name)
+    .ok_or_else(|| anyhow!("{} is not in the moved inventory", migration.target.name))?;
     let hosts: Vec<_> = inventory.hosts.iter().collect();
     let connections = ssh::connect_all(&hosts, options.host_keys, hosts.len()).await;
     let mut remotes = HashMap::new();
@@ -117,6 +129,7 @@ pub async fn migrate(
         remotes: &remotes,
         progress: &progress,
         options,
+        target_state: &target_state,
         elasticsearch: None,
     };
     let result = mover.run(started).await;
@@ -135,6 +148,7 @@ struct Mover<'a> {
     remotes: &'a HashMap<String, SshRemote>,
     progress: &'a Progress,
     options: &'a Options,
+    target_state: &'a HostState,
     elasticsearch: Option<elasticsearch::Client>,
 }
 
@@ -349,24 +363,14 @@ impl Mover<'_> {
     /// Phase 1: the base snapshot, sent in full while the jail runs.
     async fn phase_one(&self) -> Result<u64> {
         let migration = self.migration;
-        let parent = desired::build(
-            &migration.moved,
-            &Templates::load(migration.moved.templates.as_deref())?,
-            &Secrets::load(&migration.moved)?,
-            ClusterPhase::Formed,
-        )?
-        .hosts
-        .into_iter()
-        .find(|h| h.host == migration.target.name)
-        .and_then(|h| h.datasets.into_iter().next())
-        .ok_or_else(|| {
+        let parent = self.target_state.datasets.first().ok_or_else(|| {
             anyhow!(
                 "{} has no datasets in the desired state",
                 migration.target.name
             )
         })?;
         self.target()?
-            .run(&format!("set -e\n{}\n", freebsd::zfs_create(&parent)))
+            .run(&format!("set -e\n{}\n", freebsd::zfs_create(parent)))
             .await?
             .check(
                 migration.target.name.as_str(),
@@ -472,17 +476,7 @@ impl Mover<'_> {
         let target = self.target()?;
         let name = migration.target.name.as_str();
         self.say(format!("starting {} on {name}", migration.jail.name));
-        let desired = desired::build(
-            &migration.moved,
-            &Templates::load(migration.moved.templates.as_deref())?,
-            &Secrets::load(&migration.moved)?,
-            ClusterPhase::Formed,
-        )?;
-        let state = desired
-            .hosts
-            .iter()
-            .find(|h| h.host == migration.target.name)
-            .ok_or_else(|| anyhow!("{name} is not in the moved inventory"))?;
+        let state = self.target_state;
         let facts = facts::gather(target, state).await?;
         let plan = plan_host(state, &facts);
         if !plan.prepare.is_empty() {

@@ -12,7 +12,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use openssh::ForwardType;
 use tracing::debug;
 
-use super::ssh::{SshRemote, error_chain};
+use super::error_chain;
+use super::ssh::SshRemote;
 use super::{Remote, RemoteError};
 
 /// How many fresh local ports to try when the one picked was taken before the

@@ -201,6 +201,18 @@ impl<'a, Pipe> Streaming<'a, Pipe> {
     }
 }
 
+/// An error with its sources, one line.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
 /// Wraps a script so `sh -s` can read it from standard input without any command
 /// in it reading the rest of the script: the shell parses the whole brace group
 /// before running it, and the group's standard input is `/dev/null`.

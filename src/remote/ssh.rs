@@ -12,7 +12,8 @@ use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    Exit, Output, Remote, RemoteError, StreamReader, StreamWriter, Streaming, stdin_script,
+    Exit, Output, Remote, RemoteError, StreamReader, StreamWriter, Streaming, error_chain,
+    stdin_script,
 };
 use crate::inventory::Host;
 use crate::shell::quote;
@@ -244,16 +245,4 @@ impl Remote for SshRemote {
             exit,
         ))
     }
-}
-
-/// An error with its sources, one line.
-pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
