@@ -7,24 +7,27 @@
 //! [`gather`] runs the script through a [`Remote`].
 //!
 //! The output is one record per line, a tag then tab-separated fields (the last
-//! field keeps any tab of its own); a probe that finds nothing prints an `-unset`
-//! record or nothing at all:
+//! field keeps any tab of its own); a probe that finds nothing prints nothing.
+//! Each command runs once per host, or once per jail, never once per file or
+//! key: on FreeBSD every process costs little, but a host runs dozens of them.
 //!
 //! ```text
-//! haelk-facts 1                            the format and its version
+//! haelk-facts 2                            the format and its version
 //! version  14.3-RELEASE                    freebsd-version
 //! pool     NAME SIZE ALLOC FREE            zpool list -H
 //! dataset  NAME MOUNTPOINT COMPRESSION UUID   zfs list -H; UUID "-" is unset
 //! carp     loaded|absent                   kldstat -q -m carp
-//! rc       KEY VALUE   or  rc-unset KEY    sysrc -n KEY
-//! loader   KEY VALUE   or  loader-unset KEY   sysrc -f /boot/loader.conf -n KEY
+//! rc       KEY: VALUE                      one `sysrc KEY...` (no record: unset)
+//! loader   KEY: VALUE                      one `sysrc -f /boot/loader.conf KEY...`
 //! jail     NAME running|stopped populated|empty
 //! package  JAIL NAME VERSION               pkg -r ROOT query (populated jails)
 //! service  JAIL SERVICE running|stopped    service -j (running jails)
 //! pending  JAIL WORD                       first line of ROOT/var/db/haelk/pending
-//! file     PATH LS-MODE UID GID WANTED-UID WANTED-GID   then the content as
+//! user     ROOT NAME UID                   one awk over ROOT/etc/passwd and group
+//! group    ROOT NAME GID                   per jail: the managed files' owners
+//! file     PATH LS-LINE                    `ls -lnd PATH`, then the content as
 //!  68 65 6c 6c 6f 0a                       `od -An -tx1 -v` lines, closed by
-//! end-file                                 this line (WANTED-* empty: unknown name)
+//! end-file                                 this line
 //! end                                      the last line: output was not cut short
 //! ```
 

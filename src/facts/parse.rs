@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::script::{END_OF_FILE, HEADER, TRAILER};
+use super::script::{END_OF_FILE, HEADER, TRAILER, database_root_prefix, user_database_root};
 use super::{DatasetFacts, FactsError, FileFacts, HostFacts, JailFacts, PoolFacts};
 use crate::desired::{HostState, OnChange, PENDING_MARKER};
 
@@ -24,6 +24,7 @@ pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
         None => return Err(FactsError("the output is empty".into())),
     }
     let mut facts = HostFacts::default();
+    let mut ids = Ids::new();
     let mut ended = false;
     while let Some((number, line)) = lines.next() {
         if ended {
@@ -40,17 +41,20 @@ pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
             }
             "carp" => facts.carp_loaded = record.flag(rest, "loaded", "absent")?,
             "rc" => {
-                let [key, value] = record.fields()?;
+                let (key, value) = record.sysrc()?;
                 facts.rc_conf.insert(key.to_owned(), Some(value.to_owned()));
             }
-            "rc-unset" => _ = facts.rc_conf.insert(rest.to_owned(), None),
             "loader" => {
-                let [key, value] = record.fields()?;
+                let (key, value) = record.sysrc()?;
                 facts
                     .loader_conf
                     .insert(key.to_owned(), Some(value.to_owned()));
             }
-            "loader-unset" => _ = facts.loader_conf.insert(rest.to_owned(), None),
+            "user" | "group" => {
+                let [root, name, id] = record.fields()?;
+                let id = record.id(id)?;
+                ids.insert((tag.to_owned(), root.to_owned(), name.to_owned()), id);
+            }
             "jail" => {
                 let (name, jail) = record.jail()?;
                 facts.jails.insert(name, jail);
@@ -93,21 +97,34 @@ pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
             "the output ends before its end record: the script was cut short".into(),
         ));
     }
-    complete(host, facts)
+    complete(host, facts, &ids)
 }
 
-/// Checks that every desired jail and key got its record, and marks the
-/// services of a stopped jail (which the script does not probe) as stopped.
-fn complete(host: &HostState, mut facts: HostFacts) -> Result<HostFacts, FactsError> {
+/// The `user` and `group` records: (tag, user database root, name) -> id.
+type Ids = BTreeMap<(String, String, String), u32>;
+
+/// Fills in what the records leave implicit: a desired key without a record is
+/// unset, a file's wanted ids come from its user database's records, and the
+/// services of a stopped jail (which the script does not probe) are stopped.
+/// Checks that every desired jail got its record.
+fn complete(host: &HostState, mut facts: HostFacts, ids: &Ids) -> Result<HostFacts, FactsError> {
     for key in host.rc_conf.keys() {
-        if !facts.rc_conf.contains_key(key) {
-            return Err(FactsError(format!("no rc.conf record for {key}")));
-        }
+        facts.rc_conf.entry(key.clone()).or_insert(None);
     }
     for key in host.loader_conf.keys() {
-        if !facts.loader_conf.contains_key(key) {
-            return Err(FactsError(format!("no loader.conf record for {key}")));
-        }
+        facts.loader_conf.entry(key.clone()).or_insert(None);
+    }
+    for file in host.all_files() {
+        let Some(found) = facts.files.get_mut(&file.path) else {
+            continue;
+        };
+        let root = database_root_prefix(user_database_root(host, &file.path));
+        let id = |tag: &str, name: &str| {
+            ids.get(&(tag.to_owned(), root.clone(), name.to_owned()))
+                .copied()
+        };
+        found.wanted_uid = id("user", &file.owner);
+        found.wanted_gid = id("group", &file.group);
     }
     for jail in &host.jails {
         let name = jail.name.as_str();
@@ -213,16 +230,36 @@ impl<'a> Record<'a> {
             .ok_or_else(|| self.error(&format!("no jail record for {name} before")))
     }
 
-    /// A `file` record and the hex dump of its content up to `end-file`.
+    /// `KEY: VALUE` as `sysrc KEY` prints it (an empty value may lose its space).
+    fn sysrc(&self) -> Result<(&'a str, &'a str), FactsError> {
+        self.rest
+            .split_once(": ")
+            .or_else(|| Some((self.rest.strip_suffix(':')?, "")))
+            .ok_or_else(|| self.error("KEY: VALUE expected"))
+    }
+
+    /// A numeric user or group id.
+    fn id(&self, text: &str) -> Result<u32, FactsError> {
+        text.parse::<u32>()
+            .map_err(|_| self.error(&format!("{text:?} is not a numeric id")))
+    }
+
+    /// A `file` record (its path and `ls -lnd` line) and the hex dump of its
+    /// content up to `end-file`. The wanted ids are filled in by [`complete`].
     fn file(&self, lines: &mut Lines<'_>) -> Result<(PathBuf, FileFacts), FactsError> {
-        let [path, mode, uid, gid, wanted_uid, wanted_gid] = self.fields()?;
+        let [path, listing] = self.fields()?;
+        // `ls -lnd`: mode, links, numeric owner, numeric group, then more.
+        let mut columns = listing.split_whitespace();
+        let (Some(mode), Some(_links), Some(uid), Some(gid)) = (
+            columns.next(),
+            columns.next(),
+            columns.next(),
+            columns.next(),
+        ) else {
+            return Err(self.error("an `ls -lnd` line expected"));
+        };
         let mode = parse_mode(mode)
             .ok_or_else(|| self.error(&format!("cannot read the mode {mode:?}")))?;
-        let id = |text: &str| {
-            text.parse::<u32>()
-                .map_err(|_| self.error(&format!("{text:?} is not a numeric id")))
-        };
-        let wanted = |text: &str| (!text.is_empty()).then(|| id(text)).transpose();
         let mut bytes = Vec::new();
         loop {
             let Some((number, line)) = lines.next() else {
@@ -246,10 +283,10 @@ impl<'a> Record<'a> {
         let file = FileFacts {
             content,
             mode,
-            uid: id(uid)?,
-            gid: id(gid)?,
-            wanted_uid: wanted(wanted_uid)?,
-            wanted_gid: wanted(wanted_gid)?,
+            uid: self.id(uid)?,
+            gid: self.id(gid)?,
+            wanted_uid: None,
+            wanted_gid: None,
         };
         Ok((PathBuf::from(path), file))
     }

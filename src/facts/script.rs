@@ -10,6 +10,7 @@
 //! lossy UTF-8, and hex survives that unchanged whatever the file holds (no final
 //! newline, lines that look like records, bytes that are not UTF-8).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -17,7 +18,7 @@ use crate::desired::{HostState, JailState, ManagedFile, PENDING_MARKER};
 use crate::shell::{join, quote};
 
 /// The first line of the output: the format and its version.
-pub(super) const HEADER: &str = "haelk-facts\t1";
+pub(super) const HEADER: &str = "haelk-facts\t2";
 /// The last line of the output: anything cut short lacks it.
 pub(super) const TRAILER: &str = "end";
 /// The line closing a file's hex dump.
@@ -26,18 +27,23 @@ pub(super) const END_OF_FILE: &str = "end-file";
 /// Shell functions the per-resource lines call. `ENVIRON` rather than `awk -v`
 /// passes a name to awk, because `-v` would interpret backslashes in it.
 const PRELUDE: &str = r#"# haelk facts: tab-separated records, every probe tolerates absence.
-printf 'haelk-facts\t1\n'
-haelk_sysrc() { # TAG KEY [SYSRC-OPTION...]
-	haelk_tag=$1 haelk_key=$2
-	shift 2
-	if haelk_value=$(sysrc "$@" -n "$haelk_key" 2>/dev/null); then
-		printf '%s\t%s\t%s\n' "$haelk_tag" "$haelk_key" "$haelk_value"
-	else
-		printf '%s-unset\t%s\n' "$haelk_tag" "$haelk_key"
-	fi
-}
-haelk_id() { # NAME DATABASE: NAME's id in a passwd or group file, or nothing
-	HAELK_NAME=$1 awk -F: '$1 == ENVIRON["HAELK_NAME"] { print $3; exit }' "$2" 2>/dev/null
+printf 'haelk-facts\t2\n'
+haelk_ids() { # ROOT USERS GROUPS: the ids those names have in ROOT's user database
+	haelk_root=$1 haelk_users=$2 haelk_groups=$3
+	set --
+	for haelk_db in "$haelk_root/etc/passwd" "$haelk_root/etc/group"; do
+		if [ -f "$haelk_db" ]; then set -- "$@" "$haelk_db"; fi
+	done
+	if [ $# -eq 0 ]; then return 0; fi
+	HAELK_ROOT=$haelk_root HAELK_USERS=$haelk_users HAELK_GROUPS=$haelk_groups awk -F: '
+		BEGIN {
+			root = ENVIRON["HAELK_ROOT"]
+			n = split(ENVIRON["HAELK_USERS"], names, " "); for (i = 1; i <= n; i++) users[names[i]] = 1
+			n = split(ENVIRON["HAELK_GROUPS"], names, " "); for (i = 1; i <= n; i++) groups[names[i]] = 1
+		}
+		FILENAME == root "/etc/passwd" && ($1 in users) { print "user\t" root "\t" $1 "\t" $3 }
+		FILENAME == root "/etc/group" && ($1 in groups) { print "group\t" root "\t" $1 "\t" $3 }
+	' "$@" 2>/dev/null
 }
 # One jls for every jail: the names of the running ones, a line each.
 haelk_running=$(jls name 2>/dev/null)
@@ -71,11 +77,10 @@ haelk_jail() { # NAME ROOT PENDING-MARKER SERVICE...
 		printf 'pending\t%s\t%s\n' "$haelk_name" "$haelk_word"
 	fi
 }
-haelk_file() { # PATH USER-DATABASE-ROOT OWNER GROUP
+haelk_file() { # PATH: its `ls -lnd` line and its content as hex
 	if [ ! -f "$1" ] || [ -h "$1" ]; then return 0; fi
-	printf 'file\t%s\t%s\t%s\t%s\n' "$1" \
-		"$(ls -lnd "$1" | awk '{ print $1 "\t" $3 "\t" $4 }')" \
-		"$(haelk_id "$3" "$2/etc/passwd")" "$(haelk_id "$4" "$2/etc/group")"
+	printf 'file\t%s\t' "$1"
+	ls -lnd "$1"
 	od -An -tx1 -v "$1"
 	printf 'end-file\n'
 }
@@ -100,8 +105,9 @@ pub fn script(host: &HostState) -> String {
     for jail in &host.jails {
         push_jail(&mut script, jail);
     }
+    push_ids(&mut script, host);
     for file in host.all_files() {
-        push_file(&mut script, file, user_database_root(host, &file.path));
+        push_file(&mut script, file);
     }
     let _ = writeln!(script, "printf '{TRAILER}\\n'");
     script
@@ -130,17 +136,45 @@ fn push_pool_and_datasets(script: &mut String, host: &HostState) {
     );
 }
 
-/// One `haelk_sysrc` line per key: `TAG KEY VALUE` or `TAG-unset KEY`.
+/// One `sysrc` for all of `keys`: it prints `KEY: VALUE` for each set key and
+/// skips (with a message on stderr) each unset one, so an absent record means
+/// unset.
 fn push_sysrc<'a>(
     script: &mut String,
     tag: &str,
     keys: impl Iterator<Item = &'a String>,
     options: &[&str],
 ) {
-    for key in keys {
-        let mut words = vec!["haelk_sysrc", tag, key.as_str()];
-        words.extend_from_slice(options);
-        let _ = writeln!(script, "{}", join(words));
+    let keys: Vec<&str> = keys.map(String::as_str).collect();
+    if keys.is_empty() {
+        return;
+    }
+    let mut words = vec!["sysrc"];
+    words.extend_from_slice(options);
+    words.extend(keys);
+    let _ = writeln!(
+        script,
+        "{} 2>/dev/null | awk '{{ print \"{tag}\\t\" $0 }}'",
+        join(words)
+    );
+}
+
+/// One `haelk_ids` per user database the managed files' owners are named in:
+/// every file's wanted owner and group in one `awk` per jail, not two per file.
+fn push_ids(script: &mut String, host: &HostState) {
+    let mut names: BTreeMap<&Path, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for file in host.all_files() {
+        let (users, groups) = names
+            .entry(user_database_root(host, &file.path))
+            .or_default();
+        users.insert(&file.owner);
+        groups.insert(&file.group);
+    }
+    for (root, (users, groups)) in names {
+        let root = database_root_prefix(root);
+        let users = users.into_iter().collect::<Vec<_>>().join(" ");
+        let groups = groups.into_iter().collect::<Vec<_>>().join(" ");
+        let _ = writeln!(script, "{}", join(["haelk_ids", &root, &users, &groups]));
     }
 }
 
@@ -153,18 +187,23 @@ fn push_jail(script: &mut String, jail: &JailState) {
     let _ = writeln!(script, "{}", join(words));
 }
 
-fn push_file(script: &mut String, file: &ManagedFile, user_database_root: &Path) {
-    let path = file.path.to_string_lossy();
-    let root = user_database_root.to_string_lossy();
-    // The function appends `/etc/passwd`: the host's root becomes the empty string.
-    let root = root.trim_end_matches('/');
-    let words = ["haelk_file", &path, root, &file.owner, &file.group];
-    let _ = writeln!(script, "{}", join(words));
+fn push_file(script: &mut String, file: &ManagedFile) {
+    let _ = writeln!(
+        script,
+        "{}",
+        join(["haelk_file", &file.path.to_string_lossy()])
+    );
+}
+
+/// `root` as the prefix the script puts before `/etc/passwd`: the host's root
+/// becomes the empty string. Also the `ROOT` field of `user` and `group` records.
+pub(super) fn database_root_prefix(root: &Path) -> String {
+    root.to_string_lossy().trim_end_matches('/').to_owned()
 }
 
 /// Where the user database that names `path`'s owner lives: the root of the jail
 /// holding `path`, or the host's `/` for a path in no jail.
-fn user_database_root<'a>(host: &'a HostState, path: &Path) -> &'a Path {
+pub(super) fn user_database_root<'a>(host: &'a HostState, path: &Path) -> &'a Path {
     host.jails
         .iter()
         .map(|jail| jail.root.as_path())

@@ -80,17 +80,19 @@ fn od(bytes: &[u8]) -> String {
     dump
 }
 
-fn file_record(path: &str, ls_mode: &str, ids: &str, content: &[u8]) -> String {
-    format!("file\t{path}\t{ls_mode}\t{ids}\n{}end-file\n", od(content))
+/// A `file` record as the script prints it: `ls -lnd`'s line, then the content.
+fn file_record(path: &str, ls_mode: &str, uid: u32, gid: u32, content: &[u8]) -> String {
+    let size = content.len();
+    format!(
+        "file\t{path}\t{ls_mode}  1 {uid}  {gid}  {size} Dec  1 12:00 {path}\n{}end-file\n",
+        od(content)
+    )
 }
 
-const FRESH: &str = "haelk-facts\t1
+const FRESH: &str = "haelk-facts\t2
 version\t14.3-RELEASE
 pool\ttank\t1016M\t400K\t1016M
 carp\tabsent
-rc-unset\tjail_enable
-rc-unset\tjail_list
-loader-unset\tcarp_load
 jail\tj1\tstopped\tempty
 end
 ";
@@ -127,29 +129,29 @@ fn a_fresh_host_has_its_pool_and_nothing_else() {
 fn a_deployed_host_reads_back_in_full() {
     let host = desired(Path::new("/"));
     let output = [
-        "haelk-facts\t1\n",
+        "haelk-facts\t2\n",
         "version\t14.3-RELEASE\n",
         "pool\ttank\t1016M\t2.1G\t900M\n",
         "dataset\ttank/jails\t/usr/local/jails\tlz4\t-\n",
         "dataset\ttank/jails/j1\t/usr/local/jails/j1\tlz4\t6f1c-uuid\n",
         "carp\tloaded\n",
-        "rc\tjail_enable\tYES\n",
-        "rc\tjail_list\tj1\tj2 with\ttabs\n",
-        "loader\tcarp_load\tYES\n",
+        "rc\tjail_enable: YES\n",
+        "rc\tjail_list: j1\tj2 with\ttabs\n",
+        "loader\tcarp_load: YES\n",
         "jail\tj1\trunning\tpopulated\n",
         "package\tj1\thaproxy\t2.8.5\n",
         "package\tj1\tpkg\t1.21.3\n",
         "service\tj1\thaproxy\trunning\n",
-        &file_record(
-            "/etc/jail.conf.d/j1.conf",
-            "-rw-r--r--",
-            "0\t0\t0\t0",
-            b"j1 {\n}\n",
-        ),
+        "user\t\troot\t0\n",
+        "group\t\twheel\t0\n",
+        "user\t/jails/j1\troot\t0\n",
+        "group\t/jails/j1\thaproxy\t80\n",
+        &file_record("/etc/jail.conf.d/j1.conf", "-rw-r--r--", 0, 0, b"j1 {\n}\n"),
         &file_record(
             "/jails/j1/usr/local/etc/haproxy.conf",
             "-rw-r-----",
-            "0\t80\t0\t80",
+            0,
+            80,
             b"global\n",
         ),
         "end\n",
@@ -224,7 +226,7 @@ fn file_content_is_exact_whatever_it_holds() {
     for (bytes, expected) in tricky {
         let records = format!(
             "jail\tj1\tstopped\tempty\n{}",
-            file_record("/x", "-rw-------", "0\t0\t\t", bytes)
+            file_record("/x", "-rw-------", 0, 0, bytes)
         );
         let facts = parse(&host, &fresh_with(&records)).unwrap();
         let file = &facts.files[Path::new("/x")];
@@ -245,7 +247,7 @@ fn a_pending_marker_is_the_action_it_names() {
     let records = "jail\tj1\tstopped\tpopulated\npending\tj1\treboot\n";
     let err = parse(&host, &fresh_with(records)).unwrap_err().to_string();
     assert!(
-        err.contains("line 9: unknown pending action \"reboot\"")
+        err.contains("line 6: unknown pending action \"reboot\"")
             && err.contains(PENDING_MARKER)
             && err.contains("pending\\tj1\\treboot"),
         "{err}"
@@ -259,16 +261,16 @@ fn broken_output_is_an_error_naming_the_line() {
         (FRESH.replace("end\n", ""), "ends before its end record"),
         (
             fresh_with("jail\tj1\tstopped\tempty\nsurprise\n"),
-            "line 9: unknown record: \"surprise\"",
+            "line 6: unknown record: \"surprise\"",
         ),
         (fresh_with(""), "no record for jail j1"),
         (
             fresh_with("jail\tj1\tstopped\tempty\npackage\tj2\tx\t1\n"),
-            "line 9: no jail record for j2 before",
+            "line 6: no jail record for j2 before",
         ),
         (
             fresh_with("jail\tj1\twalking\tempty\n"),
-            "line 8: running or stopped expected",
+            "line 5: running or stopped expected",
         ),
         (
             FRESH.replace("carp\tabsent\n", "carp\n"),
@@ -277,25 +279,25 @@ fn broken_output_is_an_error_naming_the_line() {
         (
             fresh_with("jail\tj1\tstopped\tempty\n").replace(
                 "end\n",
-                &file_record("/x", "-rw-------", "0\t0\t\t", b"ab").replace("end-file\n", ""),
+                &file_record("/x", "-rw-------", 0, 0, b"ab").replace("end-file\n", ""),
             ),
             "has no end-file line",
         ),
         (
-            fresh_with("jail\tj1\tstopped\tempty\nfile\t/x\t-rw-------\t0\t0\t\t\n zz\nend-file\n"),
-            "line 10: not a line of hex bytes: \" zz\"",
+            fresh_with("jail\tj1\tstopped\tempty\nfile\t/x\t-rw------- 1 0 0\n zz\nend-file\n"),
+            "line 7: not a line of hex bytes: \" zz\"",
         ),
         (
-            fresh_with("jail\tj1\tstopped\tempty\nfile\t/x\tbogus\t0\t0\t\t\nend-file\n"),
+            fresh_with("jail\tj1\tstopped\tempty\nfile\t/x\tbogus 1 0 0\nend-file\n"),
             "cannot read the mode \"bogus\"",
         ),
         (
-            FRESH.replace("haelk-facts\t1", "Welcome!"),
+            FRESH.replace("haelk-facts\t2", "Welcome!"),
             "line 1: not the facts header",
         ),
         (
             format!("{FRESH}more\n"),
-            "line 10: output after the end record",
+            "line 7: output after the end record",
         ),
     ];
     for (output, expected) in cases {
@@ -339,10 +341,13 @@ fn every_value_in_the_script_is_quoted() {
         ),
         "{script}"
     );
-    assert!(script.contains("haelk_sysrc rc 'x;reboot'\n"), "{script}");
+    assert!(
+        script.contains("sysrc jail_enable jail_list 'x;reboot' 2>/dev/null | awk"),
+        "{script}"
+    );
     assert!(script.contains("zfs list -H -o name,mountpoint,compression,haelk:cluster-uuid tank/jails tank/jails/j1 2>/dev/null"));
     assert!(script.contains("zpool list -H -o name,size,alloc,free tank 2>/dev/null"));
-    assert!(script.contains("haelk_sysrc loader carp_load -f /boot/loader.conf\n"));
+    assert!(script.contains("sysrc -f /boot/loader.conf carp_load 2>/dev/null | awk"));
 }
 
 /// The ids files created by this process get.
