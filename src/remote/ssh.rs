@@ -3,20 +3,30 @@
 //! known_hosts. Host keys are checked strictly unless the operator opts in to
 //! accepting new ones.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use std::net::SocketAddr;
-
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    Exit, Output, Remote, RemoteError, StreamReader, StreamWriter, Streaming, error_chain,
-    stdin_script,
+    Direction, Exit, Output, Remote, RemoteError, Started, StreamReader, StreamWriter, Streaming,
+    error_chain, stdin_script,
 };
 use crate::inventory::Host;
 use crate::shell::quote;
+
+/// How long a master connection outlives its last client. haelk holds one client
+/// connection open for as long as it uses the master (see [`SshRemote`]), so this
+/// is how long a master survives haelk when haelk dies without closing it
+/// (SIGKILL, a crash): long enough to bridge the moment between starting the
+/// master and holding it, short enough that nothing is left behind for long.
+pub const MASTER_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How unknown host keys are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,7 +40,7 @@ pub enum HostKeyPolicy {
 }
 
 /// The ssh connection settings of a host, as `SessionBuilder` wants them.
-pub fn session_builder(host: &Host, policy: HostKeyPolicy) -> SessionBuilder {
+fn session_builder(host: &Host, policy: HostKeyPolicy) -> SessionBuilder {
     let mut builder = SessionBuilder::default();
     builder
         .user(host.ssh.user.clone())
@@ -40,7 +50,11 @@ pub fn session_builder(host: &Host, policy: HostKeyPolicy) -> SessionBuilder {
             HostKeyPolicy::AcceptNew => KnownHosts::Add,
         })
         .connect_timeout(Duration::from_secs(10))
+        // A host that stops answering ends its master (3 unanswered probes).
         .server_alive_interval(Duration::from_secs(5))
+        .control_persist(ControlPersist::IdleFor(
+            NonZeroUsize::new(MASTER_IDLE_TIMEOUT.as_secs() as usize).unwrap_or(NonZeroUsize::MIN),
+        ))
         .control_directory(std::env::temp_dir());
     if let Some(key) = &host.ssh.identity_file {
         builder.keyfile(key);
@@ -68,10 +82,24 @@ pub async fn connect_all(
 }
 
 /// A live SSH connection to one host.
+///
+/// Its master process (`ssh -M`, started by the `openssh` crate, detached from
+/// haelk) lives exactly as long as haelk uses it: [`SshRemote::close`] and dropping
+/// the remote (an interrupted run drops it) stop it, and when haelk dies without
+/// doing either, the connection it holds to the master's control socket closes
+/// with it, and the master exits [`MASTER_IDLE_TIMEOUT`] later (its
+/// `ControlPersist`). An open mux client counts as a use of the master, so the
+/// master never idles out while haelk runs, however long a gate waits.
 pub struct SshRemote {
     name: String,
+    /// Declared before `session`, so it is closed before the session's own drop
+    /// asks the master to stop (fields drop in declaration order).
+    hold: UnixStream,
     session: Session,
     round_trips: AtomicU64,
+    /// Forwards opened by [`Remote::tunnel`], by target: one per target for the
+    /// life of the connection, closed with the master.
+    tunnels: Mutex<HashMap<SocketAddr, SocketAddr>>,
 }
 
 impl SshRemote {
@@ -88,45 +116,61 @@ impl SshRemote {
                     error_chain(&err)
                 ),
             })?;
+        // A local socket connection: no exchange with the host. If it fails the
+        // session is dropped, which stops the master.
+        let hold = UnixStream::connect(session.control_socket()).map_err(|err| {
+            RemoteError::Transport {
+                host: host.name.to_string(),
+                message: format!(
+                    "cannot hold the ssh master's control socket {}: {err}",
+                    session.control_socket().display()
+                ),
+            }
+        })?;
         Ok(Self {
             name: host.name.to_string(),
+            hold,
             session,
             round_trips: AtomicU64::new(1),
+            tunnels: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The underlying session, for port forwards and streams.
-    pub fn session(&self) -> &Session {
+    /// The underlying session, for port forwards.
+    pub(super) fn session(&self) -> &Session {
         &self.session
     }
 
-    /// Closes the master connection.
+    /// Closes the master connection, its forwards and its control directory.
     pub async fn close(self) -> Result<(), RemoteError> {
-        let name = self.name;
-        self.session
-            .close()
-            .await
-            .map_err(|err| RemoteError::Transport {
-                host: name,
-                message: error_chain(&err),
-            })
+        let Self {
+            name,
+            hold,
+            session,
+            ..
+        } = self;
+        // The master exits once it has no client left: let go of ours first.
+        drop(hold);
+        session.close().await.map_err(|err| RemoteError::Transport {
+            host: name,
+            message: error_chain(&err),
+        })
     }
 
-    /// Starts `command` under `/bin/sh -c` with the given standard input and
-    /// output, stderr piped: one round trip. The command is quoted as one word for
-    /// the login shell (sh or csh), which is why it must be one line: csh cannot
-    /// quote a newline.
-    async fn spawn(
-        &self,
-        command: &str,
-        stdin: Stdio,
-        stdout: Stdio,
-    ) -> Result<(openssh::Child<&Session>, openssh::ChildStderr), RemoteError> {
+    /// Starts `command` under `/bin/sh -c` with the stream of `direction` piped,
+    /// the other one null and stderr piped: one round trip. The command is quoted
+    /// as one word for the login shell (sh or csh), which is why it must be one
+    /// line: csh cannot quote a newline.
+    async fn spawn(&self, command: &str, direction: Direction) -> Result<Started<'_>, RemoteError> {
         if command.contains('\n') {
             return Err(self.transport_error(&std::io::Error::other(
                 "a streaming command must be one line",
             )));
         }
+        let (stdin, stdout) = match direction {
+            Direction::Read => (Stdio::null(), Stdio::piped()),
+            Direction::Write => (Stdio::piped(), Stdio::null()),
+        };
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut child = self
             .session
@@ -140,7 +184,12 @@ impl SshRemote {
         let stderr = child.stderr().take().ok_or_else(|| {
             self.transport_error(&std::io::Error::other("standard error is not piped"))
         })?;
-        Ok((child, stderr))
+        Ok(Started {
+            stdout: child.stdout().take().map(|s| Box::new(s) as StreamReader),
+            stdin: child.stdin().take().map(|s| Box::new(s) as StreamWriter),
+            stderr: Box::new(stderr),
+            exit: self.exit_of(child),
+        })
     }
 
     /// The exit code of a spawned command, once it ends.
@@ -200,10 +249,23 @@ impl Remote for SshRemote {
     }
 
     async fn tunnel(&self, target: SocketAddr) -> Result<SocketAddr, RemoteError> {
-        // Left open (not closed): it lives as long as the master connection.
-        super::forward::forward(self, target)
-            .await
-            .map(|forward| forward.local())
+        let open = self
+            .tunnels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&target)
+            .copied();
+        if let Some(local) = open {
+            return Ok(local);
+        }
+        // Left open (not closed): it lives as long as the master connection, and
+        // every later call for this target reuses it.
+        let local = super::forward::forward(self, target).await?.local();
+        self.tunnels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(target, local);
+        Ok(local)
     }
 
     fn round_trips(&self) -> u64 {
@@ -214,35 +276,17 @@ impl Remote for SshRemote {
         &self,
         command: &str,
     ) -> Result<Streaming<'_, StreamReader>, RemoteError> {
-        let (mut child, stderr) = self.spawn(command, Stdio::null(), Stdio::piped()).await?;
-        let stdout = child.stdout().take().ok_or_else(|| {
-            self.transport_error(&std::io::Error::other("standard output is not piped"))
-        })?;
-        let exit = self.exit_of(child);
-        Ok(Streaming::new(
-            &self.name,
-            command,
-            Box::new(stdout) as StreamReader,
-            stderr,
-            exit,
-        ))
+        self.spawn(command, Direction::Read)
+            .await?
+            .reader(&self.name, command)
     }
 
     async fn spawn_writer(
         &self,
         command: &str,
     ) -> Result<Streaming<'_, StreamWriter>, RemoteError> {
-        let (mut child, stderr) = self.spawn(command, Stdio::piped(), Stdio::null()).await?;
-        let stdin = child.stdin().take().ok_or_else(|| {
-            self.transport_error(&std::io::Error::other("standard input is not piped"))
-        })?;
-        let exit = self.exit_of(child);
-        Ok(Streaming::new(
-            &self.name,
-            command,
-            Box::new(stdin) as StreamWriter,
-            stderr,
-            exit,
-        ))
+        self.spawn(command, Direction::Write)
+            .await?
+            .writer(&self.name, command)
     }
 }
