@@ -55,6 +55,7 @@ fn session_builder(host: &Host, policy: HostKeyPolicy) -> SessionBuilder {
         .control_persist(ControlPersist::IdleFor(
             NonZeroUsize::new(MASTER_IDLE_TIMEOUT.as_secs() as usize).unwrap_or(NonZeroUsize::MIN),
         ))
+        // `openssh` makes a CONTROL_DIR_PREFIX directory there per master.
         .control_directory(std::env::temp_dir());
     if let Some(key) = &host.ssh.identity_file {
         builder.keyfile(key);
@@ -68,13 +69,60 @@ fn session_builder(host: &Host, policy: HostKeyPolicy) -> SessionBuilder {
     builder
 }
 
+/// Where the `openssh` crate makes a master's control directory, and the prefix
+/// of its name there.
+const CONTROL_DIR_PREFIX: &str = ".ssh-connection";
+
+/// How old a control directory without a socket must be to count as left over:
+/// a master binds its socket within its connect timeout of the directory being
+/// made, and removes it when it exits.
+const LEFT_OVER_AFTER: Duration = Duration::from_secs(60);
+
+/// Removes the control directories that masters left in `root` when the haelk
+/// that started them was killed (SIGKILL): the master has exited (its socket is
+/// gone) but nobody removed the directory and its log. A directory is only
+/// removed when it has no socket and has not changed for [`LEFT_OVER_AFTER`], so
+/// a master being started right now, by this or another program, keeps its own.
+/// Returns how many were removed.
+fn remove_left_over_control_dirs(root: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(CONTROL_DIR_PREFIX)
+        })
+        .filter(|entry| {
+            let path = entry.path();
+            let idle = std::fs::symlink_metadata(&path)
+                .ok()
+                .filter(std::fs::Metadata::is_dir)
+                .and_then(|meta| meta.modified().ok())
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= LEFT_OVER_AFTER);
+            idle && std::fs::symlink_metadata(path.join("master")).is_err()
+        })
+        // Best effort: a directory that cannot be removed is only clutter.
+        .filter(|entry| std::fs::remove_dir_all(entry.path()).is_ok())
+        .count()
+}
+
 /// Connects to `hosts`, at most `forks` at a time; one result per host, in order.
+/// Control directories left by a killed earlier run are removed first.
 pub async fn connect_all(
     hosts: &[&Host],
     policy: HostKeyPolicy,
     forks: usize,
 ) -> Vec<Result<SshRemote, RemoteError>> {
     use futures_util::{StreamExt, stream};
+    let removed = remove_left_over_control_dirs(&std::env::temp_dir());
+    if removed > 0 {
+        tracing::debug!("removed {removed} control directories left by killed runs");
+    }
     stream::iter(hosts.iter().map(|host| SshRemote::connect(host, policy)))
         .buffered(forks.max(1))
         .collect()
@@ -288,5 +336,42 @@ impl Remote for SshRemote {
         self.spawn(command, Direction::Write)
             .await?
             .writer(&self.name, command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(path: &std::path::Path, by: Duration) {
+        let then = std::time::SystemTime::now() - by;
+        std::fs::File::open(path)
+            .and_then(|dir| dir.set_modified(then))
+            .expect("set mtime");
+    }
+
+    #[test]
+    fn only_old_control_dirs_without_a_socket_are_removed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let make = |name: &str, socket: bool, old: bool| {
+            let dir = root.path().join(name);
+            std::fs::create_dir(&dir).expect("mkdir");
+            std::fs::write(dir.join("log"), "").expect("log");
+            if socket {
+                // A live master's socket; any file of that name stands for it.
+                std::fs::write(dir.join("master"), "").expect("socket");
+            }
+            if old {
+                age(&dir, LEFT_OVER_AFTER + Duration::from_secs(5));
+            }
+            dir
+        };
+        let left_over = make(".ssh-connectionAAAA", false, true);
+        let live = make(".ssh-connectionBBBB", true, true);
+        let starting = make(".ssh-connectionCCCC", false, false);
+        let other = make("something-else", false, true);
+        assert_eq!(remove_left_over_control_dirs(root.path()), 1);
+        assert!(!left_over.exists());
+        assert!(live.exists() && starting.exists() && other.exists());
     }
 }
