@@ -25,6 +25,7 @@ EXIT STATUS:
     0  success: deployed, healthy, no differences
     1  error or failed check: lint errors, failed deploy, unhealthy status
     2  differences found: render --diff, deploy --dry-run --detailed-exitcode
+    130, 143  stopped by SIGINT or SIGTERM: connections closed; run it again to continue
 
 EXAMPLES:
     haelk lint inventories/example.yaml
@@ -121,7 +122,11 @@ pub fn main() -> ExitCode {
         Ok(outcome) => outcome.into(),
         Err(err) => {
             eprintln!("haelk: error: {err:#}");
-            Outcome::Failed.into()
+            match err.downcast_ref::<commands::Interrupted>() {
+                // The shell's convention for a command ended by a signal.
+                Some(signal) => ExitCode::from(128 + signal.number),
+                None => Outcome::Failed.into(),
+            }
         }
     }
 }

@@ -49,7 +49,7 @@ pub fn run(args: StatusArgs, _global: &GlobalArgs) -> Result<Outcome> {
         width: comfy_table::Table::new().width(),
         colour: terminal && std::env::var_os("NO_COLOR").is_none(),
     };
-    super::runtime()?.block_on(async {
+    super::runtime()?.block_on_leaving_ctrl_c(async {
         // The first report's cost includes connecting (one round trip per host).
         let mut started = Instant::now();
         let mut before = 0;

@@ -45,16 +45,6 @@ impl LocalForward<'_> {
         self.local
     }
 
-    /// Where the remote host connects on our behalf.
-    pub fn target(&self) -> SocketAddr {
-        self.target
-    }
-
-    /// `http://127.0.0.1:PORT`, the base URL of an HTTP service behind the forward.
-    pub fn http_url(&self) -> String {
-        format!("http://{}", self.local)
-    }
-
     /// Stops listening locally; open connections through the forward end too.
     pub async fn close(self) -> Result<(), RemoteError> {
         self.remote

@@ -8,7 +8,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::{
-    Exit, Output, Remote, RemoteError, StreamReader, StreamWriter, Streaming, stdin_script,
+    Direction, Exit, Output, Remote, RemoteError, Started, StreamReader, StreamWriter, Streaming,
+    stdin_script,
 };
 
 /// Runs scripts with the local `/bin/sh`.
@@ -26,15 +27,14 @@ impl LocalRemote {
         }
     }
 
-    /// Starts `sh -c COMMAND` with the given standard input and output, stderr
-    /// piped: one round trip.
-    fn spawn(
-        &self,
-        command: &str,
-        stdin: Stdio,
-        stdout: Stdio,
-    ) -> Result<(tokio::process::Child, tokio::process::ChildStderr), RemoteError> {
+    /// Starts `sh -c COMMAND` with the stream of `direction` piped, the other
+    /// one null and stderr piped: one round trip.
+    fn spawn(&self, command: &str, direction: Direction) -> Result<Started<'static>, RemoteError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let (stdin, stdout) = match direction {
+            Direction::Read => (Stdio::null(), Stdio::piped()),
+            Direction::Write => (Stdio::piped(), Stdio::null()),
+        };
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
@@ -49,7 +49,12 @@ impl LocalRemote {
         let stderr = child.stderr.take().ok_or_else(|| {
             self.transport_error(std::io::Error::other("standard error is not piped"))
         })?;
-        Ok((child, stderr))
+        Ok(Started {
+            stdout: child.stdout.take().map(|s| Box::new(s) as StreamReader),
+            stdin: child.stdin.take().map(|s| Box::new(s) as StreamWriter),
+            stderr: Box::new(stderr),
+            exit: exit_of(self.name.clone(), child),
+        })
     }
 
     fn transport_error(&self, err: std::io::Error) -> RemoteError {
@@ -108,36 +113,16 @@ impl Remote for LocalRemote {
         &self,
         command: &str,
     ) -> Result<Streaming<'_, StreamReader>, RemoteError> {
-        let (mut child, stderr) = self.spawn(command, Stdio::null(), Stdio::piped())?;
-        let stdout = child.stdout.take().ok_or_else(|| {
-            self.transport_error(std::io::Error::other("standard output is not piped"))
-        })?;
-        let exit = exit_of(self.name.clone(), child);
-        Ok(Streaming::new(
-            &self.name,
-            command,
-            Box::new(stdout) as StreamReader,
-            stderr,
-            exit,
-        ))
+        self.spawn(command, Direction::Read)?
+            .reader(&self.name, command)
     }
 
     async fn spawn_writer(
         &self,
         command: &str,
     ) -> Result<Streaming<'_, StreamWriter>, RemoteError> {
-        let (mut child, stderr) = self.spawn(command, Stdio::piped(), Stdio::null())?;
-        let stdin = child.stdin.take().ok_or_else(|| {
-            self.transport_error(std::io::Error::other("standard input is not piped"))
-        })?;
-        let exit = exit_of(self.name.clone(), child);
-        Ok(Streaming::new(
-            &self.name,
-            command,
-            Box::new(stdin) as StreamWriter,
-            stderr,
-            exit,
-        ))
+        self.spawn(command, Direction::Write)?
+            .writer(&self.name, command)
     }
 }
 

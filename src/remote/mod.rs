@@ -133,6 +133,54 @@ pub type StreamWriter = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) type Exit<'a> =
     Pin<Box<dyn Future<Output = Result<Option<i32>, RemoteError>> + Send + 'a>>;
 
+/// Which standard stream of a streaming command is piped to haelk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Its standard output ([`Remote::spawn_reader`]).
+    Read,
+    /// Its standard input ([`Remote::spawn_writer`]).
+    Write,
+}
+
+/// A streaming command as a transport started it: the piped stream of its
+/// [`Direction`], stderr and exit. Each transport only starts the process; this
+/// turns it into a [`Streaming`], the same way for all of them.
+pub(crate) struct Started<'a> {
+    pub(crate) stdout: Option<StreamReader>,
+    pub(crate) stdin: Option<StreamWriter>,
+    pub(crate) stderr: Box<dyn AsyncRead + Send + Unpin>,
+    pub(crate) exit: Exit<'a>,
+}
+
+impl<'a> Started<'a> {
+    /// The command's standard output as a [`Streaming`].
+    pub(crate) fn reader(
+        self,
+        host: &str,
+        command: &str,
+    ) -> Result<Streaming<'a, StreamReader>, RemoteError> {
+        let pipe = self.stdout.ok_or_else(|| not_piped(host, "output"))?;
+        Ok(Streaming::new(host, command, pipe, self.stderr, self.exit))
+    }
+
+    /// The command's standard input as a [`Streaming`].
+    pub(crate) fn writer(
+        self,
+        host: &str,
+        command: &str,
+    ) -> Result<Streaming<'a, StreamWriter>, RemoteError> {
+        let pipe = self.stdin.ok_or_else(|| not_piped(host, "input"))?;
+        Ok(Streaming::new(host, command, pipe, self.stderr, self.exit))
+    }
+}
+
+fn not_piped(host: &str, stream: &str) -> RemoteError {
+    RemoteError::Transport {
+        host: host.to_owned(),
+        message: format!("the streaming command's standard {stream} is not piped"),
+    }
+}
+
 /// The most of a streaming command's stderr kept for its error message.
 const STDERR_LIMIT: u64 = 64 * 1024;
 
@@ -149,7 +197,7 @@ pub struct Streaming<'a, Pipe> {
 
 impl<'a, Pipe> Streaming<'a, Pipe> {
     /// Wraps a started command; `stderr` is read to its end in a background task.
-    pub(crate) fn new(
+    fn new(
         host: &str,
         command: &str,
         pipe: Pipe,
@@ -173,10 +221,6 @@ impl<'a, Pipe> Streaming<'a, Pipe> {
 
     pub fn host(&self) -> &str {
         &self.host
-    }
-
-    pub fn command(&self) -> &str {
-        &self.command
     }
 
     /// The piped stream; `None` once taken.

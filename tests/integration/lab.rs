@@ -171,3 +171,33 @@ async fn facts_see_a_fresh_host_then_what_was_made_on_it() {
     assert_eq!(written.uid, 0);
     assert_eq!(written.wanted_uid, Some(0));
 }
+
+#[tokio::test]
+#[ignore = "needs the local lab: lab/labctl up"]
+async fn a_tunnel_to_the_same_target_is_opened_once_per_connection() {
+    use haelk::remote::Remote;
+    let inventory = lab_inventory();
+    let host = &inventory.hosts[0];
+    let remote = SshRemote::connect(host, HostKeyPolicy::Strict)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sshd: std::net::SocketAddr = format!("{}:22", host.address)
+        .parse()
+        .expect("the lab host address is an IP");
+    let first = remote.tunnel(sshd).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = remote.tunnel(sshd).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, again, "the open forward is reused");
+    tokio::net::TcpStream::connect(first)
+        .await
+        .expect("the forward listens");
+    remote.close().await.expect("closes");
+    // The master exits just after it answers the request to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(first).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the forward still listens 10 s after its connection was closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

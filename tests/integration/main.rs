@@ -8,5 +8,6 @@ mod lab;
 mod labkit;
 mod lint;
 mod migrate;
+mod signals;
 mod status;
 mod zfs_stream;
