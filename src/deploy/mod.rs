@@ -13,6 +13,7 @@
 mod plays;
 mod progress;
 mod report;
+mod watch;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -59,7 +60,10 @@ pub async fn deploy(
     options: &Options,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let hosts = select_hosts(inventory, &options.limit)?;
+    // `--limit` restricts what changes, never what is read or checked: every
+    // host is connected to, looked at and gated.
+    let to_change = hosts_to_change(inventory, &options.limit)?;
+    let hosts: Vec<&Host> = inventory.hosts.iter().collect();
     let progress = Progress::new(hosts.iter().map(|h| h.name.as_str()), options.progress);
     let forks = options.forks.unwrap_or(hosts.len()).max(1);
     // Everything renders before any host is touched.
@@ -71,7 +75,8 @@ pub async fn deploy(
     let connections = ssh::connect_all(&hosts, options.host_keys, forks).await;
     tracing::info!("connected in {:.0?}", connected.elapsed());
     for (host, connection) in hosts.into_iter().zip(connections) {
-        engine.add_host(host, connection.map_err(|e| e.to_string()));
+        let changes = to_change.contains(host.name.as_str());
+        engine.add_host(host, changes, connection.map_err(|e| e.to_string()));
     }
     let mut summary = engine.run().await;
     summary.elapsed = started.elapsed();
@@ -106,9 +111,22 @@ pub fn select_hosts<'a>(inventory: &'a Inventory, limit: &[String]) -> Result<Ve
         .collect())
 }
 
+/// The names of the hosts a deploy changes: those `--limit` names, or all.
+pub fn hosts_to_change<'a>(
+    inventory: &'a Inventory,
+    limit: &[String],
+) -> Result<BTreeSet<&'a str>> {
+    Ok(select_hosts(inventory, limit)?
+        .into_iter()
+        .map(|h| h.name.as_str())
+        .collect())
+}
+
 /// One host's run.
 struct HostRun<'a, R> {
     host: &'a Host,
+    /// Whether its plan is carried out (`--limit`); every host is read.
+    changes: bool,
     remote: Option<R>,
     facts: Option<HostFacts>,
     plan: Option<HostPlan>,
@@ -175,13 +193,14 @@ impl<'a, R: Remote> Engine<'a, R> {
         })
     }
 
-    fn add_host(&mut self, host: &'a Host, connection: Result<R, String>) {
+    fn add_host(&mut self, host: &'a Host, changes: bool, connection: Result<R, String>) {
         let (remote, error) = match connection {
             Ok(remote) => (Some(remote), None),
             Err(error) => (None, Some(error)),
         };
         self.hosts.push(HostRun {
             host,
+            changes,
             remote,
             facts: None,
             plan: None,
@@ -205,7 +224,7 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.gather_facts().await;
         tracing::info!("facts gathered in {:.0?}", started.elapsed());
         self.check_hosts("facts")?;
-        self.phase = self.cluster_phase().await;
+        self.phase = self.cluster_phase().await.map_err(Stop::because)?;
         self.make_plans()
             .map_err(|e| Stop(vec![format!("{e:#}")]))?;
         if self.options.dry_run {
@@ -276,11 +295,9 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     /// Bootstrap until a cluster UUID is recorded on an Elasticsearch dataset or
-    /// a running node reports one (design.md, "Bootstrap").
-    async fn cluster_phase(&mut self) -> ClusterPhase {
-        if !self.es_datasets_without_uuid().1.is_empty() {
-            return ClusterPhase::Formed;
-        }
+    /// a running node reports one (design.md, "Bootstrap"); see [`decide_phase`].
+    async fn cluster_phase(&mut self) -> Result<ClusterPhase, String> {
+        let recorded = !self.es_datasets_without_uuid(false).1.is_empty();
         let running = self.hosts.iter().any(|run| {
             run.facts.as_ref().is_some_and(|facts| {
                 run.host
@@ -295,24 +312,30 @@ impl<'a, R: Remote> Engine<'a, R> {
                     })
             })
         });
-        if !running {
-            return ClusterPhase::Bootstrap;
-        }
-        match self.es_client(None).await {
-            Ok(client) => match client.cluster_uuid().await {
-                Ok(Some(_)) => ClusterPhase::Formed,
-                _ => ClusterPhase::Bootstrap,
-            },
-            Err(_) => ClusterPhase::Bootstrap,
-        }
+        let answer = if recorded || !running {
+            None
+        } else {
+            Some(match self.es_client(None).await {
+                Ok(client) => client.cluster_uuid().await.map_err(|e| e.to_string()),
+                Err(err) => Err(err),
+            })
+        };
+        decide_phase(recorded, running, answer)
     }
 
-    /// Elasticsearch datasets of the selected hosts without a recorded cluster
-    /// UUID, and the UUIDs recorded on the others.
-    fn es_datasets_without_uuid(&self) -> (Vec<(usize, String)>, BTreeSet<String>) {
+    /// Elasticsearch datasets without a recorded cluster UUID (of the hosts
+    /// this deploy changes, when `changed_only`), and the UUIDs recorded on the
+    /// others.
+    fn es_datasets_without_uuid(
+        &self,
+        changed_only: bool,
+    ) -> (Vec<(usize, String)>, BTreeSet<String>) {
         let mut missing = Vec::new();
         let mut recorded = BTreeSet::new();
         for (index, run) in self.hosts.iter().enumerate() {
+            if changed_only && !run.changes {
+                continue;
+            }
             let Some(facts) = &run.facts else { continue };
             for jail in run
                 .host
@@ -352,7 +375,7 @@ impl<'a, R: Remote> Engine<'a, R> {
 
     fn show_plans(&mut self) {
         let secrets = &self.secrets;
-        for run in &mut self.hosts {
+        for run in self.hosts.iter_mut().filter(|run| run.changes) {
             let Some(plan) = &run.plan else { continue };
             run.changed = plan.change_count();
             if plan.is_empty() {
@@ -387,6 +410,32 @@ impl<'a, R: Remote> Engine<'a, R> {
             failures: self.failures.clone(),
             elapsed: Duration::ZERO,
         }
+    }
+}
+
+/// Is the cluster new? `recorded`: some Elasticsearch dataset has the cluster
+/// UUID; `running`: some node's service runs; `answer`: what a node said the
+/// cluster UUID is (asked only when recorded is false and a node runs). A node
+/// that cannot be asked is an error, not a new cluster: bootstrap settings
+/// rendered into a formed cluster would let a restarted node form another.
+fn decide_phase(
+    recorded: bool,
+    running: bool,
+    answer: Option<Result<Option<String>, String>>,
+) -> Result<ClusterPhase, String> {
+    match (recorded, running, answer) {
+        (true, _, _) => Ok(ClusterPhase::Formed),
+        (false, false, _) => Ok(ClusterPhase::Bootstrap),
+        (false, true, Some(Ok(Some(_)))) => Ok(ClusterPhase::Formed),
+        (false, true, Some(Ok(None))) => Ok(ClusterPhase::Bootstrap),
+        (false, true, Some(Err(err))) => Err(format!(
+            "cannot tell whether the Elasticsearch cluster is new: no dataset records its \
+             UUID and a node runs, but asking it failed: {err}"
+        )),
+        (false, true, None) => Err(
+            "cannot tell whether the Elasticsearch cluster is new: a node runs and was not asked"
+                .to_owned(),
+        ),
     }
 }
 
