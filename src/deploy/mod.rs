@@ -62,8 +62,7 @@ pub async fn deploy(
     let started = Instant::now();
     // `--limit` restricts what changes, never what is read or checked: every
     // host is connected to, looked at and gated.
-    let to_change = hosts_to_change(inventory, &options.limit)?;
-    let hosts: Vec<&Host> = inventory.hosts.iter().collect();
+    let (hosts, to_change) = read_and_changed(inventory, &options.limit)?;
     let progress = Progress::new(hosts.iter().map(|h| h.name.as_str()), options.progress);
     let forks = options.forks.unwrap_or(hosts.len()).max(1);
     // Everything renders before any host is touched.
@@ -111,15 +110,18 @@ pub fn select_hosts<'a>(inventory: &'a Inventory, limit: &[String]) -> Result<Ve
         .collect())
 }
 
-/// The names of the hosts a deploy changes: those `--limit` names, or all.
-pub fn hosts_to_change<'a>(
+/// The hosts a deploy reads and checks - every one, whatever the limit - and
+/// the names of those it changes: those `--limit` names, or all.
+#[allow(clippy::type_complexity)]
+fn read_and_changed<'a>(
     inventory: &'a Inventory,
     limit: &[String],
-) -> Result<BTreeSet<&'a str>> {
-    Ok(select_hosts(inventory, limit)?
+) -> Result<(Vec<&'a Host>, BTreeSet<&'a str>)> {
+    let changed = select_hosts(inventory, limit)?
         .into_iter()
         .map(|h| h.name.as_str())
-        .collect())
+        .collect();
+    Ok((inventory.hosts.iter().collect(), changed))
 }
 
 /// One host's run.
@@ -446,5 +448,48 @@ struct Stop(Vec<String>);
 impl Stop {
     fn because(message: impl Into<String>) -> Self {
         Self(vec![message.into()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_restricts_what_changes_never_what_is_read() {
+        let inventory = crate::testing::lab();
+        let names =
+            |hosts: &[&Host]| -> Vec<String> { hosts.iter().map(|h| h.name.to_string()).collect() };
+        let all = names(&inventory.hosts.iter().collect::<Vec<_>>());
+        let (read, changed) = read_and_changed(&inventory, &["lab1".to_owned()]).unwrap();
+        assert_eq!(names(&read), all, "every host is read and checked");
+        assert_eq!(changed, BTreeSet::from(["lab1"]));
+        let (read, changed) = read_and_changed(&inventory, &[]).unwrap();
+        assert_eq!(names(&read), all);
+        assert_eq!(changed.len(), all.len(), "no limit: every host changes");
+        let err = read_and_changed(&inventory, &["nope".to_owned()]).unwrap_err();
+        assert!(err.to_string().starts_with("--limit names nope"), "{err}");
+    }
+
+    #[test]
+    fn an_unanswered_question_about_the_cluster_is_an_error_not_a_new_cluster() {
+        let uuid = || Some(Ok(Some("u-1".to_owned())));
+        assert_eq!(decide_phase(true, true, None), Ok(ClusterPhase::Formed));
+        assert_eq!(
+            decide_phase(false, false, None),
+            Ok(ClusterPhase::Bootstrap)
+        );
+        assert_eq!(decide_phase(false, true, uuid()), Ok(ClusterPhase::Formed));
+        assert_eq!(
+            decide_phase(false, true, Some(Ok(None))),
+            Ok(ClusterPhase::Bootstrap)
+        );
+        let err = decide_phase(false, true, Some(Err("HTTP 500".into()))).unwrap_err();
+        assert!(
+            err.starts_with("cannot tell whether the Elasticsearch cluster is new")
+                && err.ends_with("HTTP 500"),
+            "{err}"
+        );
+        assert!(decide_phase(false, true, None).is_err());
     }
 }

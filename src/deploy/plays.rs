@@ -1049,3 +1049,32 @@ fn humantime(duration: Duration) -> String {
         format!("{secs}s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_off_restart_restores_haelks_allocation_mark_and_names_each_server_once() {
+        let maint = [
+            "lab2-elasticsearch".to_owned(),
+            "lab2-elasticsearch".to_owned(),
+        ];
+        assert_eq!(
+            cut_off_restart(Some("primaries"), &maint),
+            CutOffRestart {
+                restore_allocation: true,
+                back_into_haproxy: vec!["lab2-elasticsearch".into()],
+            }
+        );
+        // `none` is an operator's choice, not haelk's mark.
+        assert!(!cut_off_restart(Some("none"), &[]).restore_allocation);
+        assert_eq!(
+            cut_off_restart(None, &[]),
+            CutOffRestart {
+                restore_allocation: false,
+                back_into_haproxy: Vec::new(),
+            }
+        );
+    }
+}
