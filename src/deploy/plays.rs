@@ -285,7 +285,20 @@ impl<'a, R: Remote> Engine<'a, R> {
                             humantime(timeout)
                         ));
                     }
-                    _ => tokio::time::sleep(POLL).await,
+                    other => {
+                        let why = match other {
+                            Ok(status) => format!("{}: {}", status.level, status.summary),
+                            Err(err) => err,
+                        };
+                        self.progress.waiting(
+                            Some(run.name()),
+                            &format!("{} to be available", jail.name),
+                            timeout
+                                .saturating_sub(deadline.saturating_duration_since(Instant::now())),
+                            &why,
+                        );
+                        tokio::time::sleep(POLL).await;
+                    }
                 }
             }
             available += 1;
@@ -657,6 +670,12 @@ impl<'a, R: Remote> Engine<'a, R> {
                         humantime(timeout)
                     ));
                 }
+                self.progress.waiting(
+                    Some(run.name()),
+                    &format!("the sessions to {server} to end"),
+                    timeout.saturating_sub(deadline.saturating_duration_since(Instant::now())),
+                    &format!("{open} open"),
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -905,6 +924,7 @@ async fn wait_for_backends<R: Remote>(
     let Some(remote) = &run.remote else {
         return Err(format!("{}: not connected", run.name()));
     };
+    let started = Instant::now();
     loop {
         let stats = haproxy::read_stats(remote, jails.iter().map(|j| j.name.as_str()))
             .await
@@ -957,6 +977,12 @@ async fn wait_for_backends<R: Remote>(
         if Instant::now() >= deadline {
             return Err(format!("backends not UP in time: {}", problems.join(", ")));
         }
+        progress.waiting(
+            Some(run.name()),
+            "every backend server UP",
+            started.elapsed(),
+            &problems.join(", "),
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
