@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::labkit::{
     Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab, on_host,
@@ -218,21 +218,8 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
     let _lab = lab();
     deploy("inventories/lab.yaml");
     let inventory = with_setting();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haelk"))
-        .args(["deploy", &inventory.path(), "--no-progress"])
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("haelk runs");
-    let lines = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut seen = String::new();
     let mut killed = false;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    for line in lines.lines() {
-        let line = line.expect("line");
-        seen.push_str(&line);
-        seen.push('\n');
+    let (code, seen) = deploy_watching(&inventory.path(), |line| {
         if !killed && line.starts_with("play elasticsearch") {
             // lab3's node restarts after lab1's and lab2's: cut lab3 off now.
             let output = Command::new(repo().join("lab/labctl"))
@@ -242,22 +229,9 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
             assert!(output.status.success(), "{}", text(&output));
             killed = true;
         }
-        assert!(Instant::now() < deadline, "deploy hangs: {seen}");
-    }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    let status = child.wait().expect("exit status");
-    eprintln!("$ haelk deploy (cut off)\n{seen}{stderr}");
-    assert!(
-        killed,
-        "never reached the elasticsearch play: {seen}{stderr}"
-    );
-    assert_eq!(status.code(), Some(1), "{seen}{stderr}");
+    });
+    assert!(killed, "never reached the elasticsearch play: {seen}");
+    assert_eq!(code, Some(1), "{seen}");
     assert!(seen.contains("failed: lab3: "), "the host is named: {seen}");
 
     // No half-written file: every elasticsearch.yml is either the old or the new one.

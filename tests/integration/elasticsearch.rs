@@ -610,6 +610,17 @@ async fn a_local_forward_reaches_a_port_as_seen_from_the_host() {
     remote.close().await.expect("closes");
 }
 
+/// A client of `n1` once an index `logs` (1 replica) exists and is green.
+async fn green_with_logs(cluster: &StandinCluster) -> Client {
+    let client = cluster.client(0);
+    create_index(&cluster.url(0), "logs", 1).await;
+    client
+        .wait_for_health(HealthStatus::Green, Duration::from_secs(30))
+        .await
+        .expect("green");
+    client
+}
+
 /// The two nodes other than `n1` (the client's): (the one to restart, the other
 /// one), the other one never the elected master, so taking it away needs no
 /// election.
@@ -629,12 +640,7 @@ async fn target_and_bystander(client: &Client) -> (String, String) {
 async fn a_frozen_node_is_seen_behind_a_green_health_and_nothing_is_stopped() {
     let cluster = StandinCluster::start(51).await;
     let watch = cluster.watch();
-    let client = cluster.client(0);
-    create_index(&cluster.url(0), "logs", 1).await;
-    client
-        .wait_for_health(HealthStatus::Green, Duration::from_secs(30))
-        .await
-        .expect("green");
+    let client = green_with_logs(&cluster).await;
     let (target, frozen) = target_and_bystander(&client).await;
 
     // A frozen process still counts as a member (and the cluster as green)
@@ -666,12 +672,7 @@ async fn a_frozen_node_is_seen_behind_a_green_health_and_nothing_is_stopped() {
 async fn a_node_that_goes_away_while_another_restarts_stops_the_restart_naming_it() {
     let mut cluster = StandinCluster::start(61).await;
     let watch = cluster.watch();
-    let client = cluster.client(0);
-    create_index(&cluster.url(0), "logs", 1).await;
-    client
-        .wait_for_health(HealthStatus::Green, Duration::from_secs(30))
-        .await
-        .expect("green");
+    let client = green_with_logs(&cluster).await;
     let (target, bystander) = target_and_bystander(&client).await;
     let target_index = cluster.index_of(&target);
     let bystander_index = cluster.index_of(&bystander);
