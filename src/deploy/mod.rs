@@ -13,6 +13,7 @@
 mod plays;
 mod progress;
 mod report;
+mod watch;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -59,7 +60,9 @@ pub async fn deploy(
     options: &Options,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let hosts = select_hosts(inventory, &options.limit)?;
+    // `--limit` restricts what changes, never what is read or checked: every
+    // host is connected to, looked at and gated.
+    let (hosts, to_change) = read_and_changed(inventory, &options.limit)?;
     let progress = Progress::new(hosts.iter().map(|h| h.name.as_str()), options.progress);
     let forks = options.forks.unwrap_or(hosts.len()).max(1);
     // Everything renders before any host is touched.
@@ -71,7 +74,8 @@ pub async fn deploy(
     let connections = ssh::connect_all(&hosts, options.host_keys, forks).await;
     tracing::info!("connected in {:.0?}", connected.elapsed());
     for (host, connection) in hosts.into_iter().zip(connections) {
-        engine.add_host(host, connection.map_err(|e| e.to_string()));
+        let changes = to_change.contains(host.name.as_str());
+        engine.add_host(host, changes, connection.map_err(|e| e.to_string()));
     }
     let mut summary = engine.run().await;
     summary.elapsed = started.elapsed();
@@ -106,9 +110,25 @@ pub fn select_hosts<'a>(inventory: &'a Inventory, limit: &[String]) -> Result<Ve
         .collect())
 }
 
+/// The hosts a deploy reads and checks - every one, whatever the limit - and
+/// the names of those it changes: those `--limit` names, or all.
+#[allow(clippy::type_complexity)]
+fn read_and_changed<'a>(
+    inventory: &'a Inventory,
+    limit: &[String],
+) -> Result<(Vec<&'a Host>, BTreeSet<&'a str>)> {
+    let changed = select_hosts(inventory, limit)?
+        .into_iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    Ok((inventory.hosts.iter().collect(), changed))
+}
+
 /// One host's run.
 struct HostRun<'a, R> {
     host: &'a Host,
+    /// Whether its plan is carried out (`--limit`); every host is read.
+    changes: bool,
     remote: Option<R>,
     facts: Option<HostFacts>,
     plan: Option<HostPlan>,
@@ -175,13 +195,14 @@ impl<'a, R: Remote> Engine<'a, R> {
         })
     }
 
-    fn add_host(&mut self, host: &'a Host, connection: Result<R, String>) {
+    fn add_host(&mut self, host: &'a Host, changes: bool, connection: Result<R, String>) {
         let (remote, error) = match connection {
             Ok(remote) => (Some(remote), None),
             Err(error) => (None, Some(error)),
         };
         self.hosts.push(HostRun {
             host,
+            changes,
             remote,
             facts: None,
             plan: None,
@@ -205,7 +226,7 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.gather_facts().await;
         tracing::info!("facts gathered in {:.0?}", started.elapsed());
         self.check_hosts("facts")?;
-        self.phase = self.cluster_phase().await;
+        self.phase = self.cluster_phase().await.map_err(Stop::because)?;
         self.make_plans()
             .map_err(|e| Stop(vec![format!("{e:#}")]))?;
         if self.options.dry_run {
@@ -276,11 +297,9 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     /// Bootstrap until a cluster UUID is recorded on an Elasticsearch dataset or
-    /// a running node reports one (design.md, "Bootstrap").
-    async fn cluster_phase(&mut self) -> ClusterPhase {
-        if !self.es_datasets_without_uuid().1.is_empty() {
-            return ClusterPhase::Formed;
-        }
+    /// a running node reports one (design.md, "Bootstrap"); see [`decide_phase`].
+    async fn cluster_phase(&mut self) -> Result<ClusterPhase, String> {
+        let recorded = !self.es_datasets_without_uuid(false).1.is_empty();
         let running = self.hosts.iter().any(|run| {
             run.facts.as_ref().is_some_and(|facts| {
                 run.host
@@ -295,24 +314,30 @@ impl<'a, R: Remote> Engine<'a, R> {
                     })
             })
         });
-        if !running {
-            return ClusterPhase::Bootstrap;
-        }
-        match self.es_client(None).await {
-            Ok(client) => match client.cluster_uuid().await {
-                Ok(Some(_)) => ClusterPhase::Formed,
-                _ => ClusterPhase::Bootstrap,
-            },
-            Err(_) => ClusterPhase::Bootstrap,
-        }
+        let answer = if recorded || !running {
+            None
+        } else {
+            Some(match self.es_client(None).await {
+                Ok(client) => client.cluster_uuid().await.map_err(|e| e.to_string()),
+                Err(err) => Err(err),
+            })
+        };
+        decide_phase(recorded, running, answer)
     }
 
-    /// Elasticsearch datasets of the selected hosts without a recorded cluster
-    /// UUID, and the UUIDs recorded on the others.
-    fn es_datasets_without_uuid(&self) -> (Vec<(usize, String)>, BTreeSet<String>) {
+    /// Elasticsearch datasets without a recorded cluster UUID (of the hosts
+    /// this deploy changes, when `changed_only`), and the UUIDs recorded on the
+    /// others.
+    fn es_datasets_without_uuid(
+        &self,
+        changed_only: bool,
+    ) -> (Vec<(usize, String)>, BTreeSet<String>) {
         let mut missing = Vec::new();
         let mut recorded = BTreeSet::new();
         for (index, run) in self.hosts.iter().enumerate() {
+            if changed_only && !run.changes {
+                continue;
+            }
             let Some(facts) = &run.facts else { continue };
             for jail in run
                 .host
@@ -352,7 +377,7 @@ impl<'a, R: Remote> Engine<'a, R> {
 
     fn show_plans(&mut self) {
         let secrets = &self.secrets;
-        for run in &mut self.hosts {
+        for run in self.hosts.iter_mut().filter(|run| run.changes) {
             let Some(plan) = &run.plan else { continue };
             run.changed = plan.change_count();
             if plan.is_empty() {
@@ -390,6 +415,32 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 }
 
+/// Is the cluster new? `recorded`: some Elasticsearch dataset has the cluster
+/// UUID; `running`: some node's service runs; `answer`: what a node said the
+/// cluster UUID is (asked only when recorded is false and a node runs). A node
+/// that cannot be asked is an error, not a new cluster: bootstrap settings
+/// rendered into a formed cluster would let a restarted node form another.
+fn decide_phase(
+    recorded: bool,
+    running: bool,
+    answer: Option<Result<Option<String>, String>>,
+) -> Result<ClusterPhase, String> {
+    match (recorded, running, answer) {
+        (true, _, _) => Ok(ClusterPhase::Formed),
+        (false, false, _) => Ok(ClusterPhase::Bootstrap),
+        (false, true, Some(Ok(Some(_)))) => Ok(ClusterPhase::Formed),
+        (false, true, Some(Ok(None))) => Ok(ClusterPhase::Bootstrap),
+        (false, true, Some(Err(err))) => Err(format!(
+            "cannot tell whether the Elasticsearch cluster is new: no dataset records its \
+             UUID and a node runs, but asking it failed: {err}"
+        )),
+        (false, true, None) => Err(
+            "cannot tell whether the Elasticsearch cluster is new: a node runs and was not asked"
+                .to_owned(),
+        ),
+    }
+}
+
 /// The run stops; the strings are failures not already recorded on a host.
 #[derive(Debug)]
 struct Stop(Vec<String>);
@@ -397,5 +448,48 @@ struct Stop(Vec<String>);
 impl Stop {
     fn because(message: impl Into<String>) -> Self {
         Self(vec![message.into()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_restricts_what_changes_never_what_is_read() {
+        let inventory = crate::testing::lab();
+        let names =
+            |hosts: &[&Host]| -> Vec<String> { hosts.iter().map(|h| h.name.to_string()).collect() };
+        let all = names(&inventory.hosts.iter().collect::<Vec<_>>());
+        let (read, changed) = read_and_changed(&inventory, &["lab1".to_owned()]).unwrap();
+        assert_eq!(names(&read), all, "every host is read and checked");
+        assert_eq!(changed, BTreeSet::from(["lab1"]));
+        let (read, changed) = read_and_changed(&inventory, &[]).unwrap();
+        assert_eq!(names(&read), all);
+        assert_eq!(changed.len(), all.len(), "no limit: every host changes");
+        let err = read_and_changed(&inventory, &["nope".to_owned()]).unwrap_err();
+        assert!(err.to_string().starts_with("--limit names nope"), "{err}");
+    }
+
+    #[test]
+    fn an_unanswered_question_about_the_cluster_is_an_error_not_a_new_cluster() {
+        let uuid = || Some(Ok(Some("u-1".to_owned())));
+        assert_eq!(decide_phase(true, true, None), Ok(ClusterPhase::Formed));
+        assert_eq!(
+            decide_phase(false, false, None),
+            Ok(ClusterPhase::Bootstrap)
+        );
+        assert_eq!(decide_phase(false, true, uuid()), Ok(ClusterPhase::Formed));
+        assert_eq!(
+            decide_phase(false, true, Some(Ok(None))),
+            Ok(ClusterPhase::Bootstrap)
+        );
+        let err = decide_phase(false, true, Some(Err("HTTP 500".into()))).unwrap_err();
+        assert!(
+            err.starts_with("cannot tell whether the Elasticsearch cluster is new")
+                && err.ends_with("HTTP 500"),
+            "{err}"
+        );
+        assert!(decide_phase(false, true, None).is_err());
     }
 }

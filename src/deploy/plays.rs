@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::watch::{DeployWatch, NodeProbe};
 use super::{Engine, HostRun, Progress, Stop};
 use crate::desired::ClusterPhase;
-use crate::elasticsearch::{self, rolling};
+use crate::elasticsearch::rolling::{self, Watch};
+use crate::elasticsearch::{self, liveness};
 use crate::freebsd;
 use crate::haproxy::{self, AdminState};
 use crate::inventory::{Inventory, Jail, Role};
@@ -68,7 +70,8 @@ impl<'a, R: Remote> Engine<'a, R> {
                 else {
                     return Ok(Vec::new());
                 };
-                if plan.prepare.is_empty() {
+                // A host this deploy does not change is only checked.
+                if plan.prepare.is_empty() || !run.changes {
                     return Ok(facts
                         .jails
                         .iter()
@@ -91,7 +94,10 @@ impl<'a, R: Remote> Engine<'a, R> {
             .await;
             for (&index, result) in indexes.iter().zip(results) {
                 let run = &mut self.hosts[index];
-                let prepared = run.plan.as_ref().map_or(0, |p| p.prepare.len());
+                let prepared = match &run.plan {
+                    Some(plan) if run.changes => plan.prepare.len(),
+                    _ => 0,
+                };
                 match result {
                     Err(error) => run.error = Some(error),
                     Ok(running) => {
@@ -128,7 +134,8 @@ impl<'a, R: Remote> Engine<'a, R> {
             }
             self.stop_if_failed()?;
         }
-        self.verified.push("datasets ok".into());
+        // No "datasets ok": nothing here reads the datasets back. A running
+        // jail is what the host play checks (its root is its dataset's mount).
         self.verified
             .push(format!("jails {running_total}/{declared_total} running"));
         Ok(())
@@ -136,9 +143,13 @@ impl<'a, R: Remote> Engine<'a, R> {
 
     // -------------------------------------------------------- service plays --
 
-    /// The plan of `jail` and the index of its host run, when the host is selected.
+    /// The plan of `jail` and the index of its host run, when this deploy
+    /// changes the host (`--limit`).
     fn jail_plan(&self, jail: &Jail) -> Option<(usize, &JailPlan)> {
         self.hosts.iter().enumerate().find_map(|(index, run)| {
+            if !run.changes {
+                return None;
+            }
             run.plan
                 .as_ref()
                 .and_then(|plan| plan.jail(jail.name.as_str()))
@@ -274,7 +285,20 @@ impl<'a, R: Remote> Engine<'a, R> {
                             humantime(timeout)
                         ));
                     }
-                    _ => tokio::time::sleep(POLL).await,
+                    other => {
+                        let why = match other {
+                            Ok(status) => format!("{}: {}", status.level, status.summary),
+                            Err(err) => err,
+                        };
+                        self.progress.waiting(
+                            Some(run.name()),
+                            &format!("{} to be available", jail.name),
+                            timeout
+                                .saturating_sub(deadline.saturating_duration_since(Instant::now())),
+                            &why,
+                        );
+                        tokio::time::sleep(POLL).await;
+                    }
                 }
             }
             available += 1;
@@ -343,8 +367,9 @@ impl<'a, R: Remote> Engine<'a, R> {
             .into_iter()
             .map(|b| b.jails.iter().map(|(_, j)| *j).collect())
             .collect();
+        let mut back_into_haproxy = Vec::new();
         if self.phase == ClusterPhase::Formed {
-            self.restore_allocation().await?;
+            back_into_haproxy = self.finish_cut_off_restart().await?;
         }
         let work = batches.iter().flatten().any(|jail| {
             self.jail_plan(jail)
@@ -366,14 +391,25 @@ impl<'a, R: Remote> Engine<'a, R> {
             jails.retain(|jail| !stopped.iter().any(|s| s.name == jail.name));
         }
         batches.retain(|jails| !jails.is_empty());
-        if !stopped.is_empty() {
+        let starting = !stopped.is_empty();
+        if starting {
             batches.insert(0, stopped);
+        }
+        if !back_into_haproxy.is_empty() && !starting {
+            // What a cut-off restart left: the recovery the restore started,
+            // then the node back into every haproxy - before any other node stops.
+            let all = self.whole(Role::Elasticsearch);
+            self.gate(play, Role::Elasticsearch, &all).await?;
+            self.back_into_haproxy(&mut back_into_haproxy).await?;
         }
         if !work {
             batches.clear();
-        } else if self.phase == ClusterPhase::Formed
-            && let Some(master) = self.elected_master().await
-        {
+        } else if self.phase == ClusterPhase::Formed {
+            let master = self.elected_master().await.map_err(|e| {
+                Stop::because(format!(
+                    "finding the elected master (it restarts last): {e}"
+                ))
+            })?;
             // ECK: the elected master restarts last, so the cluster elects once.
             batches.sort_by_key(|jails| jails.iter().any(|j| j.name.as_str() == master));
         }
@@ -395,6 +431,7 @@ impl<'a, R: Remote> Engine<'a, R> {
                 // The gate is cluster-wide: no batch to name.
                 let all = self.whole(Role::Elasticsearch);
                 last_gate = Some(self.gate(play, Role::Elasticsearch, &all).await?);
+                self.back_into_haproxy(&mut back_into_haproxy).await?;
             }
         }
         let line = match last_gate {
@@ -404,36 +441,81 @@ impl<'a, R: Remote> Engine<'a, R> {
                 self.gate(play, Role::Elasticsearch, &all).await?
             }
         };
+        self.back_into_haproxy(&mut back_into_haproxy).await?;
         self.verified.push(line);
         self.record_cluster_uuid().await
     }
 
-    /// A rolling restart cut off between its allocation steps (haelk killed, the
-    /// connection to the API lost) leaves `cluster.routing.allocation.enable` at
-    /// `primaries`, and replicas unassigned for good. That value is haelk's
-    /// mark: put it back to the default before anything else. Another value is
-    /// the operator's and stays.
-    async fn restore_allocation(&mut self) -> Result<(), Stop> {
+    /// A rolling restart cut off part way (haelk killed, the connection to the
+    /// API lost) leaves `cluster.routing.allocation.enable` at `primaries` -
+    /// replicas unassigned for good - and its node in MAINT in the haproxies in
+    /// front of it. Restores allocation now (see [`cut_off_restart`]) and
+    /// returns the servers to put back once the cluster is green again.
+    async fn finish_cut_off_restart(&mut self) -> Result<Vec<String>, Stop> {
         let Ok(client) = self.es_client(None).await else {
             // Nobody answers: the gate will say so.
-            return Ok(());
+            return Ok(Vec::new());
         };
-        match client.allocation_enable().await {
-            Ok(Some(value)) if value == "primaries" => {
-                client
-                    .set_allocation(elasticsearch::Allocation::All)
-                    .await
-                    .map_err(|e| Stop::because(format!("restoring shard allocation: {e}")))?;
-                self.progress.println(
-                    "  shard allocation was left at `primaries` (an interrupted rolling restart): restored",
-                );
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(err) => Err(Stop::because(format!(
-                "reading the cluster settings: {err}"
-            ))),
+        let allocation = client
+            .allocation_enable()
+            .await
+            .map_err(|err| Stop::because(format!("reading the cluster settings: {err}")))?;
+        let in_maintenance = self
+            .servers_in_maintenance(Role::Elasticsearch)
+            .await
+            .map_err(Stop::because)?;
+        let left = cut_off_restart(allocation.as_deref(), &in_maintenance);
+        if left.restore_allocation {
+            client
+                .set_allocation(elasticsearch::Allocation::All)
+                .await
+                .map_err(|e| Stop::because(format!("restoring shard allocation: {e}")))?;
+            self.progress.println(
+                "  shard allocation was left at `primaries` (an interrupted rolling restart): restored",
+            );
         }
+        if !left.back_into_haproxy.is_empty() {
+            self.progress.println(format!(
+                "  {} in MAINT (an interrupted rolling restart): back into haproxy once the cluster is green",
+                left.back_into_haproxy.join(", ")
+            ));
+        }
+        Ok(left.back_into_haproxy)
+    }
+
+    /// The servers of `service`'s backend in MAINT in some haproxy in front of it.
+    async fn servers_in_maintenance(&self, service: Role) -> Result<Vec<String>, String> {
+        let backend = haproxy::backend(service);
+        let mut servers = Vec::new();
+        for (run, jails) in self.fronting(service) {
+            let Some(remote) = &run.remote else { continue };
+            let stats = haproxy::read_stats(remote, jails.iter().map(|j| j.name.as_str()))
+                .await
+                .map_err(|e| e.to_string())?;
+            for (jail, answer) in stats {
+                let states = answer.map_err(|e| format!("{jail}: {e}"))?;
+                servers.extend(
+                    states
+                        .into_iter()
+                        .filter(|s| s.backend == backend && s.status == "MAINT")
+                        .map(|s| s.server),
+                );
+            }
+        }
+        Ok(servers)
+    }
+
+    /// Puts `servers` (left in MAINT by a cut-off restart) back into every
+    /// haproxy in front of Elasticsearch; called once the cluster is green.
+    async fn back_into_haproxy(&mut self, servers: &mut Vec<String>) -> Result<(), Stop> {
+        for server in std::mem::take(servers) {
+            self.set_backend_state(Role::Elasticsearch, &server, AdminState::Ready)
+                .await
+                .map_err(|e| Stop::because(format!("putting {server} back into haproxy: {e}")))?;
+            self.progress
+                .println(format!("  {server}: back into haproxy (ready)"));
+        }
+        Ok(())
     }
 
     /// Restarts one serving node the safe way (see [`rolling::restart_node`]).
@@ -445,6 +527,8 @@ impl<'a, R: Remote> Engine<'a, R> {
             .es_client(Some(jail.name.as_str()))
             .await
             .map_err(|e| Stop::because(format!("{}: {e}", jail.name)))?;
+        self.connect_every_node().await.map_err(Stop::because)?;
+        let watch = self.watch(Some(self.hosts[index].name()));
         let run = &self.hosts[index];
         let Some(remote) = &run.remote else {
             return Err(Stop(Vec::new()));
@@ -459,7 +543,7 @@ impl<'a, R: Remote> Engine<'a, R> {
             .iter()
             .any(|node| node.name == jail.name);
         let server = jail.name.as_str();
-        let result = rolling::restart_node(&client, server, timeout, || async {
+        let result = rolling::restart_node(&client, server, timeout, &watch, || async {
             if balanced {
                 self.set_backend_state(Role::Elasticsearch, server, AdminState::Maint)
                     .await
@@ -468,6 +552,9 @@ impl<'a, R: Remote> Engine<'a, R> {
                     .await
                     .map_err(anyhow::Error::msg)?;
             }
+            // The drain took time: every node must still be up the moment
+            // this one stops.
+            liveness::may_stop(server, &watch.observe().await).map_err(anyhow::Error::msg)?;
             remote
                 .run(&plan.script())
                 .await
@@ -583,65 +670,148 @@ impl<'a, R: Remote> Engine<'a, R> {
                         humantime(timeout)
                     ));
                 }
+                self.progress.waiting(
+                    Some(run.name()),
+                    &format!("the sessions to {server} to end"),
+                    timeout.saturating_sub(deadline.saturating_duration_since(Instant::now())),
+                    &format!("{open} open"),
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         Ok(())
     }
 
+    /// Waits until every declared node is up (answers on its own address and is
+    /// in the elected master's state) and the cluster is green. A node whose
+    /// service stopped ends the wait at once.
     async fn elasticsearch_gate(&mut self, timeout: Duration) -> Result<String, String> {
-        let client = self.es_client(None).await?;
-        let expected: Vec<&str> = self
-            .inventory
-            .jails_with_role(Role::Elasticsearch)
-            .map(|(_, j)| j.name.as_str())
-            .collect();
-        let deadline = Instant::now() + timeout;
-        let health = client
-            .wait_for_health(elasticsearch::HealthStatus::Green, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.connect_every_node().await?;
+        let watch = self.watch(None);
+        let expected = watch.nodes.len();
+        let started = Instant::now();
         loop {
-            let nodes = client.nodes().await.map_err(|e| e.to_string())?;
-            let joined = expected
-                .iter()
-                .filter(|name| nodes.iter().any(|n| n.name == **name))
-                .count();
-            if joined == expected.len() {
-                return Ok(format!(
-                    "es {joined}/{} joined · {}",
-                    expected.len(),
-                    health.status.as_str()
-                ));
-            }
-            if Instant::now() >= deadline {
-                let missing: Vec<&str> = expected
-                    .iter()
-                    .filter(|name| !nodes.iter().any(|n| n.name == **name))
-                    .copied()
-                    .collect();
+            let observation = watch.observe().await;
+            if !observation.stopped.is_empty() {
+                let stopped: Vec<&str> = observation.stopped.iter().map(String::as_str).collect();
                 return Err(format!(
-                    "es {joined}/{} joined after {}; missing: {}",
-                    expected.len(),
-                    humantime(timeout),
-                    missing.join(", ")
+                    "{} not running (service status): not waiting for {}",
+                    stopped.join(", "),
+                    if stopped.len() == 1 { "it" } else { "them" }
                 ));
             }
+            let missing = match (
+                observation.all_up(),
+                cluster_health(&watch, &observation).await,
+            ) {
+                (Ok(()), Ok(health)) if health.status == elasticsearch::HealthStatus::Green => {
+                    return Ok(format!("es {expected}/{expected} joined · green"));
+                }
+                (Ok(()), Ok(health)) => health.summary(),
+                (Ok(()), Err(err)) => err,
+                (Err(absent), _) => absent,
+            };
+            if started.elapsed() >= timeout {
+                return Err(format!(
+                    "not every Elasticsearch node up and green after {}: {missing}",
+                    humantime(timeout)
+                ));
+            }
+            watch.waiting(
+                "every Elasticsearch node up and the cluster green",
+                started.elapsed(),
+                &missing,
+            );
             tokio::time::sleep(POLL).await;
         }
     }
 
-    async fn elected_master(&mut self) -> Option<String> {
-        let client = self.es_client(None).await.ok()?;
-        let nodes = client.nodes().await.ok()?;
-        nodes.into_iter().find(|n| n.elected_master).map(|n| n.name)
+    /// The elected master's name; not finding it is an error, not "no master".
+    async fn elected_master(&mut self) -> Result<String, String> {
+        let client = self.es_client(None).await?;
+        let nodes = client.nodes().await.map_err(|e| e.to_string())?;
+        nodes
+            .into_iter()
+            .find(|n| n.elected_master)
+            .map(|n| n.name)
+            .ok_or_else(|| "no node of the cluster is the elected master".to_owned())
+    }
+
+    /// A client for every declared Elasticsearch node on its own address (a
+    /// tunnel from its own host), cached for the run.
+    async fn connect_every_node(&mut self) -> Result<(), String> {
+        let nodes: Vec<(usize, &'a Jail)> = self.es_jails().collect();
+        for (index, jail) in nodes {
+            self.node_client(index, jail).await?;
+        }
+        Ok(())
+    }
+
+    /// Every declared Elasticsearch jail with the index of its host run.
+    fn es_jails(&self) -> impl Iterator<Item = (usize, &'a Jail)> + use<'a, '_, R> {
+        let inventory: &'a Inventory = self.inventory;
+        self.hosts.iter().enumerate().flat_map(move |(index, run)| {
+            inventory
+                .hosts
+                .iter()
+                .filter(move |h| h.name == run.host.name)
+                .flat_map(|h| h.jails.iter())
+                .filter(|j| j.role == Role::Elasticsearch)
+                .map(move |j| (index, j))
+        })
+    }
+
+    /// The watch over every node (after [`Self::connect_every_node`]), its
+    /// waits reported on `host`'s line.
+    fn watch(&self, host: Option<&str>) -> DeployWatch<'_, R> {
+        let nodes = self
+            .es_jails()
+            .filter_map(|(index, jail)| {
+                Some(NodeProbe {
+                    name: jail.name.to_string(),
+                    client: self.elasticsearch.get(jail.name.as_str())?.clone(),
+                    remote: self.hosts[index].remote.as_ref(),
+                })
+            })
+            .collect();
+        DeployWatch {
+            nodes,
+            progress: &self.progress,
+            host: host.map(str::to_owned),
+        }
+    }
+
+    /// The cached client of `jail` on host run `index`, or a new one through a
+    /// tunnel from that host. Not probed: the caller asks what it needs.
+    async fn node_client(
+        &mut self,
+        index: usize,
+        jail: &Jail,
+    ) -> Result<Arc<elasticsearch::Client>, String> {
+        if let Some(client) = self.elasticsearch.get(jail.name.as_str()) {
+            return Ok(client.clone());
+        }
+        let port = self.inventory.cluster.elasticsearch.http_port;
+        let Some(remote) = &self.hosts[index].remote else {
+            return Err(format!("{}: not connected", self.hosts[index].name()));
+        };
+        let local = remote
+            .tunnel(SocketAddr::new(jail.ip.into(), port))
+            .await
+            .map_err(|e| format!("{}: {e}", jail.name))?;
+        let client = Arc::new(
+            elasticsearch::Client::new(format!("http://{local}")).map_err(|e| e.to_string())?,
+        );
+        self.elasticsearch
+            .insert(jail.name.to_string(), client.clone());
+        Ok(client)
     }
 
     /// Records the cluster UUID on every Elasticsearch dataset that lacks it, and
     /// after a bootstrap rewrites elasticsearch.yml without
     /// `cluster.initial_master_nodes` (no restart: it is read at first start only).
     async fn record_cluster_uuid(&mut self) -> Result<(), Stop> {
-        let (missing, _) = self.es_datasets_without_uuid();
+        let (missing, _) = self.es_datasets_without_uuid(true);
         if missing.is_empty() {
             return Ok(());
         }
@@ -711,46 +881,24 @@ impl<'a, R: Remote> Engine<'a, R> {
         &mut self,
         except: Option<&str>,
     ) -> Result<Arc<elasticsearch::Client>, String> {
-        let port = self.inventory.cluster.elasticsearch.http_port;
         let mut problems = Vec::new();
         let candidates: Vec<(usize, &Jail)> = self
-            .hosts
-            .iter()
-            .enumerate()
-            .flat_map(|(index, run)| {
-                run.host
-                    .jails
-                    .iter()
-                    .filter(|j| j.role == Role::Elasticsearch)
-                    .map(move |j| (index, j))
-            })
+            .es_jails()
             .filter(|(_, j)| Some(j.name.as_str()) != except)
             .collect();
         for (index, jail) in candidates {
-            if let Some(client) = self.elasticsearch.get(jail.name.as_str()) {
-                if client.root().await.is_ok() {
-                    return Ok(client.clone());
-                }
-                continue;
-            }
-            let Some(remote) = &self.hosts[index].remote else {
-                continue;
-            };
-            let local = match remote.tunnel(SocketAddr::new(jail.ip.into(), port)).await {
-                Ok(local) => local,
+            let cached = self.elasticsearch.contains_key(jail.name.as_str());
+            let client = match self.node_client(index, jail).await {
+                Ok(client) => client,
                 Err(err) => {
-                    problems.push(err.to_string());
+                    problems.push(err);
                     continue;
                 }
             };
-            let client = Arc::new(
-                elasticsearch::Client::new(format!("http://{local}")).map_err(|e| e.to_string())?,
-            );
-            self.elasticsearch
-                .insert(jail.name.to_string(), client.clone());
             // `GET /` answers even before a master is elected.
             match client.root().await {
                 Ok(_) => return Ok(client),
+                Err(_) if cached => {}
                 Err(err) => problems.push(format!("{}: {err}", jail.name)),
             }
         }
@@ -776,6 +924,7 @@ async fn wait_for_backends<R: Remote>(
     let Some(remote) = &run.remote else {
         return Err(format!("{}: not connected", run.name()));
     };
+    let started = Instant::now();
     loop {
         let stats = haproxy::read_stats(remote, jails.iter().map(|j| j.name.as_str()))
             .await
@@ -828,7 +977,63 @@ async fn wait_for_backends<R: Remote>(
         if Instant::now() >= deadline {
             return Err(format!("backends not UP in time: {}", problems.join(", ")));
         }
+        progress.waiting(
+            Some(run.name()),
+            "every backend server UP",
+            started.elapsed(),
+            &problems.join(", "),
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The health of the cluster, asked of the elected master (else of any node
+/// that answered).
+async fn cluster_health<R: Remote>(
+    watch: &DeployWatch<'_, R>,
+    observation: &liveness::Observation,
+) -> Result<elasticsearch::Health, String> {
+    let master = observation
+        .membership
+        .as_ref()
+        .ok()
+        .and_then(|m| m.master.clone());
+    let node = watch
+        .nodes
+        .iter()
+        .find(|n| Some(&n.name) == master.as_ref())
+        .or_else(|| {
+            watch
+                .nodes
+                .iter()
+                .find(|n| matches!(observation.answers.get(&n.name), Some(Ok(_))))
+        })
+        .ok_or_else(|| "no Elasticsearch node answers".to_owned())?;
+    node.client
+        .health()
+        .await
+        .map_err(|e| format!("{}: {e}", node.name))
+}
+
+/// What a rolling restart cut off part way left behind, and what to do about it.
+#[derive(Debug, PartialEq, Eq)]
+struct CutOffRestart {
+    /// Allocation is at `primaries`, haelk's mark: set it back to the default.
+    /// Another value is the operator's and stays.
+    restore_allocation: bool,
+    /// Elasticsearch servers in MAINT, each once: back into haproxy once green.
+    back_into_haproxy: Vec<String>,
+}
+
+/// From the allocation setting and the Elasticsearch servers in MAINT (one
+/// entry per haproxy that has it so).
+fn cut_off_restart(allocation: Option<&str>, in_maintenance: &[String]) -> CutOffRestart {
+    let mut servers: Vec<String> = in_maintenance.to_vec();
+    servers.sort();
+    servers.dedup();
+    CutOffRestart {
+        restore_allocation: allocation == Some("primaries"),
+        back_into_haproxy: servers,
     }
 }
 
@@ -868,5 +1073,34 @@ fn humantime(duration: Duration) -> String {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_off_restart_restores_haelks_allocation_mark_and_names_each_server_once() {
+        let maint = [
+            "lab2-elasticsearch".to_owned(),
+            "lab2-elasticsearch".to_owned(),
+        ];
+        assert_eq!(
+            cut_off_restart(Some("primaries"), &maint),
+            CutOffRestart {
+                restore_allocation: true,
+                back_into_haproxy: vec!["lab2-elasticsearch".into()],
+            }
+        );
+        // `none` is an operator's choice, not haelk's mark.
+        assert!(!cut_off_restart(Some("none"), &[]).restore_allocation);
+        assert_eq!(
+            cut_off_restart(None, &[]),
+            CutOffRestart {
+                restore_allocation: false,
+                back_into_haproxy: Vec::new(),
+            }
+        );
     }
 }

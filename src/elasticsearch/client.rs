@@ -13,13 +13,15 @@ use tracing::debug;
 use super::EsError;
 use super::types::{
     Allocation, AllocationExplain, CatAllocationRow, ClusterSettings, ClusterStateNodes, Health,
-    HealthStatus, Node, NodeStats, NodesInfo, NodesStats, RootInfo, es_time, join_node_stats,
-    join_nodes, no_unassigned_shards,
+    HealthStatus, Membership, Node, NodeStats, NodesInfo, NodesStats, RootInfo, es_time,
+    join_node_stats, join_nodes, membership, no_unassigned_shards,
 };
 use crate::remote::error_chain;
 
 /// Timeout of a request that does not wait on the cluster.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of a liveness probe: a node that is up answers `GET /` from memory.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one `wait_for_status` request asks ES to wait: short enough that a
 /// node going away mid-wait costs little, long enough not to poll hard.
 const HEALTH_SLICE: Duration = Duration::from_secs(10);
@@ -330,6 +332,31 @@ impl Client {
         Ok(join_node_stats(stats, &allocation))
     }
 
+    /// `GET /` with a short timeout: the name of the node this client talks to,
+    /// as it answers now. A stopped or frozen process gives no answer within
+    /// [`LIVENESS_TIMEOUT`], which is the point: a liveness probe must not wait.
+    pub async fn answering_name(&self) -> Result<String, EsError> {
+        let info: RootInfo = self
+            .json_within(Method::GET, "/", None, LIVENESS_TIMEOUT)
+            .await?;
+        Ok(info.name)
+    }
+
+    /// The cluster state this node holds itself (`local=true`): the elected
+    /// master's name and every member's, with a short timeout. Asked of the
+    /// elected master, it is the membership the master serves.
+    pub async fn local_membership(&self) -> Result<Membership, EsError> {
+        let state: ClusterStateNodes = self
+            .json_within(
+                Method::GET,
+                "/_cluster/state/master_node,nodes?local=true",
+                None,
+                LIVENESS_TIMEOUT,
+            )
+            .await?;
+        Ok(membership(&state))
+    }
+
     /// Sends a request and decodes a successful JSON answer.
     async fn json<T: DeserializeOwned>(
         &self,
@@ -337,9 +364,18 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, EsError> {
-        let answer = self
-            .send(method.clone(), path, body, REQUEST_TIMEOUT)
-            .await?;
+        self.json_within(method, path, body, REQUEST_TIMEOUT).await
+    }
+
+    /// [`Self::json`] with its own timeout.
+    async fn json_within<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<T, EsError> {
+        let answer = self.send(method.clone(), path, body, timeout).await?;
         if !answer.status.is_success() {
             return Err(status_error(&method, path, &answer));
         }

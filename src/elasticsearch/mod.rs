@@ -6,13 +6,16 @@
 //! the client does the HTTP.
 
 mod client;
+pub mod liveness;
 pub mod rolling;
 pub mod types;
 
 use std::time::Duration;
 
 pub use client::Client;
-pub use types::{Allocation, Health, HealthStatus, Node, NodeStats, RootInfo, human_duration};
+pub use types::{
+    Allocation, Health, HealthStatus, Membership, Node, NodeStats, RootInfo, human_duration,
+};
 
 /// Why an Elasticsearch call or a rolling-restart step did not succeed.
 #[derive(Debug, thiserror::Error)]

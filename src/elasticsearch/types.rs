@@ -150,6 +150,30 @@ pub(crate) struct ClusterStateNodes {
 #[derive(Debug, Deserialize)]
 pub(crate) struct StateNode {
     pub ephemeral_id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Who is in the cluster according to one node's cluster state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The elected master's name, when the state names one that is a member.
+    pub master: Option<String>,
+    /// Every member's name, sorted.
+    pub nodes: Vec<String>,
+}
+
+pub(crate) fn membership(state: &ClusterStateNodes) -> Membership {
+    let mut nodes: Vec<String> = state.nodes.values().map(|n| n.name.clone()).collect();
+    nodes.sort();
+    Membership {
+        master: state
+            .master_node
+            .as_ref()
+            .and_then(|id| state.nodes.get(id))
+            .map(|n| n.name.clone()),
+        nodes,
+    }
 }
 
 /// Joins node info (addresses, roles) with the cluster state (master, ephemeral

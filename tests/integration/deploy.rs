@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::labkit::{
     Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab, on_host,
@@ -60,8 +60,7 @@ fn a_fresh_deploy_ends_green_and_a_second_run_changes_nothing() {
 
     let first = deploy("inventories/lab.yaml");
     assert!(
-        first
-            .contains("verified: ssh ok · datasets ok · jails 9/9 running · es 3/3 joined · green"),
+        first.contains("verified: ssh ok · jails 9/9 running · es 3/3 joined · green"),
         "{first}"
     );
     assert!(first.contains("kibana 2/2 available"), "{first}");
@@ -219,21 +218,8 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
     let _lab = lab();
     deploy("inventories/lab.yaml");
     let inventory = with_setting();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haelk"))
-        .args(["deploy", &inventory.path(), "--no-progress"])
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("haelk runs");
-    let lines = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut seen = String::new();
     let mut killed = false;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    for line in lines.lines() {
-        let line = line.expect("line");
-        seen.push_str(&line);
-        seen.push('\n');
+    let (code, seen) = deploy_watching(&inventory.path(), |line| {
         if !killed && line.starts_with("play elasticsearch") {
             // lab3's node restarts after lab1's and lab2's: cut lab3 off now.
             let output = Command::new(repo().join("lab/labctl"))
@@ -243,22 +229,9 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
             assert!(output.status.success(), "{}", text(&output));
             killed = true;
         }
-        assert!(Instant::now() < deadline, "deploy hangs: {seen}");
-    }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    let status = child.wait().expect("exit status");
-    eprintln!("$ haelk deploy (cut off)\n{seen}{stderr}");
-    assert!(
-        killed,
-        "never reached the elasticsearch play: {seen}{stderr}"
-    );
-    assert_eq!(status.code(), Some(1), "{seen}{stderr}");
+    });
+    assert!(killed, "never reached the elasticsearch play: {seen}");
+    assert_eq!(code, Some(1), "{seen}");
     assert!(seen.contains("failed: lab3: "), "the host is named: {seen}");
 
     // No half-written file: every elasticsearch.yml is either the old or the new one.
@@ -334,4 +307,194 @@ fn a_cluster_whose_nodes_are_all_down_is_started_in_one_batch() {
         "{output}"
     );
     assert!(output.contains("es 3/3 joined · green"), "{output}");
+}
+
+/// Runs `haelk deploy INVENTORY` and calls `on_line` with each line of its
+/// output as it comes; returns (exit code, everything it printed).
+fn deploy_watching(inventory: &str, mut on_line: impl FnMut(&str)) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haelk"))
+        .args(["deploy", inventory, "--no-progress"])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("haelk runs");
+    let mut seen = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        on_line(&line);
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("exit status");
+    seen.push_str(&stderr);
+    eprintln!("$ haelk deploy {inventory}\n{seen}");
+    (status.code(), seen)
+}
+
+/// Samples, until stopped, how many ES nodes answer on their own address (the
+/// jail's HTTP port, straight over the lab's loopback): the fewest seen.
+struct Liveness {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Liveness {
+    fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let addresses: Vec<String> = ES_NODES
+            .iter()
+            .map(|(host, _)| {
+                let n = host.trim_start_matches("lab");
+                format!("127.0.20.{n}4:9200")
+            })
+            .collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut fewest = addresses.len();
+            while !flag.load(Ordering::Relaxed) {
+                let alive = addresses
+                    .iter()
+                    .filter(|a| matches!(http(a, "GET", "/", None), Ok((200, _))))
+                    .count();
+                fewest = fewest.min(alive);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            fewest
+        });
+        Self { stop, thread }
+    }
+
+    fn fewest(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("sampler")
+    }
+}
+
+/// Every ES node up again (after a test stopped one), then a converged lab.
+fn restart_stopped_nodes() {
+    for (host, jail) in ES_NODES {
+        on_host(
+            host,
+            &format!(
+                "service -j {jail} elasticsearch status >/dev/null || service -j {jail} elasticsearch start"
+            ),
+        );
+    }
+    deploy("inventories/lab.yaml");
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_limited_deploy_restarts_only_its_host_and_checks_every_host() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let inventory = with_setting();
+    let pids = es_pids();
+    let output = haelk(&["deploy", &inventory.path(), "--limit", "lab1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let out = stdout(&output);
+    let after = es_pids();
+    for ((node, before), (_, now)) in pids.iter().zip(&after) {
+        if node == "lab1-elasticsearch" {
+            assert_ne!(before, now, "{node} restarted");
+        } else {
+            assert_eq!(before, now, "{node} is outside the limit: {out}");
+        }
+    }
+    assert!(
+        out.contains("lab1-elasticsearch: write 1 file, restart (rolling)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("es 3/3 joined · green"),
+        "gates see every node: {out}"
+    );
+    assert!(out.contains("haproxy es 2/2 UP, kibana 2/2 UP"), "{out}");
+    assert!(es_yml("lab1", "lab1-elasticsearch").contains("http.max_content_length"));
+    assert!(!es_yml("lab2", "lab2-elasticsearch").contains("http.max_content_length"));
+    // Put the lab back as the inventory says.
+    deploy("inventories/lab.yaml");
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_node_stopped_as_a_rolling_restart_begins_stops_it_naming_the_node() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let inventory = with_setting();
+    let liveness = Liveness::start();
+    let mut stopped = false;
+    let (code, output) = deploy_watching(&inventory.path(), |line| {
+        if !stopped && line.starts_with("play elasticsearch") {
+            on_host("lab3", "service -j lab3-elasticsearch elasticsearch stop");
+            stopped = true;
+        }
+    });
+    let fewest = liveness.fewest();
+    restart_stopped_nodes();
+    assert!(stopped, "{output}");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("lab3-elasticsearch"),
+        "names the node: {output}"
+    );
+    assert!(
+        fewest >= 1,
+        "never two of three nodes down (fewest alive: {fewest})"
+    );
+    assert!(
+        fewest >= ES_NODES.len() - 1,
+        "never fewer than N-1 nodes alive: {fewest}: {output}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn haelk_killed_after_a_node_restarted_is_finished_by_the_next_deploy() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let inventory = with_setting();
+    // Killed once the first node's restart script ran (its file written, the
+    // node restarting, in MAINT in both haproxies, allocation at primaries).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haelk"))
+        .args(["deploy", &inventory.path(), "--no-progress", "-v"])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("haelk runs");
+    let mut seen = String::new();
+    for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+        let line = line.expect("line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("waiting for the node to rejoin the cluster") {
+            // SIGKILL to the haelk this test started, by PID.
+            child.kill().expect("kill haelk");
+            break;
+        }
+    }
+    child.wait().expect("reaped");
+    assert!(seen.contains("rejoin"), "never reached a restart: {seen}");
+
+    let (code, output) = deploy_watching(&inventory.path(), |_| {});
+    assert_eq!(code, Some(0), "the next deploy finishes: {output}");
+    assert!(output.contains("es 3/3 joined · green"), "{output}");
+    assert!(
+        output.contains("haproxy es 2/2 UP, kibana 2/2 UP"),
+        "{output}"
+    );
+    let (_, body) = http(ES_VIP, "GET", "/_cluster/settings", None).expect("settings");
+    let settings: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(settings["persistent"], serde_json::json!({}), "{body}");
+    deploy("inventories/lab.yaml");
 }

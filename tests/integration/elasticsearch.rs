@@ -9,9 +9,10 @@ use std::fs::{self, File};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use haelk::elasticsearch::rolling::{restart_node, restart_order};
+use haelk::elasticsearch::rolling::{ClientWatch, restart_node, restart_order};
 use haelk::elasticsearch::{Client, EsError, HealthStatus};
 use serde_json::{Value, json};
 
@@ -96,6 +97,27 @@ impl StandinCluster {
 
     fn client(&self, index: usize) -> Client {
         Client::new(self.url(index)).expect("client")
+    }
+
+    /// A watch over every node, each on its own address.
+    fn watch(&self) -> ClientWatch {
+        ClientWatch::new(
+            NAMES
+                .iter()
+                .enumerate()
+                .map(|(index, name)| (name.to_string(), Arc::new(self.client(index))))
+                .collect(),
+        )
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`, `-TERM`) to the node's process, by PID.
+    fn signal(&self, index: usize, signal: &str) {
+        let pid = self.pid(index).expect("the node runs").to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     fn index_of(&self, name: &str) -> usize {
@@ -300,6 +322,7 @@ async fn the_client_reads_health_nodes_uuid_and_explains_nothing_when_all_is_ass
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_restart_still_restores_allocation_and_bad_targets_are_refused() {
     let cluster = StandinCluster::start(31).await;
+    let watch = cluster.watch();
     let client = cluster.client(0);
     create_index(&cluster.url(0), "logs", 1).await;
     client
@@ -307,7 +330,7 @@ async fn a_failed_restart_still_restores_allocation_and_bad_targets_are_refused(
         .await
         .expect("green");
 
-    let err = restart_node(&client, "n2", Duration::from_secs(10), || async {
+    let err = restart_node(&client, "n2", Duration::from_secs(10), &watch, || async {
         anyhow::bail!("service elasticsearch start: exit status 1")
     })
     .await
@@ -333,7 +356,7 @@ async fn a_failed_restart_still_restores_allocation_and_bad_targets_are_refused(
         ),
     ] {
         let mut called = false;
-        let err = restart_node(&client, node, Duration::from_secs(10), || async {
+        let err = restart_node(&client, node, Duration::from_secs(10), &watch, || async {
             called = true;
             Ok(())
         })
@@ -349,6 +372,7 @@ async fn a_failed_restart_still_restores_allocation_and_bad_targets_are_refused(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_a_data_node_holds_replicas_then_restores_allocation_and_green() {
     let mut cluster = StandinCluster::start(11).await;
+    let watch = cluster.watch();
     let client = cluster.client(0);
     create_index(&cluster.url(0), "logs", 1).await;
     for id in 0..20 {
@@ -385,6 +409,7 @@ async fn restarting_a_data_node_holds_replicas_then_restores_allocation_and_gree
         &client,
         &target.name,
         Duration::from_secs(60),
+        &watch,
         move || async move {
             *seen = Some(persistent_settings(&settings_url).await);
             cluster_ref.restart(index).await
@@ -421,6 +446,7 @@ async fn restarting_a_data_node_holds_replicas_then_restores_allocation_and_gree
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_every_node_in_eck_order_ends_with_the_master() {
     let mut cluster = StandinCluster::start(41).await;
+    let watch = cluster.watch();
     create_index(&cluster.url(0), "logs", 1).await;
     let client = cluster.client(0);
     client
@@ -444,9 +470,13 @@ async fn a_rolling_restart_of_every_node_in_eck_order_ends_with_the_master() {
         let client = cluster.client((index + 1) % NAMES.len());
         let old_pid = cluster.pid(index);
         let cluster_ref = &mut cluster;
-        restart_node(&client, name, Duration::from_secs(60), move || async move {
-            cluster_ref.restart(index).await
-        })
+        restart_node(
+            &client,
+            name,
+            Duration::from_secs(60),
+            &watch,
+            move || async move { cluster_ref.restart(index).await },
+        )
         .await
         .unwrap_or_else(|e| panic!("restarting {name}: {e}"));
         assert_ne!(cluster.pid(index), old_pid);
@@ -474,6 +504,7 @@ async fn a_rolling_restart_of_every_node_in_eck_order_ends_with_the_master() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_yellow_cluster_is_never_restarted_and_says_why() {
     let cluster = StandinCluster::start(21).await;
+    let watch = cluster.watch();
     let client = cluster.client(0);
     // Three data nodes cannot hold a primary and five replicas.
     create_index(&cluster.url(0), "crowded", 5).await;
@@ -496,7 +527,7 @@ async fn a_yellow_cluster_is_never_restarted_and_says_why() {
     assert_eq!(health.unassigned_shards, 3);
 
     let mut restarted = false;
-    let err = restart_node(&client, "n2", Duration::from_secs(5), || async {
+    let err = restart_node(&client, "n2", Duration::from_secs(5), &watch, || async {
         restarted = true;
         Ok(())
     })
@@ -577,4 +608,99 @@ async fn a_local_forward_reaches_a_port_as_seen_from_the_host() {
         "nothing listens after close"
     );
     remote.close().await.expect("closes");
+}
+
+/// A client of `n1` once an index `logs` (1 replica) exists and is green.
+async fn green_with_logs(cluster: &StandinCluster) -> Client {
+    let client = cluster.client(0);
+    create_index(&cluster.url(0), "logs", 1).await;
+    client
+        .wait_for_health(HealthStatus::Green, Duration::from_secs(30))
+        .await
+        .expect("green");
+    client
+}
+
+/// The two nodes other than `n1` (the client's): (the one to restart, the other
+/// one), the other one never the elected master, so taking it away needs no
+/// election.
+async fn target_and_bystander(client: &Client) -> (String, String) {
+    let nodes = client.nodes().await.expect("nodes");
+    let master = nodes
+        .iter()
+        .find(|n| n.elected_master)
+        .map(|n| n.name.clone())
+        .expect("an elected master");
+    let bystander = if master == "n3" { "n2" } else { "n3" };
+    let target = if bystander == "n3" { "n2" } else { "n3" };
+    (target.to_owned(), bystander.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_is_seen_behind_a_green_health_and_nothing_is_stopped() {
+    let cluster = StandinCluster::start(51).await;
+    let watch = cluster.watch();
+    let client = green_with_logs(&cluster).await;
+    let (target, frozen) = target_and_bystander(&client).await;
+
+    // A frozen process still counts as a member (and the cluster as green)
+    // until the master's fault detection gives up on it.
+    cluster.signal(cluster.index_of(&frozen), "-STOP");
+    let mut restarted = false;
+    let result = restart_node(
+        &client,
+        &target,
+        Duration::from_secs(10),
+        &watch,
+        || async {
+            restarted = true;
+            Ok(())
+        },
+    )
+    .await;
+    cluster.signal(cluster.index_of(&frozen), "-CONT");
+    let err = result.expect_err("refused");
+    assert!(!restarted, "no node stopped");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("refusing to stop {target}: ")) && message.contains(&frozen),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_goes_away_while_another_restarts_stops_the_restart_naming_it() {
+    let mut cluster = StandinCluster::start(61).await;
+    let watch = cluster.watch();
+    let client = green_with_logs(&cluster).await;
+    let (target, bystander) = target_and_bystander(&client).await;
+    let target_index = cluster.index_of(&target);
+    let bystander_index = cluster.index_of(&bystander);
+
+    let cluster_ref = &mut cluster;
+    let err = restart_node(
+        &client,
+        &target,
+        Duration::from_secs(30),
+        &watch,
+        move || async move {
+            cluster_ref.signal(bystander_index, "-TERM");
+            cluster_ref.restart(target_index).await
+        },
+    )
+    .await
+    .expect_err("stopped");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{bystander} went away while {target} was restarting"
+        )),
+        "{message}\n{}",
+        cluster.logs()
+    );
+    assert_eq!(
+        persistent_settings(&cluster.url(0)).await,
+        json!({}),
+        "allocation restored after the stop"
+    );
 }
