@@ -6,6 +6,7 @@
 //! the client does the HTTP.
 
 mod client;
+pub mod locate;
 pub mod rolling;
 pub mod types;
 
