@@ -503,6 +503,18 @@ mod replication_tests {
             zfs_destroy_snapshot("zroot/jails/es1", "m1"),
             "zfs destroy zroot/jails/es1@m1"
         );
+        assert_eq!(
+            zfs_destroy_snapshot_if_present("zroot/jails/es1", "m1"),
+            "zfs destroy zroot/jails/es1@m1 2>/dev/null || true"
+        );
+        assert_eq!(
+            zfs_destroy_recursive("pool/a b"),
+            "zfs destroy -r 'pool/a b'"
+        );
+        assert_eq!(
+            zfs_dataset_exists("tank/jails/es1"),
+            "zfs list -H -o name tank/jails/es1 >/dev/null 2>&1 && echo exists || true"
+        );
     }
 
     #[test]

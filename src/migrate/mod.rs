@@ -288,3 +288,6 @@ fn warn(progress: &Progress, problem: impl std::fmt::Display) {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long the moved service may take to work on the target.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+#[cfg(test)]
+mod tests;
