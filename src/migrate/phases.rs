@@ -4,11 +4,11 @@
 
 use anyhow::{Context as _, Result, anyhow};
 
-use super::preflight::human;
 use super::{Mover, RECORD, Stage, plan, record};
 use crate::freebsd;
 use crate::remote::Remote;
 use crate::remote::stream;
+use crate::units::human_bytes;
 
 /// What the source dataset says before anything happens.
 pub(super) struct SourceSeen {
@@ -139,16 +139,20 @@ impl<R: Remote> Mover<'_, R> {
             |bytes, rate| {
                 self.progress.step(
                     target,
-                    format!("receiving {} ({}/s)", human(bytes), human(rate as u64)),
+                    format!(
+                        "receiving {} ({}/s)",
+                        human_bytes(bytes),
+                        human_bytes(rate as u64)
+                    ),
                 );
             },
         )
         .await?;
         self.say(format!(
             "  sent {} in {:.1} s ({}/s)",
-            human(stats.bytes),
+            human_bytes(stats.bytes),
             stats.elapsed.as_secs_f64(),
-            human((stats.bytes as f64 / stats.elapsed.as_secs_f64().max(0.001)) as u64)
+            human_bytes((stats.bytes as f64 / stats.elapsed.as_secs_f64().max(0.001)) as u64)
         ));
         Ok(stats.bytes)
     }

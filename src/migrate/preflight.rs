@@ -7,6 +7,7 @@ use super::{Mover, Strategy};
 use crate::elasticsearch::{self, HealthStatus};
 use crate::freebsd;
 use crate::remote::Remote;
+use crate::units::human_bytes;
 
 impl<R: Remote> Mover<'_, R> {
     /// Refuses before anything changes: the cluster must be green, the target
@@ -50,9 +51,9 @@ impl<R: Remote> Mover<'_, R> {
             bail!(
                 "{} has {} free in {pool}; {} needs {} and a margin",
                 migration.target.name,
-                human(free),
+                human_bytes(free),
                 migration.source_dataset,
-                human(used)
+                human_bytes(used)
             );
         }
         if lines.next().map(str::trim) == Some("exists") {
@@ -65,9 +66,9 @@ impl<R: Remote> Mover<'_, R> {
         self.say(format!(
             "preflight ok: {} holds {}, {} has {} free",
             migration.source_dataset,
-            human(used),
+            human_bytes(used),
             migration.target.name,
-            human(free)
+            human_bytes(free)
         ));
         Ok(())
     }
@@ -99,20 +100,4 @@ async fn drain_is_possible(client: &elasticsearch::Client, node: &str) -> Result
         }
     }
     Ok(())
-}
-
-/// Bytes for people: `1.5 GiB`, `200 MiB`, `512 B`.
-pub(super) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

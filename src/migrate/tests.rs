@@ -21,6 +21,30 @@ fn kibana_to_lab4() -> (Inventory, Migration, HostState) {
     (inventory, migration, target_state)
 }
 
+/// What a [`Mover`] borrows.
+struct Fixture {
+    inventory: Inventory,
+    migration: Migration,
+    target_state: HostState,
+    remotes: HashMap<String, ScriptedRemote>,
+    progress: Progress,
+    options: Options,
+}
+
+impl Fixture {
+    fn mover(&self) -> Mover<'_, ScriptedRemote> {
+        Mover {
+            inventory: &self.inventory,
+            migration: &self.migration,
+            remotes: &self.remotes,
+            progress: &self.progress,
+            options: &self.options,
+            target_state: &self.target_state,
+            elasticsearch: None,
+        }
+    }
+}
+
 /// Every host of the inventory, each script answered with success, the
 /// source's record read answered with `record` and a dataset of 2048 bytes.
 fn hosts(inventory: &Inventory, source: &str, record: &str) -> HashMap<String, ScriptedRemote> {
@@ -58,19 +82,17 @@ fn records_written(remote: &ScriptedRemote) -> Vec<String> {
 async fn a_rerun_after_phase_one_stops_sends_and_rolls_back_when_the_stream_fails() {
     let (inventory, migration, target_state) = kibana_to_lab4();
     let remotes = hosts(&inventory, "lab1", "base-sent lab4\tlocal");
-    let progress = Progress::new([], false);
-    let options = Options::default();
-    let mover = Mover {
-        inventory: &inventory,
-        migration: &migration,
-        remotes: &remotes,
-        progress: &progress,
-        options: &options,
-        target_state: &target_state,
-        elasticsearch: None,
+    let fixture = Fixture {
+        inventory,
+        migration,
+        target_state,
+        remotes,
+        progress: Progress::new([], false),
+        options: Options::default(),
     };
+    let remotes = &fixture.remotes;
     // The scripted hosts cannot stream: phase 2's send fails after the stop.
-    let err = mover.run(Instant::now()).await.unwrap_err();
+    let err = fixture.mover().run(Instant::now()).await.unwrap_err();
     let message = format!("{err:#}");
     assert!(
         message.contains("lab1-kibana runs on lab1 again; re-run to try again"),
@@ -123,18 +145,16 @@ async fn preflight_is_one_round_trip_on_the_target_and_refuses_an_existing_datas
         "lab4".to_owned(),
         ScriptedRemote::new("lab4").answer("available", ok("1073741824\nexists\n")),
     );
-    let progress = Progress::new([], false);
-    let options = Options::default();
-    let mover = Mover {
-        inventory: &inventory,
-        migration: &migration,
-        remotes: &remotes,
-        progress: &progress,
-        options: &options,
-        target_state: &target_state,
-        elasticsearch: None,
+    let fixture = Fixture {
+        inventory,
+        migration,
+        target_state,
+        remotes,
+        progress: Progress::new([], false),
+        options: Options::default(),
     };
-    let err = mover.run(Instant::now()).await.unwrap_err();
+    let remotes = &fixture.remotes;
+    let err = fixture.mover().run(Instant::now()).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("already exists on lab4: refusing to overwrite it"),
