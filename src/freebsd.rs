@@ -382,6 +382,28 @@ pub fn zfs_destroy_snapshot(dataset: &str, snapshot: &str) -> String {
     join(["zfs", "destroy", &format!("{dataset}@{snapshot}")])
 }
 
+/// [`zfs_destroy_snapshot`] of a snapshot that may not exist: it succeeds
+/// either way (a re-run replaces what an earlier run left).
+pub fn zfs_destroy_snapshot_if_present(dataset: &str, snapshot: &str) -> String {
+    format!(
+        "{} 2>/dev/null || true",
+        zfs_destroy_snapshot(dataset, snapshot)
+    )
+}
+
+/// `zfs destroy -r DATASET`: the dataset with its snapshots and children.
+pub fn zfs_destroy_recursive(dataset: &str) -> String {
+    join(["zfs", "destroy", "-r", dataset])
+}
+
+/// Prints `exists` when DATASET exists, nothing when it does not.
+pub fn zfs_dataset_exists(dataset: &str) -> String {
+    format!(
+        "{} >/dev/null 2>&1 && echo exists || true",
+        join(["zfs", "list", "-H", "-o", "name", dataset])
+    )
+}
+
 /// `zfs get -H -o value,source PROPERTY DATASET`; read the answer with
 /// [`parse_user_property`]. Set it with [`zfs_set`].
 pub fn zfs_get_user_property(dataset: &str, property: &str) -> String {
@@ -480,6 +502,18 @@ mod replication_tests {
         assert_eq!(
             zfs_destroy_snapshot("zroot/jails/es1", "m1"),
             "zfs destroy zroot/jails/es1@m1"
+        );
+        assert_eq!(
+            zfs_destroy_snapshot_if_present("zroot/jails/es1", "m1"),
+            "zfs destroy zroot/jails/es1@m1 2>/dev/null || true"
+        );
+        assert_eq!(
+            zfs_destroy_recursive("pool/a b"),
+            "zfs destroy -r 'pool/a b'"
+        );
+        assert_eq!(
+            zfs_dataset_exists("tank/jails/es1"),
+            "zfs list -H -o name tank/jails/es1 >/dev/null 2>&1 && echo exists || true"
         );
     }
 

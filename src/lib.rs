@@ -27,6 +27,7 @@ pub mod secret;
 pub mod shell;
 pub mod status;
 pub mod templates;
+pub mod units;
 pub mod yaml;
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `haelk migrate-node`: move a jail and its data to another host.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Args;
 
@@ -31,6 +33,11 @@ pub struct MigrateNodeArgs {
     /// it, marked as migrated, and say how to destroy it).
     #[arg(long)]
     pub destroy_source: bool,
+    /// Use templates from DIR instead of the built-in ones, as for render and
+    /// deploy (overrides `templates:` in the inventory): the target gets the
+    /// files deploy would write.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Accept and record the key of a host not yet in known_hosts.
     #[arg(long)]
     pub accept_new_host_keys: bool,
@@ -48,6 +55,7 @@ pub fn run(args: MigrateNodeArgs, global: &GlobalArgs) -> Result<Outcome> {
             HostKeyPolicy::Strict
         },
         progress: !global.no_progress,
+        templates: args.templates,
     };
     let result =
         super::runtime()?.block_on(migrate::migrate(&inventory, &args.jail, &args.to, &options));

@@ -7,12 +7,11 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::cli::{Format, GlobalArgs, InventoryArgs};
-use crate::desired::{self, ClusterPhase};
+use crate::desired::ClusterPhase;
+use crate::desired::inputs::Inputs;
 use crate::exit::Outcome;
 use crate::remote::ssh::HostKeyPolicy;
-use crate::secret::Secrets;
 use crate::status::{self, Connections, Estate, Style, model::Took};
-use crate::templates::Templates;
 
 /// Tables of hosts, jails, Elasticsearch nodes and health, HAProxy backends and
 /// Kibana; exit 0 only when everything is healthy and matches the inventory.
@@ -39,10 +38,9 @@ pub struct StatusArgs {
 pub fn run(args: StatusArgs, _global: &GlobalArgs) -> Result<Outcome> {
     let inventory = crate::inventory::load(&args.inventory.path())?;
     let hosts = crate::deploy::select_hosts(&inventory, &args.limit)?;
-    let secrets = Secrets::load(&inventory)?;
-    let templates = Templates::load(args.templates.as_deref().or(inventory.templates.as_deref()))?;
     // What deploy would write to a formed cluster: anything else is drift.
-    let desired = desired::build(&inventory, &templates, &secrets, ClusterPhase::Formed)?;
+    let desired = Inputs::load(&inventory, args.templates.as_deref())?
+        .build(&inventory, ClusterPhase::Formed)?;
     let terminal = std::io::stdout().is_terminal();
     let style = Style {
         // comfy-table knows the terminal's width (None when not a terminal).

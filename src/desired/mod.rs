@@ -6,6 +6,7 @@
 mod build;
 pub mod carp;
 pub mod epair;
+pub mod inputs;
 
 pub use build::{build, client_facing_nodes, jail_start_order};
 

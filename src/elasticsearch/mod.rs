@@ -7,6 +7,7 @@
 
 mod client;
 pub mod liveness;
+pub mod locate;
 pub mod rolling;
 pub mod types;
 

@@ -11,6 +11,8 @@
 
 pub mod forward;
 pub mod local;
+#[cfg(test)]
+pub mod scripted;
 pub mod ssh;
 pub mod stream;
 

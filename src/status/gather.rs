@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 
 use super::model::{Observed, ObservedCluster, ObservedHost};
 use crate::desired::DesiredState;
-use crate::elasticsearch::{self, EsError};
+use crate::elasticsearch::{self, EsError, locate};
 use crate::facts::{self, GatherError};
 use crate::haproxy;
 use crate::inventory::{Host, Inventory, Jail, Role};
@@ -31,17 +31,17 @@ const ES_TIMEOUT: Duration = Duration::from_secs(15);
 /// The connections to the selected hosts, kept across `--watch` rounds: a host
 /// that could not be reached is tried again at the next round, and port forwards
 /// are opened once per connection.
-pub struct Connections<'a> {
+pub struct Connections<'a, R = SshRemote> {
     hosts: Vec<&'a Host>,
     policy: HostKeyPolicy,
-    remotes: Vec<Result<SshRemote, String>>,
+    remotes: Vec<Result<R, String>>,
     /// Local ends of the forwards opened so far, by host index and target.
     tunnels: Mutex<HashMap<(usize, SocketAddr), SocketAddr>>,
     /// Round trips of connections already closed (a host that dropped).
     closed_round_trips: u64,
 }
 
-impl<'a> Connections<'a> {
+impl<'a> Connections<'a, SshRemote> {
     /// Connects to every host at once.
     pub async fn open(hosts: Vec<&'a Host>, policy: HostKeyPolicy) -> Self {
         let remotes = ssh::connect_all(&hosts, policy, hosts.len())
@@ -70,6 +70,30 @@ impl<'a> Connections<'a> {
         }
     }
 
+    /// Closes the master connections.
+    pub async fn close(self) {
+        for remote in self.remotes.into_iter().flatten() {
+            // Status changed nothing on the host: a close that fails loses nothing.
+            if let Err(err) = remote.close().await {
+                tracing::debug!("closing the connection: {err}");
+            }
+        }
+    }
+}
+
+impl<'a, R: Remote> Connections<'a, R> {
+    /// Connections made elsewhere (a test's scripted hosts), one per host.
+    #[cfg(test)]
+    pub fn from_remotes(hosts: Vec<&'a Host>, remotes: Vec<Result<R, String>>) -> Self {
+        Self {
+            hosts,
+            policy: HostKeyPolicy::Strict,
+            remotes,
+            tunnels: Mutex::new(HashMap::new()),
+            closed_round_trips: 0,
+        }
+    }
+
     /// Round trips made so far, every host together.
     pub fn round_trips(&self) -> u64 {
         self.closed_round_trips
@@ -79,16 +103,6 @@ impl<'a> Connections<'a> {
                 .filter_map(|r| r.as_ref().ok())
                 .map(Remote::round_trips)
                 .sum::<u64>()
-    }
-
-    /// Closes the master connections.
-    pub async fn close(self) {
-        for remote in self.remotes.into_iter().flatten() {
-            // Status changed nothing on the host: a close that fails loses nothing.
-            if let Err(err) = remote.close().await {
-                tracing::debug!("closing the connection: {err}");
-            }
-        }
     }
 
     fn index_of(&self, host: &Host) -> Option<usize> {
@@ -136,6 +150,16 @@ pub async fn gather(
     let started = std::time::Instant::now();
     connections.reconnect().await;
     tracing::debug!(elapsed = ?started.elapsed(), "connections");
+    gather_connected(connections, inventory, desired).await
+}
+
+/// One round over the connections there are, reaching no host it has no
+/// connection to.
+pub async fn gather_connected<R: Remote>(
+    connections: &mut Connections<'_, R>,
+    inventory: &Inventory,
+    desired: &DesiredState,
+) -> Observed {
     let conns = &*connections;
     let hosts = join_all(
         conns
@@ -179,8 +203,8 @@ pub async fn gather(
 
 /// Facts and haproxy stats of one host; the second value is set when the
 /// connection broke.
-async fn observe_host(
-    conns: &Connections<'_>,
+async fn observe_host<R: Remote>(
+    conns: &Connections<'_, R>,
     index: usize,
     host: &Host,
     desired: &DesiredState,
@@ -240,7 +264,7 @@ async fn observe_host(
 }
 
 /// The Elasticsearch jails of the connected hosts, in inventory order.
-fn es_candidates<'h>(conns: &Connections<'h>) -> Vec<(usize, &'h Jail)> {
+fn es_candidates<'h, R>(conns: &Connections<'h, R>) -> Vec<(&'h Jail, usize)> {
     conns
         .hosts
         .iter()
@@ -250,15 +274,15 @@ fn es_candidates<'h>(conns: &Connections<'h>) -> Vec<(usize, &'h Jail)> {
             host.jails
                 .iter()
                 .filter(|j| j.role == Role::Elasticsearch)
-                .map(move |j| (index, j))
+                .map(move |j| (j, index))
         })
         .collect()
 }
 
 /// The cluster as the first node that answers sees it; `None` when no
 /// Elasticsearch jail is on a selected host.
-async fn observe_elasticsearch(
-    conns: &Connections<'_>,
+async fn observe_elasticsearch<R: Remote>(
+    conns: &Connections<'_, R>,
     inventory: &Inventory,
 ) -> Option<Result<ObservedCluster, String>> {
     let selected = conns
@@ -269,31 +293,13 @@ async fn observe_elasticsearch(
         return None;
     }
     let port = inventory.cluster.elasticsearch.http_port;
-    let candidates = es_candidates(conns);
     let work = async {
-        let mut problems = Vec::new();
-        for (index, jail) in candidates {
-            let target = SocketAddr::new(jail.ip.into(), port);
-            let client = match conns.tunnel(index, target).await.and_then(|local| {
-                elasticsearch::Client::new(format!("http://{local}")).map_err(|e| e.to_string())
-            }) {
-                Ok(client) => client,
-                Err(err) => {
-                    problems.push(format!("{}: {err}", jail.name));
-                    continue;
-                }
-            };
-            // `GET /` answers even without a master: it picks the node to ask.
-            match client.root().await {
-                Ok(root) => return cluster(&client, root.name).await,
-                Err(err) => problems.push(format!("{}: {err}", jail.name)),
-            }
-        }
-        Err(if problems.is_empty() {
-            "no host with an Elasticsearch jail could be reached".to_owned()
-        } else {
-            problems.join("; ")
+        let located = locate::first_answering(es_candidates(conns), port, |index, target| {
+            conns.tunnel(index, target)
         })
+        .await
+        .map_err(|err| err.reasons())?;
+        cluster(&located.client, located.root.name).await
     };
     Some(
         tokio::time::timeout(ES_TIMEOUT, work)
@@ -322,8 +328,8 @@ async fn cluster(client: &elasticsearch::Client, via: String) -> Result<Observed
 }
 
 /// `/api/status` of every Kibana jail on the connected hosts, all at once.
-async fn observe_kibana(
-    conns: &Connections<'_>,
+async fn observe_kibana<R: Remote>(
+    conns: &Connections<'_, R>,
     inventory: &Inventory,
 ) -> BTreeMap<String, Result<kibana::KibanaStatus, String>> {
     let port = inventory.cluster.kibana.port;

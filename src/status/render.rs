@@ -2,6 +2,7 @@
 //! HAProxy, Kibana), then the problems, each with what to do. Pure: the caller
 //! says how wide the terminal is and whether to colour.
 
+use crate::units::human_bytes;
 use std::fmt::Write as _;
 
 use comfy_table::{
@@ -250,7 +251,9 @@ impl Painter {
                 self.cell("no", Tone::Bad)
             };
             let disk = match (node.disk_used_bytes, node.disk_total_bytes) {
-                (Some(used), Some(total)) => format!("{} / {}", bytes(used), bytes(total)),
+                (Some(used), Some(total)) => {
+                    format!("{} / {}", human_bytes(used), human_bytes(total))
+                }
                 _ => String::new(),
             };
             table.add_row(vec![
@@ -376,21 +379,5 @@ impl Painter {
                 problem.fix
             );
         }
-    }
-}
-
-/// `1.5 GiB`: binary units, one decimal.
-fn bytes(count: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = count as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{count} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -493,3 +493,67 @@ fn role_packages_are_shown_with_their_version() {
         .unwrap();
     assert_eq!(es.package.as_deref(), Some("elasticsearch8-8.17.4"));
 }
+
+/// Status gathering against scripted hosts, no lab: an unreachable host is an
+/// entry, not an early return; each reached host costs one facts round trip
+/// (and one haproxy round trip when it has haproxy jails); Elasticsearch is
+/// asked through the first node whose forward works.
+#[tokio::test]
+async fn gathering_reports_every_host_and_finds_the_node_that_answers() {
+    use crate::remote::scripted::{ScriptedRemote, http_server};
+    use crate::status::gather::{Connections, gather_connected};
+
+    let lab = lab();
+    let root = r#"{"name":"lab3-elasticsearch","cluster_name":"c","cluster_uuid":"u","version":{"number":"8.15.0"}}"#;
+    let api = http_server(vec![
+        ("/", 200, root.to_owned()),
+        (
+            "/_cluster/health",
+            503,
+            r#"{"error":{"type":"master_not_discovered_exception","reason":"no master"},"status":503}"#.to_owned(),
+        ),
+    ])
+    .await;
+    let hosts: Vec<_> = lab.inventory.hosts.iter().collect();
+    let remotes: Vec<Result<ScriptedRemote, String>> = hosts
+        .iter()
+        .map(|host| match host.name.as_str() {
+            "lab1" => Err("connection refused".to_owned()),
+            // Reached, but its forwards fail and its scripts have no answer.
+            "lab2" => Ok(ScriptedRemote::new("lab2")),
+            name => Ok(ScriptedRemote::new(name).with_tunnel(api)),
+        })
+        .collect();
+    let expected_round_trips: u64 = hosts
+        .iter()
+        .filter(|h| h.name.as_str() != "lab1")
+        .map(|h| 1 + u64::from(h.jails.iter().any(|j| j.role == Role::Haproxy)))
+        .sum();
+    let mut connections = Connections::from_remotes(hosts.clone(), remotes);
+    let observed = gather_connected(&mut connections, &lab.inventory, &lab.desired).await;
+
+    assert_eq!(observed.hosts.len(), hosts.len());
+    let lab1 = observed.hosts.iter().find(|h| h.name == "lab1").unwrap();
+    assert_eq!(lab1.facts.as_ref().unwrap_err(), "connection refused");
+    let lab2 = observed.hosts.iter().find(|h| h.name == "lab2").unwrap();
+    let facts_error = lab2.facts.as_ref().unwrap_err();
+    assert!(
+        facts_error.contains("gathering facts failed"),
+        "{facts_error}"
+    );
+    assert!(matches!(lab2.haproxy, Some(Err(_))), "{:?}", lab2.haproxy);
+    assert_eq!(connections.round_trips(), expected_round_trips);
+
+    // lab2's node could not be forwarded to; lab3's answered `GET /`, and its
+    // health error is reported as the cluster's.
+    let cluster = observed.elasticsearch.expect("ES jails are selected");
+    let error = cluster.unwrap_err();
+    assert!(
+        error.contains("/_cluster/health: HTTP 503: master_not_discovered_exception"),
+        "{error}"
+    );
+    let kibana = &observed.kibana;
+    assert!(!kibana.contains_key("lab1-kibana"), "{kibana:?}");
+    let lab2_kibana = kibana["lab2-kibana"].as_ref().unwrap_err();
+    assert!(lab2_kibana.contains("no tunnel"), "{lab2_kibana}");
+}

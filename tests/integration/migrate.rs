@@ -307,3 +307,29 @@ fn a_drain_the_other_data_nodes_cannot_absorb_is_refused_before_anything_moves()
     assert_cluster_settings_default();
     reset_lab();
 }
+
+/// No lab: migrate-node renders the target with `--templates` as deploy does, so
+/// a broken override is refused - naming the file - before any host is touched.
+#[test]
+fn migrate_node_renders_the_target_with_the_templates_given() {
+    let templates = tempfile::tempdir().unwrap();
+    let broken = templates.path().join("kibana.yml.tera");
+    std::fs::write(&broken, "server.name: {{ jail.name\n").unwrap();
+    let output = haelk(&[
+        "migrate-node",
+        "lab1-kibana",
+        "--to",
+        "lab4",
+        "-i",
+        "inventories/lab.yaml",
+        "--templates",
+        &templates.path().display().to_string(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&broken.display().to_string()),
+        "the error names the template: {stderr}"
+    );
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+}
