@@ -13,9 +13,9 @@
 //! which sh(1) reads); the last two are [`crate::shell`]'s quoting.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use tera::{Kwargs, State, Tera, Value};
 
 use crate::shell;
@@ -174,29 +174,50 @@ impl Templates {
 }
 
 fn reject_unknown_overrides(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir)
+    let names = std::fs::read_dir(dir)
+        .and_then(|entries| {
+            entries
+                .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
         .with_context(|| format!("cannot read the template directory {}", dir.display()))?;
+    check_override_names(dir, &names).map_err(anyhow::Error::msg)
+}
+
+/// Checks the names in a template override directory: each must be a template
+/// haelk renders (hidden files aside). A folder that is not a templates folder
+/// (say `/etc`) gets a short message with a few of its names, not all of them.
+pub fn check_override_names(dir: &Path, names: &[String]) -> Result<(), String> {
+    const SHOWN: usize = 3;
     let known: Vec<&str> = TemplateName::ALL.iter().map(|n| n.file_name()).collect();
-    let mut unknown: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        let entry = entry
-            .with_context(|| format!("cannot read the template directory {}", dir.display()))?;
-        let file_name = entry.file_name();
-        let is_hidden = file_name.to_string_lossy().starts_with('.');
-        if !is_hidden && !known.iter().any(|k| file_name == *k) {
-            unknown.push(entry.path());
-        }
+    let mut unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !name.starts_with('.') && !known.contains(name))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
     }
-    if !unknown.is_empty() {
-        unknown.sort();
-        let listed: Vec<String> = unknown.iter().map(|p| p.display().to_string()).collect();
-        bail!(
-            "{} is not a haelk template (the templates are {})",
-            listed.join(", "),
-            known.join(", ")
-        );
+    unknown.sort_unstable();
+    let mut listed = unknown
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if unknown.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", unknown.len() - SHOWN));
     }
-    Ok(())
+    let what = if unknown.len() == 1 {
+        "a file that is not a haelk template"
+    } else {
+        "files that are not haelk templates"
+    };
+    Err(format!(
+        "{} holds {what} ({listed}); a template directory holds only {}",
+        dir.display(),
+        known.join(", ")
+    ))
 }
 
 /// Any value as JSON, which YAML reads as the same value: strings come out quoted
@@ -249,7 +270,7 @@ mod tests {
         std::fs::write(dir.path().join("haproxy.cfg.tera"), "x").unwrap();
         let err = format!("{:#}", Templates::load(Some(dir.path())).unwrap_err());
         assert!(
-            err.contains("haproxy.cfg.tera is not a haelk template"),
+            err.contains("holds a file that is not a haelk template (haproxy.cfg.tera)"),
             "{err}"
         );
     }

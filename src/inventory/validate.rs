@@ -31,9 +31,24 @@ pub enum PathKind {
     Other,
 }
 
-/// Answers whether a path exists; the one piece of I/O validation needs.
+/// The I/O validation needs: whether a path exists, and what a small file or a
+/// directory the inventory names holds (`None`: cannot be read; the command that
+/// uses it reports that with the OS's reason).
 pub trait PathProbe {
     fn kind(&self, path: &Path) -> Option<PathKind>;
+
+    /// A file's text (the CARP password, checked for what ifconfig accepts).
+    fn read_text(&self, path: &Path) -> Option<String> {
+        std::fs::read_to_string(path).ok()
+    }
+
+    /// The names in a directory (the template override directory).
+    fn file_names(&self, dir: &Path) -> Option<Vec<String>> {
+        let entries = std::fs::read_dir(dir).ok()?;
+        entries
+            .map(|entry| Some(entry.ok()?.file_name().to_string_lossy().into_owned()))
+            .collect()
+    }
 }
 
 /// The real file system.
@@ -127,10 +142,12 @@ pub fn validate(
         problems: Vec::new(),
     };
     let cluster = validator.cluster(&raw.cluster);
-    let templates = raw
-        .templates
-        .as_ref()
-        .and_then(|dir| validator.existing_path("templates", dir, PathKind::Directory));
+    let templates = raw.templates.as_ref().and_then(|dir| {
+        let resolved = validator.existing_path("templates", dir, PathKind::Directory)?;
+        let names = validator.probe.file_names(&resolved)?;
+        let checked = crate::templates::check_override_names(&resolved, &names);
+        validator.check(at(dir), checked.map(|()| resolved))
+    });
     let fronted_roles = vip_roles(&raw.cluster.vips);
     let hosts = validator.hosts(raw, &fronted_roles);
     if let Some(cluster) = &cluster {
@@ -502,11 +519,24 @@ impl Validator<'_> {
             defaults::CARP_INTERFACE,
             rules::interface,
         );
-        let password_file = self.existing_path(
-            "cluster.carp.password_file",
-            &raw.carp.password_file,
-            PathKind::File,
-        );
+        let password_file = self
+            .existing_path(
+                "cluster.carp.password_file",
+                &raw.carp.password_file,
+                PathKind::File,
+            )
+            .and_then(|path| {
+                let Some(text) = self.probe.read_text(&path) else {
+                    return Some(path);
+                };
+                let checked = rules::carp_password(text.trim()).map_err(|why| {
+                    format!(
+                        "cluster.carp.password_file: the CARP password in {} {why}",
+                        shown(&path.display().to_string())
+                    )
+                });
+                self.check(at(&raw.carp.password_file), checked.map(|()| path))
+            });
         Some(Carp {
             interface: interface?,
             password_file: password_file?,
@@ -1303,15 +1333,62 @@ pub mod rules {
         )
     }
 
-    /// A network interface name (`vnet0`, `bridge0`).
+    /// A network interface name (`vnet0`, `bridge0`). It becomes part of rc.conf
+    /// variable names (`ifconfig_vnet0_alias0`), which are sh names: no `.` (a
+    /// VLAN such as `vlan0.5` can be renamed with `ifconfig_IF_name`). At most 15
+    /// characters: IFNAMSIZ is 16 with the final NUL.
     pub fn interface(value: &str) -> Result<(), String> {
         chars(
             value,
             15,
             |c| c.is_ascii_lowercase(),
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.'),
-            "an interface name: lower-case letters, digits, `_` and `.`, starting with a letter",
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_',
+            "an interface name: lower-case letters, digits and `_`, starting with a letter \
+             (it becomes part of sh variable names in rc.conf, such as ifconfig_vnet0_alias0)",
         )
+    }
+
+    /// The longest CARP password FreeBSD's ifconfig accepts (`CARP_KEY_LEN` in
+    /// `netinet/ip_carp.h`; longer ones are refused with "Too long password").
+    pub const CARP_PASSWORD_MAX: usize = 20;
+
+    /// A CARP password as it must be to survive rc.conf: network.subr expands
+    /// `ifconfig_IF_aliasN` unquoted, so whitespace would split the ifconfig
+    /// command and `*?[` would glob. The message never shows the password.
+    pub fn carp_password(value: &str) -> Result<(), String> {
+        const PUNCTUATION: &str = "!#%+,-./:=@^_~";
+        let len = value.chars().count();
+        if value.is_empty() {
+            return Err("is empty".to_owned());
+        }
+        if len > CARP_PASSWORD_MAX {
+            return Err(format!(
+                "has {len} characters; ifconfig accepts at most {CARP_PASSWORD_MAX}"
+            ));
+        }
+        if let Some(position) = value
+            .chars()
+            .position(|c| !c.is_ascii_alphanumeric() && !PUNCTUATION.contains(c))
+        {
+            return Err(format!(
+                "has a character (the {}) that rc.conf's unquoted expansion would split, \
+                 glob or mangle: use letters, digits and {PUNCTUATION}",
+                ordinal(position + 1)
+            ));
+        }
+        Ok(())
+    }
+
+    /// `1st`, `2nd`, `3rd`, `4th`...
+    fn ordinal(n: usize) -> String {
+        let suffix = match (n % 10, n % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        };
+        format!("{n}{suffix}")
     }
 
     /// A FreeBSD release name (`14.3-RELEASE`).
@@ -1537,5 +1614,129 @@ hosts:
             inventory.cluster.carp.password_file,
             Path::new("/etc/haelk/carp.pass")
         );
+    }
+
+    /// A file system of the given files (with their text) and directories (with
+    /// their names).
+    struct Fake {
+        files: Vec<(&'static str, &'static str)>,
+        dirs: Vec<(&'static str, Vec<&'static str>)>,
+    }
+
+    impl PathProbe for Fake {
+        fn kind(&self, path: &Path) -> Option<PathKind> {
+            if self.files.iter().any(|(p, _)| Path::new(p) == path) {
+                Some(PathKind::File)
+            } else if self.dirs.iter().any(|(p, _)| Path::new(p) == path) {
+                Some(PathKind::Directory)
+            } else {
+                None
+            }
+        }
+
+        fn read_text(&self, path: &Path) -> Option<String> {
+            let (_, text) = self.files.iter().find(|(p, _)| Path::new(p) == path)?;
+            Some((*text).to_owned())
+        }
+
+        fn file_names(&self, dir: &Path) -> Option<Vec<String>> {
+            let (_, names) = self.dirs.iter().find(|(p, _)| Path::new(p) == dir)?;
+            Some(names.iter().map(|n| (*n).to_owned()).collect())
+        }
+    }
+
+    const SMALL: &str = "\
+templates: /etc
+cluster:
+  name: test
+  kibana: { encryption_key_file: /secrets/kibana.key }
+  carp: { password_file: /secrets/carp.pass }
+defaults:
+  zfs: { dataset: zroot/jails }
+  jails: { release: 14.3-RELEASE, base: /base.txz, gateway: 10.0.0.1 }
+hosts:
+  one: { address: 192.0.2.1 }
+";
+
+    fn problems_with(password: &'static str, templates: Vec<&'static str>) -> Vec<Problem> {
+        let raw: RawInventory = serde_saphyr::from_str(SMALL).unwrap();
+        let probe = Fake {
+            files: vec![
+                ("/secrets/kibana.key", "k"),
+                ("/secrets/carp.pass", password),
+            ],
+            dirs: vec![("/etc", templates)],
+        };
+        match validate(&raw, Path::new("/inv/inventory.yaml"), &probe) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        }
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_templates_folder_is_refused_at_its_line() {
+        let names = vec![
+            "passwd",
+            "group",
+            "rc.conf",
+            "hosts",
+            "fstab",
+            ".hidden",
+            "haproxy.conf.tera",
+        ];
+        let problems = problems_with("s3cret-pass", names);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].location.line, 1);
+        let message = &problems[0].message;
+        assert!(
+            message.starts_with(
+                "/etc holds files that are not haelk templates (fstab, group, hosts and 2 more)"
+            ),
+            "{message}"
+        );
+        assert!(message.len() < 300, "short: {message}");
+        assert!(problems_with("s3cret-pass", vec!["haproxy.conf.tera", ".git"]).is_empty());
+    }
+
+    #[test]
+    fn a_carp_password_ifconfig_would_split_glob_or_refuse_is_an_error() {
+        assert!(problems_with("s3cret+pass/=", Vec::new()).is_empty());
+        let secret = "hunter2";
+        for (password, expected) in [
+            (
+                "hunter2 x",
+                "has a character (the 8th) that rc.conf's unquoted expansion",
+            ),
+            ("hunter2*", "the 8th"),
+            ("hunter2[a]", "the 8th"),
+            ("hunter2\"$(id)", "the 8th"),
+            (
+                "hunter2hunter2hunter2",
+                "has 21 characters; ifconfig accepts at most 20",
+            ),
+            ("  \n", "is empty"),
+        ] {
+            let problems = problems_with(password, Vec::new());
+            assert_eq!(problems.len(), 1, "{password:?}: {problems:?}");
+            let message = &problems[0].message;
+            assert!(
+                message.starts_with(
+                    "cluster.carp.password_file: the CARP password in /secrets/carp.pass "
+                ) && message.contains(expected),
+                "{password:?}: {message}"
+            );
+            assert!(
+                !message.contains(secret),
+                "the password is never shown: {message}"
+            );
+            assert_eq!(problems[0].location.line, 5);
+        }
+    }
+
+    #[test]
+    fn an_interface_name_must_fit_in_an_rc_variable_name() {
+        assert_eq!(rules::interface("vlan0_5"), Ok(()));
+        let err = rules::interface("vlan0.5").unwrap_err();
+        assert!(err.contains("sh variable names"), "{err}");
     }
 }
