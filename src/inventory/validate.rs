@@ -1335,7 +1335,7 @@ pub mod rules {
 
     /// A network interface name (`vnet0`, `bridge0`). It becomes part of rc.conf
     /// variable names (`ifconfig_vnet0_alias0`), which are sh names: no `.` (a
-    /// VLAN such as `vlan0.5` can be renamed with `ifconfig_IF_name`). At most 15
+    /// VLAN such as `vlan0.5` can be renamed with `ifconfig_vlan0_5_name`). At most 15
     /// characters: IFNAMSIZ is 16 with the final NUL.
     pub fn interface(value: &str) -> Result<(), String> {
         chars(
