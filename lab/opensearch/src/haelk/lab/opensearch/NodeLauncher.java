@@ -173,17 +173,18 @@ public final class NodeLauncher {
         }
     }
 
-    /** The exception and its causes on one line. */
+    /** The exception and its causes, each message once (wrappers often repeat their cause's). */
     static String describe(Throwable t) {
         StringBuilder out = new StringBuilder();
-        for (Throwable cause = t; cause != null; cause = cause.getCause()) {
+        for (Throwable cause = t; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
+            String message = cause.getMessage() != null ? cause.getMessage() : cause.getClass().getName();
+            if (out.indexOf(message) >= 0) {
+                continue;
+            }
             if (out.length() > 0) {
                 out.append(": ");
             }
-            out.append(cause.getMessage() != null ? cause.getMessage() : cause.getClass().getName());
-            if (cause.getCause() == cause) {
-                break;
-            }
+            out.append(message);
         }
         return out.toString();
     }
