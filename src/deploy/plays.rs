@@ -402,9 +402,15 @@ impl<'a, R: Remote> Engine<'a, R> {
             self.gate(play, Role::Elasticsearch, &all).await?;
             self.back_into_haproxy(&mut back_into_haproxy).await?;
         }
+        let rolling_work = batches.iter().flatten().any(|jail| {
+            self.jail_plan(jail)
+                .is_some_and(|(_, plan)| plan.was_running && plan.action >= ServiceAction::Restart)
+        });
         if !work {
             batches.clear();
-        } else if self.phase == ClusterPhase::Formed {
+        } else if self.phase == ClusterPhase::Formed && rolling_work {
+            // Only a restart of a serving node needs the order; nodes that are
+            // all being started have no master yet to put last.
             let master = self.elected_master().await.map_err(|e| {
                 Stop::because(format!(
                     "finding the elected master (it restarts last): {e}"
