@@ -21,6 +21,7 @@ use crate::kibana;
 use crate::plan::{JailPlan, ServiceAction};
 use crate::playbook::{Batch, Gate, Play, Target};
 use crate::remote::Remote;
+use crate::units::human_duration;
 
 /// How often a gate polls while it waits.
 const POLL: Duration = Duration::from_millis(500);
@@ -282,7 +283,7 @@ impl<'a, R: Remote> Engine<'a, R> {
                         return Err(format!(
                             "{} is not available after {}: {why}",
                             jail.name,
-                            humantime(timeout)
+                            human_duration(timeout)
                         ));
                     }
                     other => {
@@ -673,7 +674,7 @@ impl<'a, R: Remote> Engine<'a, R> {
                 if Instant::now() >= deadline {
                     return Err(format!(
                         "{open} sessions still open to {server} after {}",
-                        humantime(timeout)
+                        human_duration(timeout)
                     ));
                 }
                 self.progress.waiting(
@@ -720,7 +721,7 @@ impl<'a, R: Remote> Engine<'a, R> {
             if started.elapsed() >= timeout {
                 return Err(format!(
                     "not every Elasticsearch node up and green after {}: {missing}",
-                    humantime(timeout)
+                    human_duration(timeout)
                 ));
             }
             watch.waiting(
@@ -1070,15 +1071,6 @@ fn short(service: &str) -> &str {
     match service {
         "elasticsearch" => "es",
         other => other,
-    }
-}
-
-fn humantime(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    if secs >= 60 && secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
     }
 }
 

@@ -14,9 +14,7 @@ pub mod types;
 use std::time::Duration;
 
 pub use client::Client;
-pub use types::{
-    Allocation, Health, HealthStatus, Membership, Node, NodeStats, RootInfo, human_duration,
-};
+pub use types::{Allocation, Health, HealthStatus, Membership, Node, NodeStats, RootInfo};
 
 /// Why an Elasticsearch call or a rolling-restart step did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +43,7 @@ pub enum EsError {
         reason: Option<String>,
     },
     /// A bounded wait for a health status ran out.
-    #[error("the cluster did not turn {wanted} within {}: {last}{}", human_duration(*waited), first_shard(reason.as_deref()))]
+    #[error("the cluster did not turn {wanted} within {}: {last}{}", crate::units::human_duration(*waited), first_shard(reason.as_deref()))]
     HealthTimeout {
         wanted: HealthStatus,
         waited: Duration,
@@ -54,7 +52,7 @@ pub enum EsError {
         reason: Option<String>,
     },
     /// Some other bounded wait ran out.
-    #[error("{what} did not happen within {}: {last}", human_duration(*waited))]
+    #[error("{what} did not happen within {}: {last}", crate::units::human_duration(*waited))]
     Timeout {
         what: String,
         waited: Duration,

@@ -74,7 +74,7 @@ impl Watch for ClientWatch {
     fn waiting(&self, what: &str, waited: Duration, missing: &str) {
         info!(
             "waiting {} for {what}: {missing}",
-            super::human_duration(waited)
+            crate::units::human_duration(waited)
         );
     }
 }
@@ -184,7 +184,7 @@ where
     outcome?;
     restored?;
 
-    info!(node, timeout = %super::human_duration(green_timeout), "waiting for green");
+    info!(node, timeout = %crate::units::human_duration(green_timeout), "waiting for green");
     wait_green(client, node, green_timeout, watch).await?;
     info!(node, "restarted, cluster green");
     Ok(())

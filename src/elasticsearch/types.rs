@@ -447,22 +447,6 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
     }
 }
 
-/// A duration as an operator writes it: `30m`, `1h30m`, `45s`, `1m5s`, `250ms`.
-pub fn human_duration(duration: Duration) -> String {
-    let total = duration.as_secs();
-    if total == 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
-    let mut text = String::new();
-    for (value, unit) in [(hours, "h"), (minutes, "m"), (seconds, "s")] {
-        if value > 0 {
-            text.push_str(&format!("{value}{unit}"));
-        }
-    }
-    text
-}
-
 /// A duration as an ES time parameter (`timeout=...`).
 pub(crate) fn es_time(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
@@ -699,11 +683,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_as_an_operator_writes_them() {
-        assert_eq!(human_duration(Duration::from_secs(30 * 60)), "30m");
-        assert_eq!(human_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(human_duration(Duration::from_secs(65)), "1m5s");
-        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+    fn es_time_parameters_are_milliseconds() {
         assert_eq!(es_time(Duration::from_secs(2)), "2000ms");
     }
 }
