@@ -26,7 +26,8 @@ use futures_util::{StreamExt, stream};
 pub use progress::Progress;
 pub use report::{HostSummary, Summary};
 
-use crate::desired::{self, ClusterPhase, DesiredState};
+use crate::desired::inputs::Inputs;
+use crate::desired::{ClusterPhase, DesiredState};
 use crate::elasticsearch;
 use crate::facts::{self, HostFacts};
 use crate::inventory::{Host, Inventory, Role};
@@ -34,8 +35,6 @@ use crate::plan::{self, HostPlan};
 use crate::playbook::Playbook;
 use crate::remote::Remote;
 use crate::remote::ssh::{self, HostKeyPolicy};
-use crate::secret::Secrets;
-use crate::templates::Templates;
 
 /// How to run a deploy.
 #[derive(Debug, Clone, Default)]
@@ -153,8 +152,7 @@ struct Engine<'a, R> {
     inventory: &'a Inventory,
     playbook: &'a Playbook,
     options: &'a Options,
-    secrets: Secrets,
-    templates: Templates,
+    inputs: Inputs,
     progress: Progress,
     forks: usize,
     hosts: Vec<HostRun<'a, R>>,
@@ -175,16 +173,11 @@ impl<'a, R: Remote> Engine<'a, R> {
         progress: Progress,
         forks: usize,
     ) -> Result<Self> {
-        let template_dir = options
-            .templates
-            .as_deref()
-            .or(inventory.templates.as_deref());
         Ok(Self {
             inventory,
             playbook,
             options,
-            secrets: Secrets::load(inventory)?,
-            templates: Templates::load(template_dir)?,
+            inputs: Inputs::load(inventory, options.templates.as_deref())?,
             progress,
             forks,
             hosts: Vec::new(),
@@ -258,7 +251,7 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     fn desired(&self, phase: ClusterPhase) -> Result<DesiredState> {
-        desired::build(self.inventory, &self.templates, &self.secrets, phase)
+        self.inputs.build(self.inventory, phase)
     }
 
     async fn gather_facts(&mut self) {
@@ -376,7 +369,7 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     fn show_plans(&mut self) {
-        let secrets = &self.secrets;
+        let secrets = &self.inputs.secrets;
         for run in self.hosts.iter_mut().filter(|run| run.changes) {
             let Some(plan) = &run.plan else { continue };
             run.changed = plan.change_count();

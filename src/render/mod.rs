@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use similar::TextDiff;
 
-use crate::desired::{self, ClusterPhase, DesiredState, HostState};
+use crate::desired::inputs::Inputs;
+use crate::desired::{ClusterPhase, DesiredState, HostState};
 use crate::inventory::Inventory;
 use crate::secret::Secrets;
-use crate::templates::Templates;
 
 /// The file that marks a directory as written by `haelk render --out`: only in
 /// such a directory does haelk delete files (the stale ones of an earlier render).
@@ -30,14 +30,9 @@ pub struct RenderOptions {
 
 /// Renders every file `deploy` would write for `inventory`, secrets masked.
 pub fn render(inventory: &Inventory, options: &RenderOptions) -> Result<RenderedTree> {
-    let template_dir = options
-        .templates
-        .as_deref()
-        .or(inventory.templates.as_deref());
-    let templates = Templates::load(template_dir)?;
-    let secrets = Secrets::load(inventory)?;
-    let state = desired::build(inventory, &templates, &secrets, options.phase)?;
-    Ok(RenderedTree::from_desired(&state, &secrets))
+    let inputs = Inputs::load(inventory, options.templates.as_deref())?;
+    let state = inputs.build(inventory, options.phase)?;
+    Ok(RenderedTree::from_desired(&state, &inputs.secrets))
 }
 
 /// Every rendered file by its path relative to the output directory.

@@ -228,10 +228,10 @@ fn haproxy_check(name: &str, content: &str) {
 
 #[test]
 fn every_rendered_haproxy_conf_passes_haproxy_check() {
-    let templates = Templates::builtin().unwrap();
     for inventory in [example(), lab()] {
-        let secrets = Secrets::load(&inventory).unwrap();
-        let state = desired::build(&inventory, &templates, &secrets, ClusterPhase::Formed).unwrap();
+        let inputs = Inputs::load(&inventory, None).unwrap();
+        let secrets = &inputs.secrets;
+        let state = inputs.build(&inventory, ClusterPhase::Formed).unwrap();
         let mut checked = 0;
         for host in &state.hosts {
             for jail in host.jails.iter().filter(|j| j.role == Role::Haproxy) {
