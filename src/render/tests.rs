@@ -253,12 +253,21 @@ fn every_rendered_haproxy_conf_passes_haproxy_check() {
 
 #[test]
 fn a_broken_haproxy_conf_fails_the_check() {
-    // The check itself must be able to fail.
+    // The check itself must be able to fail - because haproxy rejects the file,
+    // not because haproxy is missing (that panics with another message).
     let result = std::panic::catch_unwind(|| {
         haproxy_check(
             "broken",
             "frontend x\n    bind 127.0.0.1:1\n    no-such-keyword\n",
         )
     });
-    assert!(result.is_err());
+    let panic = result.expect_err("haproxy -c accepted a broken file");
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("haproxy -c rejects broken:") && message.contains("no-such-keyword"),
+        "{message}"
+    );
 }
