@@ -58,6 +58,36 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The longest CARP password FreeBSD takes: `CARP_KEY_LEN` in
+/// sys/netinet/ip_carp.h is 20 bytes; ifconfig(8) truncates a longer `pass`.
+pub const CARP_KEY_LEN: usize = 20;
+
+/// Checks a CARP password for use in an rc.conf `ifconfig_*` value.
+/// network.subr expands those values unquoted, so whitespace would split the
+/// ifconfig command and glob or shell characters could expand; only printable
+/// ASCII without them is accepted. The message never contains the password.
+pub fn check_carp_password(password: &str) -> std::result::Result<(), String> {
+    let len = password.len();
+    if len > CARP_KEY_LEN {
+        return Err(format!(
+            "has {len} bytes; FreeBSD takes at most {CARP_KEY_LEN} (CARP_KEY_LEN)"
+        ));
+    }
+    let allowed = |c: char| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '_' | '.' | ',' | ':' | '@' | '%' | '+' | '=' | '/')
+    };
+    if let Some(position) = password.chars().position(|c| !allowed(c)) {
+        return Err(format!(
+            "has a character that is not allowed at position {}: use only letters, digits and \
+             - _ . , : @ % + = / (rc.conf expands the value unquoted, so whitespace, glob and \
+             shell characters would split or change the ifconfig command)",
+            position + 1
+        ));
+    }
+    Ok(())
+}
+
 /// The secrets of one inventory, read at run time.
 #[derive(Debug, Clone)]
 pub struct Secrets {
@@ -71,6 +101,12 @@ impl Secrets {
     /// Reads every secret file the inventory names.
     pub fn load(inventory: &Inventory) -> Result<Self> {
         let carp_password = Secret::read(&inventory.cluster.carp.password_file)?;
+        if let Err(problem) = check_carp_password(carp_password.expose()) {
+            bail!(
+                "the CARP password in {} (cluster.carp.password_file) {problem}",
+                carp_password.source().display()
+            );
+        }
         let kibana_encryption_key = Secret::read(&inventory.cluster.kibana.encryption_key_file)?;
         let key_len = kibana_encryption_key.expose().chars().count();
         if key_len < 32 {
@@ -102,6 +138,30 @@ impl Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carp_passwords_fit_freebsd_and_rc_conf() {
+        assert_eq!(check_carp_password("s3cret-carp_pass.20x"), Ok(()));
+        let too_long = "a".repeat(CARP_KEY_LEN + 1);
+        let message = check_carp_password(&too_long).unwrap_err();
+        assert!(message.contains("21 bytes"), "{message}");
+        assert!(!message.contains(&too_long), "{message}");
+        for bad in [
+            "two words",
+            "glob*",
+            "q?",
+            "[ab]",
+            "tab\tx",
+            "semi;colon",
+            "$HOME",
+            "quo'te",
+            "é",
+        ] {
+            let message = check_carp_password(bad).unwrap_err();
+            assert!(message.contains("not allowed"), "{bad:?}: {message}");
+            assert!(!message.contains(bad), "{bad:?} printed in {message}");
+        }
+    }
 
     #[test]
     fn a_secret_never_prints_its_value() {

@@ -1303,14 +1303,20 @@ pub mod rules {
         )
     }
 
-    /// A network interface name (`vnet0`, `bridge0`).
+    /// A network interface name (`vnet0`, `bridge0`). FreeBSD allows at most
+    /// 15 characters (IFNAMSIZ 16 with the NUL) and names such as `vlan0.5`,
+    /// but haelk writes the name into rc.conf variable names
+    /// (`ifconfig_<name>_alias0`), and an sh variable name holds only letters,
+    /// digits and `_`: a `.` would turn the assignment into a command.
     pub fn interface(value: &str) -> Result<(), String> {
         chars(
             value,
             15,
             |c| c.is_ascii_lowercase(),
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.'),
-            "an interface name: lower-case letters, digits, `_` and `.`, starting with a letter",
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_',
+            "an interface name that can be part of an rc.conf variable name: lower-case letters, \
+             digits and `_`, starting with a letter (no `.`: rename a VLAN such as vlan0.5 to \
+             e.g. vlan5 with `ifconfig_vlan0_5_name`)",
         )
     }
 
@@ -1432,6 +1438,7 @@ mod tests {
             (rules::package, "elasticsearch8"),
             (rules::package, "py311-foo+bar"),
             (rules::interface, "vnet0"),
+            (rules::interface, "vlan_5"),
             (rules::release, "14.3-RELEASE"),
             (rules::zfs_property, "gzip-9"),
             (rules::cron, "0 30 1 * * ?"),
@@ -1449,6 +1456,8 @@ mod tests {
             (rules::user, "root;id"),
             (rules::jump, "admin@bastion:0"),
             (rules::jump, "-J@x"),
+            (rules::interface, "vlan0.5"),
+            (rules::interface, "em0_with_a_long_name"),
             (rules::dataset, "/zroot/jails"),
             (rules::dataset, "zroot/jails/"),
             (rules::dataset, "zroot"),
