@@ -13,7 +13,7 @@
 //! which sh(1) reads); the last two are [`crate::shell`]'s quoting.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use tera::{Kwargs, State, Tera, Value};
@@ -176,27 +176,47 @@ impl Templates {
 fn reject_unknown_overrides(dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the template directory {}", dir.display()))?;
-    let known: Vec<&str> = TemplateName::ALL.iter().map(|n| n.file_name()).collect();
-    let mut unknown: Vec<PathBuf> = Vec::new();
+    let mut names = Vec::new();
     for entry in entries {
         let entry = entry
             .with_context(|| format!("cannot read the template directory {}", dir.display()))?;
-        let file_name = entry.file_name();
-        let is_hidden = file_name.to_string_lossy().starts_with('.');
-        if !is_hidden && !known.iter().any(|k| file_name == *k) {
-            unknown.push(entry.path());
-        }
+        names.push(entry.file_name().to_string_lossy().into_owned());
     }
-    if !unknown.is_empty() {
-        unknown.sort();
-        let listed: Vec<String> = unknown.iter().map(|p| p.display().to_string()).collect();
-        bail!(
-            "{} is not a haelk template (the templates are {})",
-            listed.join(", "),
-            known.join(", ")
-        );
+    match unknown_overrides_problem(dir, &names) {
+        Some(problem) => bail!("{problem}"),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// How many unknown names a message lists before it says "and N more".
+const UNKNOWN_NAMES_SHOWN: usize = 3;
+
+/// The problem with a template directory holding `names` (its entries), if
+/// any: every visible entry must be a haelk template. Shared by the loader and
+/// the inventory check of `templates:`, so both say the same short thing even
+/// for a folder such as /etc.
+pub fn unknown_overrides_problem(dir: &Path, names: &[String]) -> Option<String> {
+    let known: Vec<&str> = TemplateName::ALL.iter().map(|n| n.file_name()).collect();
+    let mut unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !name.starts_with('.') && !known.contains(name))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    unknown.sort_unstable();
+    let shown = unknown[..unknown.len().min(UNKNOWN_NAMES_SHOWN)].join(", ");
+    let more = match unknown.len().saturating_sub(UNKNOWN_NAMES_SHOWN) {
+        0 => String::new(),
+        rest => format!(" and {rest} more"),
+    };
+    Some(format!(
+        "{} is not a haelk templates folder: {shown}{more} {} not a haelk template (the templates are {})",
+        dir.display(),
+        if unknown.len() == 1 { "is" } else { "are" },
+        known.join(", ")
+    ))
 }
 
 /// Any value as JSON, which YAML reads as the same value: strings come out quoted
@@ -252,6 +272,19 @@ mod tests {
             err.contains("haproxy.cfg.tera is not a haelk template"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_folder_of_other_files_gets_a_short_message() {
+        let names: Vec<String> = (0..500).map(|i| format!("file{i:03}")).collect();
+        let problem = unknown_overrides_problem(Path::new("/etc"), &names).unwrap();
+        assert!(problem.starts_with("/etc is not a haelk templates folder: file000, file001, file002 and 497 more are not"), "{problem}");
+        assert!(problem.len() < 400, "{problem}");
+        let only_known = vec![
+            TemplateName::ALL[0].file_name().to_owned(),
+            ".git".to_owned(),
+        ];
+        assert_eq!(unknown_overrides_problem(Path::new("t"), &only_known), None);
     }
 
     #[test]

@@ -714,6 +714,24 @@ fn the_templates_directory_must_exist() {
     assert_eq!(inventory.templates, Some(dir.path().join("my-templates")));
 }
 
+#[test]
+fn a_templates_folder_of_other_files_is_refused_at_its_line() {
+    let yaml = format!("templates: etc\n{BASE}");
+    let (dir, path) = write_tree(&yaml);
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    for name in ["passwd", "group", "hosts", "rc.conf", "fstab"] {
+        std::fs::write(etc.join(name), "x").unwrap();
+    }
+    let err = load(&path).unwrap_err();
+    assert_eq!((err.location.line, err.location.column), (1, 12), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("is not a haelk templates folder: fstab, group, hosts and 2 more"),
+        "{message}"
+    );
+}
+
 // --- sizes, ZFS, host paths ---
 
 #[test]

@@ -34,6 +34,11 @@ pub enum PathKind {
 /// Answers whether a path exists; the one piece of I/O validation needs.
 pub trait PathProbe {
     fn kind(&self, path: &Path) -> Option<PathKind>;
+    /// The names in a directory; `None` when it cannot be listed (the
+    /// loader then reports the read error itself).
+    fn entries(&self, _dir: &Path) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The real file system.
@@ -49,6 +54,16 @@ impl PathProbe for FileSystem {
         } else {
             PathKind::Other
         })
+    }
+
+    fn entries(&self, dir: &Path) -> Option<Vec<String>> {
+        let entries = std::fs::read_dir(dir).ok()?;
+        Some(
+            entries
+                .filter_map(|entry| entry.ok())
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect(),
+        )
     }
 }
 
@@ -127,10 +142,17 @@ pub fn validate(
         problems: Vec::new(),
     };
     let cluster = validator.cluster(&raw.cluster);
-    let templates = raw
-        .templates
-        .as_ref()
-        .and_then(|dir| validator.existing_path("templates", dir, PathKind::Directory));
+    let templates = raw.templates.as_ref().and_then(|dir| {
+        let resolved = validator.existing_path("templates", dir, PathKind::Directory)?;
+        let names = validator.probe.entries(&resolved).unwrap_or_default();
+        match crate::templates::unknown_overrides_problem(&resolved, &names) {
+            Some(problem) => {
+                validator.error(at(dir), format!("templates: {problem}"));
+                None
+            }
+            None => Some(resolved),
+        }
+    });
     let fronted_roles = vip_roles(&raw.cluster.vips);
     let hosts = validator.hosts(raw, &fronted_roles);
     if let Some(cluster) = &cluster {
