@@ -42,6 +42,17 @@ pub enum Target {
 impl Target {
     const NAMES: [&'static str; 4] = ["hosts", "elasticsearch", "kibana", "haproxy"];
 
+    /// The one gate that checks what this target changes; the engine runs it,
+    /// so a play's `gate:` must name it.
+    pub fn gate(self) -> Gate {
+        match self {
+            Target::Hosts => Gate::HostReady,
+            Target::Role(Role::Elasticsearch) => Gate::ElasticsearchGreen,
+            Target::Role(Role::Kibana) => Gate::KibanaAvailable,
+            Target::Role(Role::Haproxy) => Gate::HaproxyBackendsUp,
+        }
+    }
+
     fn parse(name: &str) -> Option<Self> {
         match name {
             "hosts" => Some(Target::Hosts),
@@ -436,6 +447,19 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 ),
             );
         }
+        if let (Some(target), Some(chosen)) = (target, gate) {
+            if chosen != target.gate() {
+                problems.push(
+                    at(&play.gate),
+                    format!(
+                        "gate `{chosen}` does not check `target: {}`: that play's gate is `{}` \
+                         (each target has one gate, the one that checks what it changes)",
+                        play.target.value,
+                        target.gate()
+                    ),
+                );
+            }
+        }
         let serial = match &play.serial {
             Some(serial) if serial.value == 0 => {
                 problems.push(
@@ -514,6 +538,17 @@ mod tests {
     }
 
     const HOSTS: &str = "  - { name: prepare, target: hosts, gate: host_ready }\n";
+
+    #[test]
+    fn a_gate_that_does_not_check_its_target_is_refused() {
+        let message =
+            error("plays:\n  - { name: prepare, target: hosts, gate: kibana_available }\n");
+        assert!(
+            message.contains("gate `kibana_available` does not check `target: hosts`"),
+            "{message}"
+        );
+        assert!(message.contains("`host_ready`"), "{message}");
+    }
 
     #[test]
     fn the_builtin_playbook_is_the_site_order() {
