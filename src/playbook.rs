@@ -315,14 +315,14 @@ fn batch_problem(play: &Play, batch: &Batch<'_>, inventory: &Inventory) -> Optio
             let n = masters.len();
             let down: Vec<&Jail> = masters.into_iter().filter(|j| in_batch(j)).collect();
             // n / 2 + 1 must stay up; lint reports clusters too small for that at all.
-            if n >= 3 && n - down.len() < n / 2 + 1 {
+            if n >= 3 && n - down.len() < crate::inventory::quorum(n) {
                 return Some(format!(
                     "serial {} restarts {} of {n} master-eligible nodes at once ({}): \
                      the quorum is {}, so the cluster would lose its master",
                     play.serial,
                     down.len(),
                     names(down),
-                    n / 2 + 1
+                    crate::inventory::quorum(n)
                 ));
             }
             let data: Vec<&Jail> = inventory
@@ -447,18 +447,18 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 ),
             );
         }
-        if let (Some(target), Some(chosen)) = (target, gate) {
-            if chosen != target.gate() {
-                problems.push(
-                    at(&play.gate),
-                    format!(
-                        "gate `{chosen}` does not check `target: {}`: that play's gate is `{}` \
+        if let (Some(target), Some(chosen)) = (target, gate)
+            && chosen != target.gate()
+        {
+            problems.push(
+                at(&play.gate),
+                format!(
+                    "gate `{chosen}` does not check `target: {}`: that play's gate is `{}` \
                          (each target has one gate, the one that checks what it changes)",
-                        play.target.value,
-                        target.gate()
-                    ),
-                );
-            }
+                    play.target.value,
+                    target.gate()
+                ),
+            );
         }
         let serial = match &play.serial {
             Some(serial) if serial.value == 0 => {
