@@ -42,6 +42,17 @@ pub enum Target {
 impl Target {
     const NAMES: [&'static str; 4] = ["hosts", "elasticsearch", "kibana", "haproxy"];
 
+    /// The one gate that checks what this target changes; the engine runs it,
+    /// so a play's `gate:` must name it.
+    pub fn gate(self) -> Gate {
+        match self {
+            Target::Hosts => Gate::HostReady,
+            Target::Role(Role::Elasticsearch) => Gate::ElasticsearchGreen,
+            Target::Role(Role::Kibana) => Gate::KibanaAvailable,
+            Target::Role(Role::Haproxy) => Gate::HaproxyBackendsUp,
+        }
+    }
+
     fn parse(name: &str) -> Option<Self> {
         match name {
             "hosts" => Some(Target::Hosts),
@@ -304,14 +315,14 @@ fn batch_problem(play: &Play, batch: &Batch<'_>, inventory: &Inventory) -> Optio
             let n = masters.len();
             let down: Vec<&Jail> = masters.into_iter().filter(|j| in_batch(j)).collect();
             // n / 2 + 1 must stay up; lint reports clusters too small for that at all.
-            if n >= 3 && n - down.len() < n / 2 + 1 {
+            if n >= 3 && n - down.len() < crate::inventory::quorum(n) {
                 return Some(format!(
                     "serial {} restarts {} of {n} master-eligible nodes at once ({}): \
                      the quorum is {}, so the cluster would lose its master",
                     play.serial,
                     down.len(),
                     names(down),
-                    n / 2 + 1
+                    crate::inventory::quorum(n)
                 ));
             }
             let data: Vec<&Jail> = inventory
@@ -436,6 +447,19 @@ fn validate(raw: &RawPlaybook, problems: &mut Problems) -> Vec<Play> {
                 ),
             );
         }
+        if let (Some(target), Some(chosen)) = (target, gate)
+            && chosen != target.gate()
+        {
+            problems.push(
+                at(&play.gate),
+                format!(
+                    "gate `{chosen}` does not check `target: {}`: that play's gate is `{}` \
+                         (each target has one gate, the one that checks what it changes)",
+                    play.target.value,
+                    target.gate()
+                ),
+            );
+        }
         let serial = match &play.serial {
             Some(serial) if serial.value == 0 => {
                 problems.push(
@@ -514,6 +538,17 @@ mod tests {
     }
 
     const HOSTS: &str = "  - { name: prepare, target: hosts, gate: host_ready }\n";
+
+    #[test]
+    fn a_gate_that_does_not_check_its_target_is_refused() {
+        let message =
+            error("plays:\n  - { name: prepare, target: hosts, gate: kibana_available }\n");
+        assert!(
+            message.contains("gate `kibana_available` does not check `target: hosts`"),
+            "{message}"
+        );
+        assert!(message.contains("`host_ready`"), "{message}");
+    }
 
     #[test]
     fn the_builtin_playbook_is_the_site_order() {

@@ -433,6 +433,30 @@ impl Jail {
     }
 }
 
+/// The strict majority of `n` voters: the one quorum computation (lint's
+/// quorum rules and the playbook's rolling-restart check use it).
+pub fn quorum(n: usize) -> usize {
+    n / 2 + 1
+}
+
+/// The network and broadcast addresses of `ip`'s subnet with prefix length
+/// `netmask` (0 to 32): the one subnet computation.
+pub fn subnet(ip: std::net::Ipv4Addr, netmask: u8) -> (std::net::Ipv4Addr, std::net::Ipv4Addr) {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(netmask.min(32)))
+        .unwrap_or(0);
+    let network = u32::from(ip) & mask;
+    (
+        std::net::Ipv4Addr::from(network),
+        std::net::Ipv4Addr::from(network | !mask),
+    )
+}
+
+/// Whether `candidate` is in the subnet of `ip` with prefix length `netmask`.
+pub fn in_subnet(candidate: std::net::Ipv4Addr, ip: std::net::Ipv4Addr, netmask: u8) -> bool {
+    subnet(candidate, netmask).0 == subnet(ip, netmask).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,12 @@
 //! unless `n - k` is still a strict majority of `n`.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
 use crate::desired::carp;
-use crate::inventory::{ByteSize, Host, Inventory, Jail, MAX_DEFAULT_HEAP, NodeRole, Role, Vip};
+use crate::inventory::{
+    ByteSize, Host, Inventory, Jail, MAX_DEFAULT_HEAP, NodeRole, Role, Vip, in_subnet, quorum,
+    subnet,
+};
 
 use super::report::{Diagnostic, Severity};
 
@@ -251,11 +253,6 @@ fn data_nodes(inventory: &Inventory) -> Vec<Placed<'_>> {
     inventory.jails().filter(|(_, j)| j.holds_data()).collect()
 }
 
-/// The strict majority of `n` voters.
-fn quorum(n: usize) -> usize {
-    n / 2 + 1
-}
-
 /// `a (host-a), b (host-b)`.
 fn placed_list(placed: &[Placed<'_>]) -> String {
     placed
@@ -300,16 +297,6 @@ fn setting_bool(inventory: &Inventory, key: &str) -> Option<bool> {
         serde_json::Value::String(s) => s.parse().ok(),
         _ => None,
     }
-}
-
-fn subnet(ip: Ipv4Addr, netmask: u8) -> (Ipv4Addr, Ipv4Addr) {
-    let mask = u32::MAX.checked_shl(32 - u32::from(netmask)).unwrap_or(0);
-    let network = u32::from(ip) & mask;
-    (Ipv4Addr::from(network), Ipv4Addr::from(network | !mask))
-}
-
-fn in_subnet(candidate: Ipv4Addr, ip: Ipv4Addr, netmask: u8) -> bool {
-    subnet(candidate, netmask).0 == subnet(ip, netmask).0
 }
 
 fn vips(inventory: &Inventory) -> impl Iterator<Item = (Role, &Vip)> {

@@ -87,12 +87,12 @@ pub fn plan(
         });
     }
     let defaults = &target.jail_defaults;
-    if !same_network(found.ip, defaults.gateway, defaults.netmask) {
+    if !crate::inventory::in_subnet(found.ip, defaults.gateway, defaults.netmask) {
         return Err(Refusal::AddressCannotMove {
             jail: jail.to_owned(),
             ip: found.ip,
             host: to.to_owned(),
-            network: network(defaults.gateway, defaults.netmask),
+            network: crate::inventory::subnet(defaults.gateway, defaults.netmask).0,
             netmask: defaults.netmask,
             gateway: defaults.gateway,
         });
@@ -133,17 +133,6 @@ pub fn moved_inventory(inventory: &Inventory, jail: &str, to: &str) -> Inventory
         host.jails.push(taken);
     }
     moved
-}
-
-fn network(address: Ipv4Addr, netmask: u8) -> Ipv4Addr {
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(netmask.min(32)))
-        .unwrap_or(0);
-    Ipv4Addr::from(u32::from(address) & mask)
-}
-
-fn same_network(a: Ipv4Addr, b: Ipv4Addr, netmask: u8) -> bool {
-    network(a, netmask) == network(b, netmask)
 }
 
 /// The steps of `migration`, as `--dry-run` prints them.

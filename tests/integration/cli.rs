@@ -205,7 +205,17 @@ fn lint_json_is_one_document() {
         .run()
         .stdout;
     let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-    assert!(parsed.is_object() || parsed.is_array(), "{parsed}");
+    // The documented report of a clean inventory, exactly (docs/lint.md).
+    assert_eq!(
+        parsed,
+        serde_json::json!({
+            "version": 1,
+            "file": example_path(),
+            "errors": 0,
+            "warnings": 0,
+            "diagnostics": [],
+        })
+    );
 }
 
 #[test]
