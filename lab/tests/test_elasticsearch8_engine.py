@@ -149,7 +149,10 @@ def cluster(tmp_path_factory):
     try:
         for name in NODES:
             nodes.start(name)
-        nodes.wait_for_health("es1", 3, ("green",), FORM_TIMEOUT)
+        # A node joins the cluster over transport before its HTTP port is bound:
+        # wait until every node answers on its own address, not only the first.
+        for name in NODES:
+            nodes.wait_for_health(name, 3, ("green",), FORM_TIMEOUT)
         yield nodes
     finally:
         for name in NODES:
