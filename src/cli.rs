@@ -121,7 +121,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(outcome) => outcome.into(),
         Err(err) => {
-            eprintln!("haelk: error: {err:#}");
+            commands::report_error(format_args!("{err:#}"));
             match err.downcast_ref::<commands::Interrupted>() {
                 // The shell's convention for a command ended by a signal.
                 Some(signal) => ExitCode::from(128 + signal.number),

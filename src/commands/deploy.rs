@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::{GlobalArgs, InventoryArgs};
-use crate::deploy::{self, Options};
+use crate::deploy::{self, Options, Rendered};
 use crate::exit::Outcome;
 use crate::playbook::Playbook;
 use crate::remote::ssh::HostKeyPolicy;
@@ -57,6 +57,8 @@ pub fn run(args: DeployArgs, global: &GlobalArgs) -> Result<Outcome> {
         None => Playbook::builtin()?,
     };
     playbook.check(&inventory)?;
+    // Rendered once, before any host is reached.
+    let rendered = Rendered::new(&inventory, args.templates.as_deref())?;
     let options = Options {
         limit: args.limit,
         dry_run: args.dry_run,
@@ -66,11 +68,14 @@ pub fn run(args: DeployArgs, global: &GlobalArgs) -> Result<Outcome> {
         } else {
             HostKeyPolicy::Strict
         },
-        templates: args.templates,
         progress: !global.no_progress,
     };
-    let summary = super::runtime()?.block_on(deploy::deploy(&inventory, &playbook, &options))?;
+    let summary =
+        super::runtime()?.block_on(deploy::deploy(&inventory, &playbook, &rendered, &options))?;
     println!("{summary}");
+    for error in summary.errors() {
+        super::report_error(error);
+    }
     Ok(if summary.failed() {
         Outcome::Failed
     } else if args.detailed_exitcode && summary.changes() > 0 {

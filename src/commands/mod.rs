@@ -6,10 +6,18 @@ pub mod migrate_node;
 pub mod render;
 pub mod status;
 
+use std::fmt;
 use std::future::Future;
 
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{SignalKind, signal};
+
+/// Prints one error on standard error, the one way haelk reports them:
+/// `haelk: error: MESSAGE` (for an `anyhow::Error`, MESSAGE is its whole chain,
+/// `{:#}`, once).
+pub fn report_error(message: impl fmt::Display) {
+    eprintln!("haelk: error: {message}");
+}
 
 /// A command stopped by SIGINT or SIGTERM. The command's work was dropped at an
 /// await point: every SSH master it opened is closed and its control directory

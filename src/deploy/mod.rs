@@ -15,8 +15,9 @@ mod progress;
 mod report;
 mod watch;
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,16 +47,48 @@ pub struct Options {
     /// Hosts worked on at once (`None`: all).
     pub forks: Option<usize>,
     pub host_keys: HostKeyPolicy,
-    /// Template override directory (else the inventory's `templates:`).
-    pub templates: Option<PathBuf>,
     /// Show progress lines (on a terminal).
     pub progress: bool,
 }
 
-/// Deploys `inventory` over SSH.
+/// What a deploy writes, rendered once, before any host is reached: a template
+/// or secret that does not work stops the command there, reported once.
+pub struct Rendered {
+    /// The templates and secrets (the secrets mask a dry run's output).
+    pub inputs: Inputs,
+    /// What a formed cluster gets.
+    formed: DesiredState,
+    /// What a first deploy writes (with `cluster.initial_master_nodes`); which
+    /// of the two applies is known only once the facts are in.
+    bootstrap: DesiredState,
+}
+
+impl Rendered {
+    /// Loads the inputs (`templates` overrides the inventory's `templates:`)
+    /// and renders both phases.
+    pub fn new(inventory: &Inventory, templates: Option<&Path>) -> Result<Self> {
+        let inputs = Inputs::load(inventory, templates)?;
+        Ok(Self {
+            formed: inputs.build(inventory, ClusterPhase::Formed)?,
+            bootstrap: inputs.build(inventory, ClusterPhase::Bootstrap)?,
+            inputs,
+        })
+    }
+
+    /// The desired state of `phase`.
+    fn state(&self, phase: ClusterPhase) -> &DesiredState {
+        match phase {
+            ClusterPhase::Formed => &self.formed,
+            ClusterPhase::Bootstrap => &self.bootstrap,
+        }
+    }
+}
+
+/// Deploys `inventory`, as `rendered`, over SSH.
 pub async fn deploy(
     inventory: &Inventory,
     playbook: &Playbook,
+    rendered: &Rendered,
     options: &Options,
 ) -> Result<Summary> {
     let started = Instant::now();
@@ -64,8 +97,7 @@ pub async fn deploy(
     let (hosts, to_change) = read_and_changed(inventory, &options.limit)?;
     let progress = Progress::new(hosts.iter().map(|h| h.name.as_str()), options.progress);
     let forks = options.forks.unwrap_or(hosts.len()).max(1);
-    // Everything renders before any host is touched.
-    let mut engine = Engine::new(inventory, playbook, options, progress, forks)?;
+    let mut engine = Engine::new(inventory, playbook, rendered, options, progress, forks);
     for host in &hosts {
         engine.progress.step(host.name.as_str(), "connecting");
     }
@@ -74,7 +106,7 @@ pub async fn deploy(
     tracing::info!("connected in {:.0?}", connected.elapsed());
     for (host, connection) in hosts.into_iter().zip(connections) {
         let changes = to_change.contains(host.name.as_str());
-        engine.add_host(host, changes, connection.map_err(|e| e.to_string()));
+        engine.add_host(host, changes, connection.map_err(|e| e.reason()));
     }
     let mut summary = engine.run().await;
     summary.elapsed = started.elapsed();
@@ -133,6 +165,7 @@ struct HostRun<'a, R> {
     plan: Option<HostPlan>,
     /// Changes made (or, in a dry run, pending).
     changed: usize,
+    /// Why the host failed, without its name (the report adds it).
     error: Option<String>,
 }
 
@@ -152,8 +185,9 @@ struct Engine<'a, R> {
     inventory: &'a Inventory,
     playbook: &'a Playbook,
     options: &'a Options,
-    inputs: Inputs,
+    rendered: &'a Rendered,
     progress: Progress,
+    /// Hosts worked on at once, in every step.
     forks: usize,
     hosts: Vec<HostRun<'a, R>>,
     phase: ClusterPhase,
@@ -163,21 +197,25 @@ struct Engine<'a, R> {
     failures: Vec<String>,
     /// API clients by jail name, through tunnels.
     elasticsearch: HashMap<String, Arc<elasticsearch::Client>>,
+    /// What a haproxy gate of the running play saw on each host it passed on:
+    /// the play's closing gate over every host does not read them again.
+    backends_seen: BTreeMap<String, Vec<plays::Backend>>,
 }
 
 impl<'a, R: Remote> Engine<'a, R> {
     fn new(
         inventory: &'a Inventory,
         playbook: &'a Playbook,
+        rendered: &'a Rendered,
         options: &'a Options,
         progress: Progress,
         forks: usize,
-    ) -> Result<Self> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             inventory,
             playbook,
             options,
-            inputs: Inputs::load(inventory, options.templates.as_deref())?,
+            rendered,
             progress,
             forks,
             hosts: Vec::new(),
@@ -185,7 +223,8 @@ impl<'a, R: Remote> Engine<'a, R> {
             verified: Vec::new(),
             failures: Vec::new(),
             elasticsearch: HashMap::new(),
-        })
+            backends_seen: BTreeMap::new(),
+        }
     }
 
     fn add_host(&mut self, host: &'a Host, changes: bool, connection: Result<R, String>) {
@@ -220,8 +259,7 @@ impl<'a, R: Remote> Engine<'a, R> {
         tracing::info!("facts gathered in {:.0?}", started.elapsed());
         self.check_hosts("facts")?;
         self.phase = self.cluster_phase().await.map_err(Stop::because)?;
-        self.make_plans()
-            .map_err(|e| Stop(vec![format!("{e:#}")]))?;
+        self.make_plans();
         if self.options.dry_run {
             self.show_plans();
             return Ok(());
@@ -237,12 +275,7 @@ impl<'a, R: Remote> Engine<'a, R> {
 
     /// Stops the run when a host failed, naming the step.
     fn check_hosts(&self, step: &str) -> Result<(), Stop> {
-        let failed: Vec<String> = self
-            .hosts
-            .iter()
-            .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.name())))
-            .collect();
-        if failed.is_empty() {
+        if self.hosts.iter().all(HostRun::ok) {
             Ok(())
         } else {
             tracing::debug!("stopping after {step}");
@@ -250,35 +283,26 @@ impl<'a, R: Remote> Engine<'a, R> {
         }
     }
 
-    fn desired(&self, phase: ClusterPhase) -> Result<DesiredState> {
-        self.inputs.build(self.inventory, phase)
+    fn desired(&self, phase: ClusterPhase) -> &'a DesiredState {
+        self.rendered.state(phase)
     }
 
     async fn gather_facts(&mut self) {
-        let desired = match self.desired(ClusterPhase::Formed) {
-            Ok(desired) => desired,
-            Err(err) => {
-                self.failures.push(format!("{err:#}"));
-                return;
-            }
-        };
+        let desired = self.desired(ClusterPhase::Formed);
         let progress = &self.progress;
-        let results = stream::iter(self.hosts.iter().map(|run| {
-            let state = desired.hosts.iter().find(|h| h.host == run.host.name);
-            async move {
-                let (Some(remote), Some(state)) = (&run.remote, state) else {
-                    return None;
-                };
-                progress.step(run.name(), "gathering facts");
-                Some(
-                    facts::gather(remote, state)
-                        .await
-                        .map_err(|e| e.to_string()),
-                )
-            }
-        }))
-        .buffered(self.forks)
-        .collect::<Vec<_>>()
+        let results = at_most(
+            self.forks,
+            self.hosts.iter().map(|run| {
+                let state = desired.hosts.iter().find(|h| h.host == run.host.name);
+                async move {
+                    let (Some(remote), Some(state)) = (&run.remote, state) else {
+                        return None;
+                    };
+                    progress.step(run.name(), "gathering facts");
+                    Some(facts::gather(remote, state).await.map_err(|e| e.reason()))
+                }
+            }),
+        )
         .await;
         for (run, result) in self.hosts.iter_mut().zip(results) {
             match result {
@@ -310,10 +334,12 @@ impl<'a, R: Remote> Engine<'a, R> {
         let answer = if recorded || !running {
             None
         } else {
-            Some(match self.es_client(None).await {
-                Ok(client) => client.cluster_uuid().await.map_err(|e| e.to_string()),
-                Err(err) => Err(err),
-            })
+            // `GET /` names the cluster's UUID: the answer that located the node.
+            Some(
+                self.es_client(None)
+                    .await
+                    .map(|node| node.root.formed_cluster_uuid().map(str::to_owned)),
+            )
         };
         decide_phase(recorded, running, answer)
     }
@@ -354,8 +380,8 @@ impl<'a, R: Remote> Engine<'a, R> {
         (missing, recorded)
     }
 
-    fn make_plans(&mut self) -> Result<()> {
-        let desired = self.desired(self.phase)?;
+    fn make_plans(&mut self) {
+        let desired = self.desired(self.phase);
         for run in &mut self.hosts {
             let (Some(facts), Some(state)) = (
                 &run.facts,
@@ -365,11 +391,10 @@ impl<'a, R: Remote> Engine<'a, R> {
             };
             run.plan = Some(plan::plan_host(state, facts));
         }
-        Ok(())
     }
 
     fn show_plans(&mut self) {
-        let secrets = &self.inputs.secrets;
+        let secrets = &self.rendered.inputs.secrets;
         for run in self.hosts.iter_mut().filter(|run| run.changes) {
             let Some(plan) = &run.plan else { continue };
             run.changed = plan.change_count();
@@ -406,6 +431,18 @@ impl<'a, R: Remote> Engine<'a, R> {
             elapsed: Duration::ZERO,
         }
     }
+}
+
+/// Runs `work`, at most `forks` at once (`--forks`: hosts worked on at once,
+/// in every step), and returns the results in order.
+async fn at_most<T>(
+    forks: usize,
+    work: impl IntoIterator<Item = impl Future<Output = T>>,
+) -> Vec<T> {
+    stream::iter(work)
+        .buffered(forks.max(1))
+        .collect::<Vec<_>>()
+        .await
 }
 
 /// Is the cluster new? `recorded`: some Elasticsearch dataset has the cluster

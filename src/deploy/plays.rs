@@ -7,11 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
-
 use super::watch::{DeployWatch, NodeProbe};
-use super::{Engine, HostRun, Progress, Stop};
+use super::{Engine, HostRun, Progress, Stop, at_most};
 use crate::desired::ClusterPhase;
+use crate::elasticsearch::locate::{self, Located};
 use crate::elasticsearch::rolling::{self, Watch};
 use crate::elasticsearch::{self, liveness};
 use crate::freebsd;
@@ -22,6 +21,10 @@ use crate::plan::{JailPlan, ServiceAction};
 use crate::playbook::{Batch, Gate, Play, Target};
 use crate::remote::Remote;
 use crate::units::human_duration;
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod engine_tests;
 
 /// How often a gate polls while it waits.
 const POLL: Duration = Duration::from_millis(500);
@@ -65,7 +68,7 @@ impl<'a, R: Remote> Engine<'a, R> {
             let indexes = self.runs_of(&batch);
             let progress = &self.progress;
             let hosts = &self.hosts;
-            let results = join_all(indexes.iter().map(|&index| async move {
+            let work = indexes.iter().map(|&index| async move {
                 let run = &hosts[index];
                 let (Some(remote), Some(plan), Some(facts)) = (&run.remote, &run.plan, &run.facts)
                 else {
@@ -88,11 +91,12 @@ impl<'a, R: Remote> Engine<'a, R> {
                     .run(&plan.prepare_script())
                     .await
                     .and_then(|o| o.check(run.name(), "the host play"))
-                    .map_err(|e| e.to_string())?;
-                crate::plan::running_jails(&output.stdout)
-                    .ok_or_else(|| format!("{}: the host play's output was cut short", run.name()))
-            }))
-            .await;
+                    .map_err(|e| e.reason())?;
+                let running = crate::plan::running_jails(&output.stdout)
+                    .ok_or_else(|| "the host play's output was cut short".to_owned())?;
+                wait_for_jails(run, running, play.gate_timeout, progress).await
+            });
+            let results = at_most(self.forks, work).await;
             for (&index, result) in indexes.iter().zip(results) {
                 let run = &mut self.hosts[index];
                 let prepared = match &run.plan {
@@ -179,10 +183,10 @@ impl<'a, R: Remote> Engine<'a, R> {
         }
         let progress = &self.progress;
         let hosts = &self.hosts;
-        let results = join_all(by_host.iter().map(|(index, plans)| async move {
+        let work = by_host.iter().map(|(index, plans)| async move {
             let run = &hosts[*index];
             let Some(remote) = &run.remote else {
-                return (0, Some(format!("{}: not connected", run.name())));
+                return (0, Some("not connected".to_owned()));
             };
             let mut done = 0;
             for plan in plans {
@@ -191,14 +195,14 @@ impl<'a, R: Remote> Engine<'a, R> {
                     o.check(run.name(), &format!("{} ({})", plan.name, describe(plan)))
                 });
                 if let Err(err) = result {
-                    return (done, Some(err.to_string()));
+                    return (done, Some(err.reason()));
                 }
                 done += plan.change_count();
                 progress.println(format!("  {}: {}", plan.name, describe(plan)));
             }
             (done, None)
-        }))
-        .await;
+        });
+        let results = at_most(self.forks, work).await;
         for ((index, _), (done, error)) in by_host.iter().zip(results) {
             let run = &mut self.hosts[*index];
             run.changed += done;
@@ -213,14 +217,20 @@ impl<'a, R: Remote> Engine<'a, R> {
     /// Kibana and haproxy: batches of scripts, each followed by the gate, then
     /// the gate over every instance for the verification line.
     async fn service_play(&mut self, play: &Play, role: Role) -> Result<(), Stop> {
+        self.backends_seen.clear();
         for batch in play.batches(self.inventory) {
             let jails: Vec<&Jail> = batch.jails.iter().map(|(_, j)| *j).collect();
             if self.run_jail_scripts(&jails).await? {
+                // The batch's hosts just changed: read them, whatever was seen before.
+                for host in &batch.hosts {
+                    self.backends_seen.remove(host.name.as_str());
+                }
                 self.gate(play, role, &batch).await?;
             }
         }
-        let line = self.gate(play, role, &self.whole(role)).await?;
-        self.verified.push(line);
+        let line = self.gate(play, role, &self.whole(role)).await;
+        self.backends_seen.clear();
+        self.verified.push(line?);
         Ok(())
     }
 
@@ -312,16 +322,19 @@ impl<'a, R: Remote> Engine<'a, R> {
 
     /// Waits until every backend server of every haproxy jail in the batch is UP,
     /// hosts in parallel; the line counts each service's servers (UP in every
-    /// haproxy jail that fronts it).
+    /// haproxy jail that fronts it). A host a gate of this play already passed
+    /// on is not read again ([`Engine::backends_seen`]).
     async fn haproxy_gate(
         &mut self,
         batch: &Batch<'_>,
         timeout: Duration,
     ) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
+        let seen = &self.backends_seen;
         let stacks: Vec<(&HostRun<'a, R>, Vec<&Jail>)> = batch
             .hosts
             .iter()
+            .filter(|host| !seen.contains_key(host.name.as_str()))
             .filter_map(|host| {
                 let run = self.hosts.iter().find(|r| r.host.name == host.name)?;
                 let jails: Vec<&Jail> = host
@@ -332,32 +345,24 @@ impl<'a, R: Remote> Engine<'a, R> {
                 (!jails.is_empty()).then_some((run, jails))
             })
             .collect();
-        let results = join_all(
-            stacks
-                .iter()
-                .map(|(run, jails)| wait_for_backends(run, jails, deadline, &self.progress)),
-        )
-        .await;
-        // service -> server -> UP in every jail that fronts the service.
-        let mut servers: BTreeMap<&str, BTreeMap<String, bool>> = BTreeMap::new();
-        for result in results {
-            for (service, server, up) in result? {
-                let entry = servers
-                    .entry(service)
-                    .or_default()
-                    .entry(server)
-                    .or_insert(true);
-                *entry &= up;
-            }
-        }
-        let parts: Vec<String> = servers
+        let names: Vec<String> = stacks
             .iter()
-            .map(|(service, servers)| {
-                let up = servers.values().filter(|up| **up).count();
-                format!("{} {up}/{} UP", short(service), servers.len())
-            })
+            .map(|(run, _)| run.name().to_owned())
             .collect();
-        Ok(format!("haproxy {}", parts.join(", ")))
+        let work = stacks
+            .iter()
+            .map(|(run, jails)| wait_for_backends(run, jails, deadline, &self.progress));
+        let results = at_most(self.forks, work).await;
+        for (name, result) in names.into_iter().zip(results) {
+            self.backends_seen.insert(name, result?);
+        }
+        Ok(backends_line(
+            batch
+                .hosts
+                .iter()
+                .filter_map(|host| self.backends_seen.get(host.name.as_str()))
+                .flatten(),
+        ))
     }
 
     // -------------------------------------------------------- elasticsearch --
@@ -459,7 +464,7 @@ impl<'a, R: Remote> Engine<'a, R> {
     /// front of it. Restores allocation now (see [`cut_off_restart`]) and
     /// returns the servers to put back once the cluster is green again.
     async fn finish_cut_off_restart(&mut self) -> Result<Vec<String>, Stop> {
-        let Ok(client) = self.es_client(None).await else {
+        let Ok(Located { client, .. }) = self.es_client(None).await else {
             // Nobody answers: the gate will say so.
             return Ok(Vec::new());
         };
@@ -530,7 +535,7 @@ impl<'a, R: Remote> Engine<'a, R> {
         let Some((index, plan)) = self.jail_plan(jail).map(|(i, p)| (i, p.clone())) else {
             return Ok(());
         };
-        let client = self
+        let Located { client, .. } = self
             .es_client(Some(jail.name.as_str()))
             .await
             .map_err(|e| Stop::because(format!("{}: {e}", jail.name)))?;
@@ -567,7 +572,8 @@ impl<'a, R: Remote> Engine<'a, R> {
                 .await
                 .and_then(|o| o.check(run.name(), &what))
                 .map(|_| ())
-                .map_err(anyhow::Error::from)
+                // The host's failure line names the host.
+                .map_err(|e| anyhow::Error::msg(e.reason()))
         })
         .await;
         let result = match (result, balanced) {
@@ -622,29 +628,14 @@ impl<'a, R: Remote> Engine<'a, R> {
         state: AdminState,
     ) -> Result<(), String> {
         let backend = haproxy::backend(service);
-        let results = join_all(self.fronting(service).into_iter().map(|(run, jails)| {
-            let script = haproxy::set_state_script(
-                jails.iter().map(|j| j.name.as_str()),
-                &backend,
-                server,
-                state,
-            );
-            let backend = &backend;
-            async move {
-                let Some(remote) = &run.remote else {
-                    return Err(format!("{}: not connected", run.name()));
-                };
-                remote
-                    .run(&script)
-                    .await
-                    .and_then(|o| {
-                        o.check(run.name(), &format!("setting {backend}/{server} {state:?}"))
-                    })
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        }))
-        .await;
+        let backend = &backend;
+        let work = self
+            .fronting(service)
+            .into_iter()
+            .map(|(run, jails)| async move {
+                set_server_state(run, jails, backend, server, state).await
+            });
+        let results = at_most(self.forks, work).await;
         results.into_iter().collect()
     }
 
@@ -734,9 +725,9 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     /// The elected master's name; not finding it is an error, not "no master".
-    async fn elected_master(&mut self) -> Result<String, String> {
-        let client = self.es_client(None).await?;
-        let nodes = client.nodes().await.map_err(|e| e.to_string())?;
+    async fn elected_master(&self) -> Result<String, String> {
+        let node = self.es_client(None).await?;
+        let nodes = node.client.nodes().await.map_err(|e| e.to_string())?;
         nodes
             .into_iter()
             .find(|n| n.elected_master)
@@ -822,15 +813,13 @@ impl<'a, R: Remote> Engine<'a, R> {
         if missing.is_empty() {
             return Ok(());
         }
-        let client = self.es_client(None).await.map_err(Stop::because)?;
-        let uuid = match client.cluster_uuid().await {
-            Ok(Some(uuid)) => uuid,
-            Ok(None) => return Err(Stop::because("the Elasticsearch cluster has no UUID yet")),
-            Err(err) => return Err(Stop::because(err.to_string())),
-        };
-        let formed = self
-            .desired(ClusterPhase::Formed)
-            .map_err(|e| Stop::because(format!("{e:#}")))?;
+        let node = self.es_client(None).await.map_err(Stop::because)?;
+        let uuid = node
+            .root
+            .formed_cluster_uuid()
+            .ok_or_else(|| Stop::because("the Elasticsearch cluster has no UUID yet"))?
+            .to_owned();
+        let formed = self.desired(ClusterPhase::Formed);
         let rewrite = self.phase == ClusterPhase::Bootstrap;
         let mut scripts: Vec<(usize, String)> = Vec::new();
         for (index, dataset) in missing {
@@ -860,7 +849,7 @@ impl<'a, R: Remote> Engine<'a, R> {
             }
         }
         let hosts = &self.hosts;
-        let results = join_all(scripts.iter().map(|(index, script)| async move {
+        let work = scripts.iter().map(|(index, script)| async move {
             let run = &hosts[*index];
             let Some(remote) = &run.remote else {
                 return Ok(());
@@ -870,9 +859,9 @@ impl<'a, R: Remote> Engine<'a, R> {
                 .await
                 .and_then(|o| o.check(run.name(), "recording the cluster UUID"))
                 .map(|_| ())
-                .map_err(|e| e.to_string())
-        }))
-        .await;
+                .map_err(|e| e.reason())
+        });
+        let results = at_most(self.forks, work).await;
         for ((index, _), result) in scripts.iter().zip(results) {
             if let Err(err) = result {
                 self.hosts[*index].error = Some(err);
@@ -882,41 +871,26 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.stop_if_failed()
     }
 
-    /// An API client for an Elasticsearch node other than `except`, through a
-    /// tunnel from its host. Nodes are tried in inventory order.
-    pub(super) async fn es_client(
-        &mut self,
-        except: Option<&str>,
-    ) -> Result<Arc<elasticsearch::Client>, String> {
-        let mut problems = Vec::new();
-        let candidates: Vec<(usize, &Jail)> = self
+    /// The first Elasticsearch node other than `except` that answers `GET /`
+    /// (inventory order), through a tunnel from its host: see [`locate`].
+    pub(super) async fn es_client(&self, except: Option<&str>) -> Result<Located, String> {
+        let candidates = self
             .es_jails()
-            .filter(|(_, j)| Some(j.name.as_str()) != except)
-            .collect();
-        for (index, jail) in candidates {
-            let cached = self.elasticsearch.contains_key(jail.name.as_str());
-            let client = match self.node_client(index, jail).await {
-                Ok(client) => client,
-                Err(err) => {
-                    problems.push(err);
-                    continue;
-                }
-            };
-            // `GET /` answers even before a master is elected.
-            match client.root().await {
-                Ok(_) => return Ok(client),
-                Err(_) if cached => {}
-                Err(err) => problems.push(format!("{}: {err}", jail.name)),
-            }
-        }
-        Err(format!(
-            "no Elasticsearch node answers{}",
-            if problems.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", problems.join("; "))
-            }
-        ))
+            .filter(|(_, j)| Some(j.name.as_str()) != except);
+        let port = self.inventory.cluster.elasticsearch.http_port;
+        let hosts = &self.hosts;
+        locate::first_answering(
+            candidates.map(|(index, jail)| (jail, index)),
+            port,
+            |index, target| async move {
+                let Some(remote) = &hosts[index].remote else {
+                    return Err(format!("{}: not connected", hosts[index].name()));
+                };
+                remote.tunnel(target).await.map_err(|e| e.to_string())
+            },
+        )
+        .await
+        .map_err(|err| err.to_string())
     }
 }
 
@@ -927,7 +901,7 @@ async fn wait_for_backends<R: Remote>(
     jails: &[&Jail],
     deadline: Instant,
     progress: &Progress,
-) -> Result<Vec<(&'static str, String, bool)>, String> {
+) -> Result<Vec<Backend>, String> {
     let Some(remote) = &run.remote else {
         return Err(format!("{}: not connected", run.name()));
     };
@@ -945,7 +919,7 @@ async fn wait_for_backends<R: Remote>(
                 Some(Ok(servers)) => {
                     for server in servers {
                         if server.status == "MAINT" {
-                            in_maintenance.push((jail.name.as_str(), server));
+                            in_maintenance.push((*jail, server));
                         }
                         if !server.is_up() {
                             problems
@@ -965,20 +939,17 @@ async fn wait_for_backends<R: Remote>(
         // administrator's or an interrupted drain's. The inventory says the node
         // serves, so it serves again (its health check still decides UP).
         for (jail, server) in in_maintenance {
-            let script = haproxy::set_state_script(
+            set_server_state(
+                run,
                 [jail],
                 &server.backend,
                 &server.server,
                 AdminState::Ready,
-            );
-            remote
-                .run(&script)
-                .await
-                .and_then(|o| o.check(run.name(), "taking a server out of MAINT"))
-                .map_err(|e| e.to_string())?;
+            )
+            .await?;
             progress.println(format!(
-                "  {jail}: {} was in MAINT (an interrupted drain?): set ready",
-                server.server
+                "  {}: {} was in MAINT (an interrupted drain?): set ready",
+                jail.name, server.server
             ));
         }
         if Instant::now() >= deadline {
@@ -991,6 +962,137 @@ async fn wait_for_backends<R: Remote>(
             &problems.join(", "),
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One backend server as a haproxy gate saw it: the service it belongs to,
+/// its name, and whether it is UP.
+pub(super) type Backend = (&'static str, String, bool);
+
+/// `haproxy es 2/2 UP, kibana 2/2 UP`: each service's servers, a server
+/// counting as UP when it is UP in every haproxy jail that fronts the service.
+fn backends_line<'b>(seen: impl IntoIterator<Item = &'b Backend>) -> String {
+    let mut servers: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
+    for (service, server, up) in seen {
+        let entry = servers
+            .entry(service)
+            .or_default()
+            .entry(server.as_str())
+            .or_insert(true);
+        *entry &= *up;
+    }
+    let parts: Vec<String> = servers
+        .iter()
+        .map(|(service, servers)| {
+            let up = servers.values().filter(|up| **up).count();
+            format!("{} {up}/{} UP", short(service), servers.len())
+        })
+        .collect();
+    format!("haproxy {}", parts.join(", "))
+}
+
+/// Sets `server` of `backend` to `state` in `jails`, haproxy jails of `run`'s
+/// host: one round trip. Every change of a server's state goes through here.
+async fn set_server_state<'j, R: Remote>(
+    run: &HostRun<'_, R>,
+    jails: impl IntoIterator<Item = &'j Jail>,
+    backend: &str,
+    server: &str,
+    state: AdminState,
+) -> Result<(), String> {
+    let Some(remote) = &run.remote else {
+        return Err(format!("{}: not connected", run.name()));
+    };
+    let script = haproxy::set_state_script(
+        jails.into_iter().map(|j| j.name.as_str()),
+        backend,
+        server,
+        state,
+    );
+    remote
+        .run(&script)
+        .await
+        .and_then(|o| o.check(run.name(), &format!("setting {backend}/{server} {state:?}")))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The host_ready gate after a host play that ran: until every jail of the
+/// host runs (the play's output listed `running`), the running jails are read
+/// again (one round trip each time), for at most the play's `gate_timeout`.
+async fn wait_for_jails<R: Remote>(
+    run: &HostRun<'_, R>,
+    mut running: Vec<String>,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<Vec<String>, String> {
+    let (Some(remote), Some(plan)) = (&run.remote, &run.plan) else {
+        return Ok(running);
+    };
+    // A host play without steps: only its listing of the running jails.
+    let listing = crate::plan::HostPlan {
+        prepare: Vec::new(),
+        ..plan.clone()
+    }
+    .prepare_script();
+    let declared: Vec<&str> = run.host.jails.iter().map(|j| j.name.as_str()).collect();
+    let started = Instant::now();
+    loop {
+        let missing = match jails_ready(&declared, &running, started.elapsed(), timeout) {
+            Ok(JailsReady::Yes) => return Ok(running),
+            Ok(JailsReady::Waiting(missing)) => missing,
+            Err(reason) => return Err(reason),
+        };
+        progress.waiting(
+            Some(run.name()),
+            "every jail running",
+            started.elapsed(),
+            &missing.join(", "),
+        );
+        tokio::time::sleep(POLL).await;
+        let output = remote
+            .run(&listing)
+            .await
+            .and_then(|o| o.check(run.name(), "listing the running jails"))
+            .map_err(|e| e.reason())?;
+        running = crate::plan::running_jails(&output.stdout)
+            .ok_or_else(|| "the listing of the running jails was cut short".to_owned())?;
+    }
+}
+
+/// What the host_ready gate makes of the running jails.
+#[derive(Debug, PartialEq, Eq)]
+enum JailsReady {
+    /// Every declared jail runs.
+    Yes,
+    /// These do not run yet; the gate's time is not up.
+    Waiting(Vec<String>),
+}
+
+/// The host_ready gate's decision, `waited` into its `timeout`: an error
+/// (naming the jails and the timeout) once the time is up.
+fn jails_ready(
+    declared: &[&str],
+    running: &[String],
+    waited: Duration,
+    timeout: Duration,
+) -> Result<JailsReady, String> {
+    let missing: Vec<String> = declared
+        .iter()
+        .filter(|name| !running.iter().any(|r| r == *name))
+        .map(|name| (*name).to_owned())
+        .collect();
+    if missing.is_empty() {
+        Ok(JailsReady::Yes)
+    } else if waited >= timeout {
+        Err(format!(
+            "gate {}: jails not running after {}: {}",
+            Gate::HostReady,
+            human_duration(timeout),
+            missing.join(", ")
+        ))
+    } else {
+        Ok(JailsReady::Waiting(missing))
     }
 }
 
@@ -1077,6 +1179,45 @@ fn short(service: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_ready_gate_waits_for_missing_jails_until_its_timeout() {
+        let declared = ["a", "b"];
+        let running =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|n| (*n).to_owned()).collect() };
+        let timeout = Duration::from_secs(300);
+        assert_eq!(
+            jails_ready(&declared, &running(&["b", "x", "a"]), timeout, timeout),
+            Ok(JailsReady::Yes),
+            "every jail runs: passes even at the deadline"
+        );
+        assert_eq!(
+            jails_ready(
+                &declared,
+                &running(&["b"]),
+                Duration::from_secs(299),
+                timeout
+            ),
+            Ok(JailsReady::Waiting(vec!["a".into()]))
+        );
+        assert_eq!(
+            jails_ready(&declared, &[], timeout, timeout),
+            Err("gate host_ready: jails not running after 5m: a, b".into())
+        );
+    }
+
+    #[test]
+    fn a_server_counts_as_up_only_when_every_haproxy_in_front_has_it_up() {
+        let seen: Vec<Backend> = vec![
+            ("elasticsearch", "n1".into(), true),
+            ("elasticsearch", "n2".into(), true),
+            ("kibana", "k1".into(), true),
+            // The other haproxy in front of Elasticsearch has n2 down.
+            ("elasticsearch", "n1".into(), true),
+            ("elasticsearch", "n2".into(), false),
+        ];
+        assert_eq!(backends_line(&seen), "haproxy es 1/2 UP, kibana 1/1 UP");
+    }
 
     #[test]
     fn a_cut_off_restart_restores_haelks_allocation_mark_and_names_each_server_once() {

@@ -1,4 +1,6 @@
-//! The end of a deploy: per-host counts, the verification line, failures, time.
+//! The end of a deploy: per-host counts, the verification line and time (the
+//! report, for standard output), and the failures, each naming its host once
+//! (for standard error, see [`Summary::errors`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -24,7 +26,7 @@ pub struct HostSummary {
     pub unchanged: usize,
     /// Changes made (pending, in a dry run).
     pub changed: usize,
-    /// Why the host failed.
+    /// Why the host failed, without its name.
     pub error: Option<String>,
     pub round_trips: u64,
 }
@@ -41,6 +43,17 @@ impl Summary {
 
     pub fn round_trips(&self) -> u64 {
         self.hosts.iter().map(|h| h.round_trips).sum()
+    }
+
+    /// Every failure, one line each: `HOST: why` for a host's, then those of
+    /// no single host (a gate). Not part of the [`Display`](fmt::Display)
+    /// report: errors go to standard error.
+    pub fn errors(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.host)))
+            .chain(self.failures.iter().cloned())
+            .collect()
     }
 }
 
@@ -63,14 +76,6 @@ impl fmt::Display for Summary {
             ]);
         }
         writeln!(f, "{table}")?;
-        for host in &self.hosts {
-            if let Some(error) = &host.error {
-                writeln!(f, "failed: {}: {error}", host.host)?;
-            }
-        }
-        for failure in &self.failures {
-            writeln!(f, "failed: {failure}")?;
-        }
         let what = match (self.dry_run, self.changes()) {
             (true, 0) => "nothing to do".to_owned(),
             (true, n) => format!("{n} changes pending"),
@@ -85,5 +90,50 @@ impl fmt::Display for Summary {
             self.round_trips(),
             self.elapsed.as_secs_f64()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_host_is_named_once_and_its_error_is_not_in_the_report() {
+        let error = crate::remote::Output {
+            code: Some(1),
+            stdout: String::new(),
+            stderr: "jail: lab1-kibana: already exists".into(),
+        }
+        .check("lab1", "the host play")
+        .unwrap_err();
+        let summary = Summary {
+            hosts: vec![HostSummary {
+                host: "lab1".into(),
+                unchanged: 3,
+                changed: 0,
+                error: Some(error.reason()),
+                round_trips: 2,
+            }],
+            dry_run: false,
+            verified: vec!["ssh ok".into()],
+            failures: vec![
+                "play kibana: gate kibana_available failed: lab1-kibana is not available".into(),
+            ],
+            elapsed: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            summary.errors(),
+            [
+                "lab1: the host play failed (exit status 1): jail: lab1-kibana: already exists",
+                "play kibana: gate kibana_available failed: lab1-kibana is not available",
+            ]
+        );
+        let report = summary.to_string();
+        assert!(!report.contains("already exists"), "{report}");
+        assert!(!report.contains("not available"), "{report}");
+        assert!(
+            report.ends_with("deploy FAILED: no changes, 2 round trips, 1.5 s"),
+            "{report}"
+        );
     }
 }

@@ -130,3 +130,13 @@ pub enum GatherError {
     #[error(transparent)]
     Parse(#[from] FactsError),
 }
+
+impl GatherError {
+    /// What went wrong, without the host's name (for a line that names it).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Remote(err) => err.reason(),
+            Self::Parse(err) => err.to_string(),
+        }
+    }
+}

@@ -61,20 +61,38 @@ impl From<std::process::Output> for Output {
     }
 }
 
-/// Why a remote step did not happen.
+/// Why a remote step did not happen. Shown as `HOST: REASON`; where the host
+/// is already named (a host's row, a host's failure line), [`RemoteError::reason`]
+/// gives the reason alone, so the name is printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// The host could not be reached or the connection broke.
-    #[error("{host}: {message}")]
+    #[error("{host}: {}", self.reason())]
     Transport { host: String, message: String },
     /// The script ran and failed.
-    #[error("{host}: {what} failed ({}){}", exit_status(*.code), stderr_suffix(.stderr))]
+    #[error("{host}: {}", self.reason())]
     Failed {
         host: String,
         what: String,
         code: Option<i32>,
         stderr: String,
     },
+}
+
+impl RemoteError {
+    /// What went wrong, without the host's name.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Transport { message, .. } => message.clone(),
+            Self::Failed {
+                what, code, stderr, ..
+            } => format!(
+                "{what} failed ({}){}",
+                exit_status(*code),
+                stderr_suffix(stderr)
+            ),
+        }
+    }
 }
 
 fn exit_status(code: Option<i32>) -> String {
@@ -287,9 +305,8 @@ mod tests {
             stdout: String::new(),
             stderr: String::new(),
         };
-        assert_eq!(
-            killed.check("h1", "facts").unwrap_err().to_string(),
-            "h1: facts failed (killed by a signal)"
-        );
+        let err = killed.check("h1", "facts").unwrap_err();
+        assert_eq!(err.to_string(), "h1: facts failed (killed by a signal)");
+        assert_eq!(err.reason(), "facts failed (killed by a signal)");
     }
 }

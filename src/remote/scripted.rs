@@ -1,12 +1,14 @@
 //! A scripted fake [`Remote`] for tests that need no host: it answers each
 //! script with the first answer whose matcher accepts it, records what ran, and
 //! counts round trips. Its tunnel leads to a loopback address the test chose,
-//! typically a [`http_server`] standing in for a jail's HTTP API.
+//! typically a [`http_server`] standing in for a jail's HTTP API. An
+//! [`InFlight`] shared by several hosts tells how many of their scripts ran at
+//! once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -24,6 +26,23 @@ pub struct ScriptedRemote {
     any_tunnel: Option<SocketAddr>,
     ran: Mutex<Vec<String>>,
     round_trips: AtomicU64,
+    in_flight: Option<Arc<InFlight>>,
+}
+
+/// Scripts running at once, over every host that shares it: each script is
+/// in flight from its start until the runtime next polls it (it yields once),
+/// so scripts started together overlap, whatever the machine's speed.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl InFlight {
+    /// The most scripts that ran at once so far.
+    pub fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
 }
 
 /// A script that succeeded and printed `stdout`.
@@ -53,7 +72,14 @@ impl ScriptedRemote {
             any_tunnel: None,
             ran: Mutex::new(Vec::new()),
             round_trips: AtomicU64::new(0),
+            in_flight: None,
         }
+    }
+
+    /// Counts this host's scripts in `in_flight`.
+    pub fn with_in_flight(mut self, in_flight: Arc<InFlight>) -> Self {
+        self.in_flight = Some(in_flight);
+        self
     }
 
     /// Scripts containing `fragment` get `output`.
@@ -118,6 +144,12 @@ impl Remote for ScriptedRemote {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(script.to_owned());
+        if let Some(in_flight) = &self.in_flight {
+            let now = in_flight.now.fetch_add(1, Ordering::SeqCst) + 1;
+            in_flight.most.fetch_max(now, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            in_flight.now.fetch_sub(1, Ordering::SeqCst);
+        }
         let answer = self.answers.iter().find(|(matches, _)| matches(script));
         Ok(match answer {
             Some((_, answer)) => answer(script),

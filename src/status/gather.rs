@@ -7,9 +7,8 @@
 //! [`Estate::build`](super::Estate::build) decides what is wrong. A host that cannot
 //! be reached is an `Err` in its entry, never an early return.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -29,14 +28,12 @@ use crate::remote::{Remote, RemoteError};
 const ES_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The connections to the selected hosts, kept across `--watch` rounds: a host
-/// that could not be reached is tried again at the next round, and port forwards
-/// are opened once per connection.
+/// that could not be reached is tried again at the next round. Port forwards
+/// are opened once per connection by the connection itself ([`Remote::tunnel`]).
 pub struct Connections<'a, R = SshRemote> {
     hosts: Vec<&'a Host>,
     policy: HostKeyPolicy,
     remotes: Vec<Result<R, String>>,
-    /// Local ends of the forwards opened so far, by host index and target.
-    tunnels: Mutex<HashMap<(usize, SocketAddr), SocketAddr>>,
     /// Round trips of connections already closed (a host that dropped).
     closed_round_trips: u64,
 }
@@ -47,13 +44,12 @@ impl<'a> Connections<'a, SshRemote> {
         let remotes = ssh::connect_all(&hosts, policy, hosts.len())
             .await
             .into_iter()
-            .map(|r| r.map_err(|e| reason(&e)))
+            .map(|r| r.map_err(|e| e.reason()))
             .collect();
         Self {
             hosts,
             policy,
             remotes,
-            tunnels: Mutex::new(HashMap::new()),
             closed_round_trips: 0,
         }
     }
@@ -66,7 +62,7 @@ impl<'a> Connections<'a, SshRemote> {
         let hosts: Vec<&Host> = retry.iter().map(|&i| self.hosts[i]).collect();
         let results = ssh::connect_all(&hosts, self.policy, hosts.len()).await;
         for (index, result) in retry.into_iter().zip(results) {
-            self.remotes[index] = result.map_err(|e| reason(&e));
+            self.remotes[index] = result.map_err(|e| e.reason());
         }
     }
 
@@ -89,7 +85,6 @@ impl<'a, R: Remote> Connections<'a, R> {
             hosts,
             policy: HostKeyPolicy::Strict,
             remotes,
-            tunnels: Mutex::new(HashMap::new()),
             closed_round_trips: 0,
         }
     }
@@ -109,35 +104,18 @@ impl<'a, R: Remote> Connections<'a, R> {
         self.hosts.iter().position(|h| h.name == host.name)
     }
 
-    /// A local address that reaches `target` through `host`, opened once.
+    /// A local address that reaches `target` through `host`.
     async fn tunnel(&self, index: usize, target: SocketAddr) -> Result<SocketAddr, String> {
         let remote = self.remotes[index].as_ref().map_err(Clone::clone)?;
-        let cached = self
-            .tunnels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&(index, target))
-            .copied();
-        if let Some(local) = cached {
-            return Ok(local);
-        }
-        let local = remote.tunnel(target).await.map_err(|e| e.to_string())?;
-        self.tunnels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert((index, target), local);
-        Ok(local)
+        remote.tunnel(target).await.map_err(|e| e.to_string())
     }
 
     /// Drops a connection that broke, so the next round connects again.
     fn forget(&mut self, index: usize, error: String) {
+        // Its forwards go with it.
         if let Ok(remote) = std::mem::replace(&mut self.remotes[index], Err(error)) {
             self.closed_round_trips += remote.round_trips();
         }
-        self.tunnels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|(host, _), _| *host != index);
     }
 }
 
@@ -249,15 +227,13 @@ async fn observe_host<R: Remote>(
     let (facts, haproxy) = tokio::join!(facts::gather(remote, state), stats);
     tracing::debug!(host = %host.name, elapsed = ?started.elapsed(), "facts and haproxy stats");
     let broken = match &facts {
-        Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(reason(err)),
+        Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(err.reason()),
         _ => None,
     };
     let seen = ObservedHost {
         name,
-        facts: facts.map_err(|e| match e {
-            GatherError::Remote(err) => reason(&err),
-            other => other.to_string(),
-        }),
+        // The row names the host: the reason alone.
+        facts: facts.map_err(|e| e.reason()),
         haproxy: if broken.is_some() { None } else { haproxy },
     };
     (seen, broken)
@@ -357,12 +333,4 @@ async fn observe_kibana<R: Remote>(
         .map(|(_, jail)| jail.name.to_string())
         .zip(results)
         .collect()
-}
-
-/// Why a remote step failed, without the host name (the row already shows it).
-fn reason(err: &RemoteError) -> String {
-    match err {
-        RemoteError::Transport { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
 }

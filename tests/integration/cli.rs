@@ -533,3 +533,59 @@ fn settings_haelk_writes_itself_are_refused_where_they_are_written() {
         .stderr_has("`xpack.security` cannot be set here: haelk sets `xpack.security.encryptionKey` itself")
         .run();
 }
+
+#[test]
+fn deploy_reports_a_template_that_does_not_render_once_and_before_connecting() {
+    // The example's hosts are documentation addresses (192.0.2.0/24): had
+    // deploy tried to connect, it would say it cannot.
+    let ran = Test::new()
+        .file(
+            "tpl/kibana.yml.tera",
+            "server.name: {{ no_such_variable }}\n",
+        )
+        .args(["deploy", &example_path(), "--templates", "tpl"])
+        .status(1)
+        .stderr_has("cannot render template tpl/kibana.yml.tera")
+        .run();
+    assert!(ran.stderr.starts_with("haelk: error: "), "{}", ran.stderr);
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        all.matches("cannot render template").count(),
+        1,
+        "reported once: {all}"
+    );
+    assert!(!all.contains("ssh"), "nothing was connected to: {all}");
+    assert!(
+        ran.stdout.is_empty(),
+        "no report of a deploy: {}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn deploy_failures_go_to_stderr_naming_each_host_once() {
+    let ran = Test::new()
+        .args(["deploy", &example_path(), "--no-progress"])
+        .status(1)
+        .stdout_has("deploy FAILED")
+        .stderr_has("haelk: error: 8f14-jmm: cannot connect over ssh to 192.0.2.11")
+        .run();
+    assert!(
+        !ran.stdout.contains("cannot connect"),
+        "errors are not in the report: {}",
+        ran.stdout
+    );
+    let lines: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("error:"))
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per host: {}", ran.stderr);
+    for (line, host) in lines.iter().zip(["8f14-jmm", "11e9-jmm", "7c3a-tiebreak"]) {
+        assert!(
+            line.starts_with(&format!("haelk: error: {host}: ")),
+            "{line}"
+        );
+        assert_eq!(line.matches(host).count(), 1, "the host named once: {line}");
+    }
+}
