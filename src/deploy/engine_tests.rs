@@ -1,6 +1,7 @@
 //! The deploy engine's plays driven against scripted hosts
 //! ([`ScriptedRemote`]), no lab: the host_ready gate's wait and timeout,
-//! `--forks` over a play, and the haproxy play's gates reading each host once.
+//! `--forks` over a play, the haproxy play's gates reading each host once, and
+//! finding an Elasticsearch node.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -253,5 +254,45 @@ async fn the_haproxy_play_reads_each_host_once_when_every_batch_was_gated() {
         engine.verified,
         ["haproxy es 2/2 UP, kibana 2/2 UP"],
         "the closing line counts what the batch gates saw"
+    );
+}
+
+#[tokio::test]
+async fn the_engine_finds_an_elasticsearch_node_with_locate_skipping_the_one_it_restarts() {
+    use crate::remote::scripted::http_once;
+    let world = World::new(HOSTS_PLAY, None);
+    let root = |name: &str| {
+        format!(
+            r#"{{"name":"{name}","cluster_name":"c","cluster_uuid":"u-1","version":{{"number":"8.15.0"}}}}"#
+        )
+    };
+    let lab1 = http_once(200, &root("lab1-elasticsearch")).await;
+    let lab2 = http_once(200, &root("lab2-elasticsearch")).await;
+    let engine = world.engine(
+        |host| {
+            let remote = ScriptedRemote::new(host.name.as_str());
+            match host.name.as_str() {
+                "lab1" => remote.with_tunnel(lab1),
+                "lab2" => remote.with_tunnel(lab2),
+                // lab3's node cannot be reached: no tunnel.
+                _ => remote,
+            }
+        },
+        one_step,
+    );
+    let first = engine.es_client(None).await.expect("a node answers");
+    assert_eq!(
+        (first.jail.as_str(), first.root.name.as_str()),
+        ("lab1-elasticsearch", "lab1-elasticsearch")
+    );
+    let other = engine
+        .es_client(Some("lab1-elasticsearch"))
+        .await
+        .expect("another node answers");
+    assert_eq!(other.jail, "lab2-elasticsearch");
+    assert_eq!(
+        first.root.formed_cluster_uuid(),
+        Some("u-1"),
+        "the answer that located the node says whether the cluster formed"
     );
 }
