@@ -233,7 +233,10 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
     assert!(killed, "never reached the elasticsearch play: {seen}");
     assert_eq!(code, Some(1), "{seen}");
     // No node is stopped while lab3's cannot be seen; the failure names lab3.
-    assert!(seen.contains("error: lab3: "), "the host is named: {seen}");
+    assert!(
+        seen.contains("haelk: error: lab3"),
+        "the host is named: {seen}"
+    );
 
     // No half-written file: every elasticsearch.yml is either the old or the new one.
     for (host, jail) in ES_NODES {
