@@ -125,6 +125,12 @@ class Net:
                               "state_dir": tempfile.mkdtemp(prefix=f"{ns}-")}
         return ns
 
+    def add_members(self):
+        """The usual cast: a and b (the CARP members) and c (their client)."""
+        for i, name in enumerate("abc", start=1):
+            self.add(name, f"192.0.2.{200 + i}")
+        return self
+
     def call(self, name, func, *args, **kwargs):
         """carp.FUNC(state_dir, *ARGS, **KWARGS) run inside member NAME's namespace."""
         m = self.members[name]
@@ -138,6 +144,15 @@ class Net:
 
     def carp(self, name, vhid, advskew, password, vip, **kwargs):
         return self.call(name, "configure", IFNAME, vhid, advskew, password, vip, **kwargs)
+
+    def pair(self, vip, advbase=1, preempt=False, password_b="s3cret", vhid_b=1):
+        """Members a (advskew 0) and b (advskew 100) speak CARP for VIP (password s3cret);
+        returns once a is MASTER (bounded: a master-down interval, plus slack)."""
+        assert self.carp("a", 1, 0, "s3cret", vip, advbase=advbase, preempt=preempt) == "started"
+        assert self.carp("b", vhid_b, 100, password_b, vip, advbase=advbase,
+                         preempt=preempt) == "started"
+        if self.wait_state("a", 1, "MASTER", master_down_bound(advbase)) is None:
+            raise AssertionError("a never became CARP MASTER")
 
     def state(self, name, vhid):
         """NAME's state for VHID as its ifconfig would print it (INIT if not configured)."""
@@ -219,9 +234,20 @@ class Net:
             shutil.rmtree(m["state_dir"], ignore_errors=True)
 
 
+def master_down_bound(advbase):
+    """How long to wait for a backup to take over: ucarp does after 3 advertisements
+    missed (3 * advbase + advskew/256 s); one second more, and slack for a loaded machine."""
+    return 3 * advbase + 1 + 5
+
+
 def finish_probe(p, count, interval, timeout):
     """The answers of a probe started with background=True (bounded wait)."""
-    out, err = p.communicate(timeout=count * (interval + 2 * timeout) + 30)
+    try:
+        out, err = p.communicate(timeout=count * (interval + 2 * timeout) + 30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
     if p.returncode != 0:
         raise AssertionError(f"probe failed: {err}")
     return json.loads(out)

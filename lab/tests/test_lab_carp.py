@@ -16,26 +16,17 @@ pytestmark = pytest.mark.skipif(carp.ucarp_path() is None,
 VIP = "192.0.2.210"
 PORT = 8080
 ADVBASE = 1
-# ucarp becomes master after 3 advertisements missed (3 * advbase + advskew/256 s); the
-# bound adds a second, as the task says, and slack for a loaded 2-core machine.
-BOUND = 3 * ADVBASE + 1 + 5
+BOUND = carpnet.master_down_bound(ADVBASE)
 
 
 @pytest.fixture
 def net():
     with carpnet.Net() as n:
-        n.add("a", "192.0.2.201")
-        n.add("b", "192.0.2.202")
-        n.add("c", "192.0.2.203")
-        yield n
+        yield n.add_members()
 
 
-def pair(net, preempt=False, password_b="s3cret", vhid_b=1):
-    """a (advskew 0) and b (advskew 100) on VIP; returns once a is MASTER."""
-    assert net.carp("a", 1, 0, "s3cret", VIP, advbase=ADVBASE, preempt=preempt) == "started"
-    assert net.carp("b", vhid_b, 100, password_b, VIP, advbase=ADVBASE,
-                    preempt=preempt) == "started"
-    assert net.wait_state("a", 1, "MASTER", BOUND) is not None, "a never became MASTER"
+def pair(net, **kwargs):
+    net.pair(VIP, advbase=ADVBASE, **kwargs)
 
 
 def only_holder(net, name):
