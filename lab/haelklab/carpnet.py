@@ -29,7 +29,8 @@ sys.path.insert(0, sys.argv[1])
 from haelklab.freebsd import carp
 from haelklab.freebsd.common import Fail
 try:
-    print(json.dumps(getattr(carp, sys.argv[2])(*json.loads(sys.argv[3]), **json.loads(sys.argv[4]))))
+    func, args, kwargs = getattr(carp, sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+    print(json.dumps(func(*args, **kwargs)))
 except Fail as e:
     print(e.message, file=sys.stderr)
     sys.exit(1)
@@ -55,7 +56,8 @@ while True:
 
 PROBE = """
 import json, socket, sys, time
-vip, port, count, interval, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+vip, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+interval, timeout = float(sys.argv[4]), float(sys.argv[5])
 out, t0 = [], time.monotonic()
 for _ in range(count):
     t = time.monotonic()

@@ -47,7 +47,8 @@ def test_one_master_holds_the_vip_and_ifconfig_prints_it(net):
     only_holder(net, "a")
     assert net.call("a", "show", "vnet0") == ("\tcarp: MASTER vhid 1 advbase 1 advskew 0\n"
                                               "\t      peer 224.0.0.18 peer6 ff02::12\n")
-    assert net.call("b", "show", "vnet0").startswith("\tcarp: BACKUP vhid 1 advbase 1 advskew 100\n")
+    assert net.call("b", "show", "vnet0").startswith(
+        "\tcarp: BACKUP vhid 1 advbase 1 advskew 100\n")
 
 
 def test_same_parameters_are_a_no_op_and_new_ones_restart(net):
@@ -164,7 +165,8 @@ def test_an_interface_without_address_or_absent_is_refused(net):
     with pytest.raises(carpnet.CarpError) as e:
         net.call("a", "configure", "nosuch0", 1, 0, "p", VIP)
     assert str(e.value) == "ifconfig: interface nosuch0 does not exist"
-    carpnet.sh(["ip", "-n", net.members["a"]["ns"], "link", "add", "x0", "type", "veth", "peer", "name", "x1"])
+    carpnet.sh(["ip", "-n", net.members["a"]["ns"], "link", "add", "x0", "type", "veth",
+                "peer", "name", "x1"])
     with pytest.raises(carpnet.CarpError) as e:
         net.call("a", "configure", "x0", 1, 0, "p", VIP)
     assert str(e.value) == "ifconfig: ioctl (SIOCAIFADDR): Can't assign requested address"

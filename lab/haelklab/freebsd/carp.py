@@ -137,8 +137,8 @@ def primary_address(ifname, vips=()):
     if addresses is None:
         raise Fail(f"ifconfig: interface {ifname} does not exist")
     for cidr in addresses:
-        addr, _, plen = cidr.partition("/")
-        if addr not in vips and plen != "32":
+        addr = cidr.partition("/")[0]
+        if addr not in vips:
             return addr
     raise Fail("ifconfig: ioctl (SIOCAIFADDR): Can't assign requested address")
 
