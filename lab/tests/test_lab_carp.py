@@ -63,6 +63,20 @@ def test_same_parameters_are_a_no_op_and_new_ones_restart(net):
     only_holder(net, "a")
 
 
+def test_advskew_and_preemption_changes_restart_with_the_rest_kept(net):
+    pair(net)
+    assert net.call("a", "update", "vnet0", 1, advskew=150) == "restarted"
+    # The restart silences a, so b (advskew 100, now the preferred one) takes the VIP, and
+    # a preempting a (advskew 150) does not take it back.
+    assert net.wait_state("a", 1, "BACKUP", BOUND) is not None
+    assert net.wait_state("b", 1, "MASTER", BOUND) is not None
+    assert net.call("a", "set_preempt", True) == {"vnet0 vhid 1": "restarted"}
+    assert net.call("a", "set_preempt", True) == {"vnet0 vhid 1": "unchanged"}
+    entry = net.call("a", "status", "vnet0")[0]
+    assert (entry["advskew"], entry["preempt"], entry["vip"]) == (150, True, VIP)
+    only_holder(net, "b")
+
+
 def test_the_password_is_not_on_the_command_line(net):
     pair(net)
     with open(f"/proc/{net.speaker('a', 1)['pid']}/cmdline") as f:

@@ -306,6 +306,28 @@ def demote(state_dir, delta):
     return new
 
 
+def update(state_dir, ifname, vhid, **changes):
+    """`ifconfig IF vhid N advskew S` (or advbase, pass): configure() again with CHANGES
+    over what VHID has now (its password from its file unless `password` is given)."""
+    base = _base(state_dir, ifname, vhid)
+    record = _read_json(base + ".json")
+    if record is None:
+        raise Fail(f"ifconfig: SIOCSVH: No such file or directory (no CARP vhid {vhid} "
+                   f"on {ifname})")
+    with open(base + ".pass") as f:
+        password = f.read().rstrip("\n")
+    params = {"advskew": record["advskew"], "password": password, "vip": record["vip"],
+              "advbase": record["advbase"], "preempt": record["preempt"], **changes}
+    return configure(state_dir, ifname, vhid, **params)
+
+
+def set_preempt(state_dir, preempt):
+    """`sysctl net.inet.carp.preempt=0|1` in this namespace: every speaker follows it."""
+    return {f"{r['ifname']} vhid {r['vhid']}": update(state_dir, r["ifname"], r["vhid"],
+                                                      preempt=bool(preempt))
+            for r in _records(state_dir)}
+
+
 def stop(state_dir, ifname, vhid):
     """Remove one vhid (its alias deleted): stop its speaker, forget it."""
     with _lock(state_dir):
