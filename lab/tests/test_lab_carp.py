@@ -193,3 +193,9 @@ def test_state_master_cannot_be_forced_and_unknown_vhids_are_refused(net):
         net.call("b", "set_state", "vnet0", 1, "master")
     with pytest.raises(carpnet.CarpError, match="no CARP vhid 7 running on vnet0"):
         net.call("a", "set_state", "vnet0", 7, "backup")
+
+
+@pytest.mark.parametrize("advskew, demoted, advertised", [
+    (0, 0, 0), (0, 200, 200), (100, 200, 240), (250, 10, 250), (100, -200, 0)])
+def test_demotion_is_added_to_advskew_within_freebsds_bounds(advskew, demoted, advertised):
+    assert carp.effective_skew(advskew, demoted) == advertised

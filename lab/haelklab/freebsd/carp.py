@@ -104,7 +104,7 @@ def effective_skew(advskew, demoted):
     """The advskew a speaker advertises: FreeBSD's DEMOTE_ADVSKEW (ip_carp.c)."""
     skew = advskew + demoted
     if skew > MAX_SKEW:
-        return max(advskew, MAX_SKEW) if advskew > MAX_SKEW else MAX_SKEW
+        return max(advskew, MAX_SKEW)  # a demotion never lowers a configured skew over 240
     return max(skew, 0)
 
 
