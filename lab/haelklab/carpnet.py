@@ -29,8 +29,8 @@ sys.path.insert(0, sys.argv[1])
 from haelklab.freebsd import carp
 from haelklab.freebsd.common import Fail
 try:
-    func, args, kwargs = getattr(carp, sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
-    print(json.dumps(func(*args, **kwargs)))
+    func = getattr(carp, sys.argv[2])
+    print(json.dumps(func(*json.loads(sys.argv[3]), **json.loads(sys.argv[4]))))
 except Fail as e:
     print(e.message, file=sys.stderr)
     sys.exit(1)
@@ -196,6 +196,11 @@ class Net:
         if background:
             return p
         return finish_probe(p, count, interval, timeout)
+
+    def changed_at(self, name, vhid):
+        """When NAME's speaker last changed state (wall clock: its up/down script wrote it)."""
+        return os.stat(os.path.join(self.members[name]["state_dir"], "carp",
+                                    f"{IFNAME}-vhid{vhid}.state")).st_mtime
 
     def speaker(self, name, vhid):
         path = os.path.join(self.members[name]["state_dir"], "carp", f"{IFNAME}-vhid{vhid}.json")
