@@ -10,8 +10,6 @@ import pytest
 from haelklab import carpnet
 from haelklab.freebsd import carp
 
-pytestmark = pytest.mark.skipif(carp.ucarp_path() is None,
-                                reason="ucarp is not installed (apt-get install ucarp)")
 
 VIP = "192.0.2.210"
 PORT = 8080
@@ -21,6 +19,9 @@ BOUND = carpnet.master_down_bound(ADVBASE)
 
 @pytest.fixture
 def net():
+    """Members a, b, c; the tests that use it skip (only) when ucarp is missing."""
+    if carp.ucarp_path() is None:
+        pytest.skip("ucarp is not installed (apt-get install ucarp)")
     with carpnet.Net() as n:
         yield n.add_members()
 
@@ -199,3 +200,25 @@ def test_state_master_cannot_be_forced_and_unknown_vhids_are_refused(net):
     (0, 0, 0), (0, 200, 200), (100, 200, 240), (250, 10, 250), (100, -200, 0)])
 def test_demotion_is_added_to_advskew_within_freebsds_bounds(advskew, demoted, advertised):
     assert carp.effective_skew(advskew, demoted) == advertised
+
+
+def test_an_rc_conf_carp_alias_line_gives_configures_parameters():
+    words = "inet vhid 1 advskew 100 pass s3cret alias 192.0.2.10/32".split()
+    assert carp.parse_alias(words) == {"vip": "192.0.2.10", "vhid": 1, "advskew": 100,
+                                       "advbase": 1, "password": "s3cret"}
+    words = "inet 192.0.2.20/32 vhid 2 advbase 2 pass p".split()
+    assert carp.parse_alias(words)["advbase"] == 2
+    assert carp.parse_alias("inet 192.0.2.201/24".split()) is None
+
+
+@pytest.mark.parametrize("line, message", [
+    ("inet advskew 100 vhid 1 alias 192.0.2.10/32", "ifconfig: advskew requires vhid"),
+    ("inet pass p vhid 1 alias 192.0.2.10/32", "ifconfig: passwd requires vhid"),
+    ("inet vhid 1 pass", "ifconfig: 'pass' requires argument"),
+    ("inet vhid 1 pass p alias",
+     "ifconfig: haelk lab: a CARP alias needs its address (inet ... alias VIP/32)"),
+])
+def test_carp_alias_lines_ifconfig_rejects_are_rejected(line, message):
+    with pytest.raises(carp.Fail) as e:
+        carp.parse_alias(line.split())
+    assert e.value.message == message

@@ -122,6 +122,47 @@ def validate(vhid, advskew, advbase, vip):
         raise Fail(f"ifconfig: {vip}: bad value") from None
 
 
+def _number(word):
+    """atoi(3), as ifconfig reads vhid, advskew and advbase: leading digits, else 0."""
+    digits = ""
+    for ch in word:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits or 0)
+
+
+def parse_alias(words):
+    """The CARP parameters of `ifconfig IF inet [ADDR] vhid N [advskew S] [advbase B]
+    [pass P] [alias] [ADDR]` (an rc.conf ifconfig_IF_aliasN value, split), as configure()'s
+    keyword arguments (vip, vhid, advskew, advbase, password), or None without vhid."""
+    if words[:1] != ["inet"]:
+        return None
+    params, vip, i = {}, None, 1
+    while i < len(words):
+        word = words[i]
+        if word in ("vhid", "advskew", "advbase", "pass"):
+            if i + 1 >= len(words):
+                raise Fail(f"ifconfig: '{word}' requires argument")
+            if word != "vhid" and "vhid" not in params:
+                raise Fail(f"ifconfig: {'passwd' if word == 'pass' else word} requires vhid")
+            value = words[i + 1]
+            params["password" if word == "pass" else word] = (
+                value if word == "pass" else _number(value))
+            i += 2
+            continue
+        if word not in ("alias", "-alias"):
+            if vip is not None:
+                raise Fail(f"ifconfig: {word}: bad value")
+            vip = word.partition("/")[0]
+        i += 1
+    if "vhid" not in params:
+        return None
+    if vip is None:
+        raise Fail("ifconfig: haelk lab: a CARP alias needs its address (inet ... alias VIP/32)")
+    return {"vip": vip, "advskew": 0, "advbase": 1, "password": "", **params}
+
+
 def _inet_addresses(ifname):
     """The interface's IPv4 addresses in kernel order, or None if it does not exist."""
     result = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", ifname],
@@ -155,6 +196,8 @@ def configure(state_dir, ifname, vhid, advskew, password, vip, advbase=1, preemp
     Returns "unchanged" (same parameters, speaker alive), "started" or "restarted"."""
     validate(vhid, advskew, advbase, vip)
     key = password[:KEY_LEN - 1]
+    if not key:
+        raise Fail("ifconfig: haelk lab: a CARP vhid needs a pass (ucarp has no unsigned mode)")
     with _lock(state_dir):
         vips = {r["vip"] for r in _records(state_dir)} | {vip}
         wanted = {"ifname": ifname, "vhid": vhid, "advbase": advbase, "advskew": advskew,
