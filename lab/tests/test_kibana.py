@@ -4,16 +4,20 @@ reachability and health of the Elasticsearch stand-in (with fail-over between ho
     cd lab && python3 -m pytest -q tests/test_kibana.py
 """
 
+import json
 import os
 import signal
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
 # The harness sits next to this file; make it importable whatever pytest's import mode.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standins_harness import KIBANA, EsCluster, Processes, next_subnet, request, run_refused, wait_until  # noqa: E402
+from standins_harness import KIBANA, STANDINS, EsCluster, Processes, next_subnet, request, run_refused, wait_until  # noqa: E402
 
 KEY = "k" * 32
 
@@ -106,7 +110,7 @@ def test_status_follows_cluster_with_failover(tmp_path, procs):
 
     def level():
         status, body = request("GET", url, timeout=5)
-        return status, body["status"]["overall"]["level"]
+        return status, body["status"]["overall"]["level"] if isinstance(body, dict) else body
 
     wait_until(lambda: level() == (200, "available"), 15, what="kibana available")
     status, body = request("GET", url)
@@ -138,7 +142,90 @@ def test_status_unavailable_when_cluster_red(tmp_path, procs):
 
     def polled_red():
         status, body = request("GET", f"http://{kb_ip}:5601/api/status", timeout=5)
+        if not isinstance(body, dict):
+            return False  # still starting
         overall = body["status"]["overall"]
         return "red" in overall["summary"] and (status, overall["level"])
 
     assert wait_until(polled_red, 10, what="kibana to see the red cluster") == (503, "unavailable")
+
+
+def test_not_ready_503_during_start_up_then_available(tmp_path, procs):
+    cluster = EsCluster(tmp_path / "es", procs, count=1, repo=False)
+    cluster.start_all()
+    kb_ip = next_subnet() + ".1"
+    settings = kibana_settings(tmp_path, kb_ip, [f"http://{cluster.ip('n1')}:9200"])
+    started = time.monotonic()
+    procs.start([KIBANA, "--config", write(tmp_path, settings)], str(tmp_path / "kibana.out"))
+    url = f"http://{kb_ip}:5601/api/status"
+    first = wait_until(lambda: request("GET", url, timeout=5), 10, what="kibana listening")
+    assert first == (503, "Kibana server is not ready yet")
+    assert time.monotonic() - started < 3.0, "the first answer came inside the start-up phase"
+    status, body = wait_until(lambda: (lambda r: r[0] == 200 and r)(request("GET", url, timeout=5)),
+                              15, what="kibana available")
+    assert body["status"]["overall"]["level"] == "available"
+    assert body["version"]["number"] == cluster.get("n1", "/")[1]["version"]["number"]
+
+
+def fake_es(ip, version):
+    """A loopback HTTP server answering as a green one-node cluster of VERSION."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/_cluster/health"):
+                body = {"cluster_name": "c", "status": "green"}
+            elif self.path.startswith("/_nodes"):
+                body = {"nodes": {"x1": {"name": "es1", "version": version, "ip": ip,
+                                         "http": {"publish_address": f"{ip}:9200"}}}}
+            else:
+                body = {"version": {"number": version}}
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer((ip, 9200), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("es_version, expect", [
+    ("8.16.0", (503, "critical")),   # Kibana 8.17 newer than Elasticsearch: refused
+    ("8.18.1", (200, "available")),  # a newer Elasticsearch minor is compatible
+    ("8.17.0", (200, "available")),  # patch levels may differ
+    ("9.0.0", (503, "critical")),    # another major never works
+])
+def test_version_check_against_the_elasticsearch_nodes(tmp_path, procs, es_version, expect):
+    subnet = next_subnet()
+    server = fake_es(f"{subnet}.9", es_version)
+    try:
+        settings = kibana_settings(tmp_path, f"{subnet}.1", [f"http://{subnet}.9:9200"])
+        procs.start([KIBANA, "--config", write(tmp_path, settings)], str(tmp_path / "kibana.out"))
+        url = f"http://{subnet}.1:5601/api/status"
+
+        def level():
+            status, body = request("GET", url, timeout=5)
+            return isinstance(body, dict) and (status, body["status"]["overall"]["level"], body)
+        got = wait_until(level, 15, what="kibana past its start-up phase")
+        assert got[:2] == expect
+        if expect[1] == "critical":
+            assert f"incompatible with the following Elasticsearch nodes in your cluster: v{es_version}" \
+                in got[2]["status"]["overall"]["summary"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_es_version_compatible_rule():
+    sys.path.insert(0, STANDINS)
+    from kibana import es_version_compatible
+    assert es_version_compatible("8.17.4", "8.17.4")
+    assert es_version_compatible("8.18.0", "8.17.4")
+    assert not es_version_compatible("8.16.9", "8.17.0")
+    assert not es_version_compatible("7.17.0", "8.17.0")
+    assert not es_version_compatible("garbage", "8.17.0")

@@ -16,6 +16,7 @@ import sys
 
 from haelklab.freebsd import userdb
 from haelklab.freebsd.common import Fail, EX_USAGE, current_jail, find_jail, run_main
+from haelklab.standins.common import STACK_VERSION
 
 USAGE = ("Usage: pkg [-v] [-d] [-l] [-N] [-j <jail name or id>|-c <chroot path>|-r <rootdir>] "
          "[-C <configuration file>] [-R <repo config dir>] [-o var=value] [-4|-6] "
@@ -35,29 +36,74 @@ JVM_OPTIONS = """\
 -Djava.io.tmpdir=${ES_TMPDIR}
 -XX:+HeapDumpOnOutOfMemoryError
 """
+# Kibana's own config/kibana.yml (installed as kibana.yml.sample): every line is a
+# comment, so path.data defaults to data/ under the port's WWWDIR.
 KIBANA_YML = """\
-# Kibana is served by a back end server (textproc/kibana8 sample).
+# For more configuration options see the configuration guide for Kibana in
+# https://www.elastic.co/guide/index.html
 #server.port: 5601
 #server.host: "localhost"
-path.data: /var/db/kibana
+#elasticsearch.hosts: ["http://localhost:9200"]
+#path.data: data
+#pid.file: /run/kibana/kibana.pid
 """
+KIBANA_WWWDIR = "usr/local/www/kibana8"
 
-# name -> (version, comment, dependencies, [(dir, owner)], {file: text})
+# The rc scripts the ports install (USE_RC_SUBR), with the ports' own rcorder header
+# lines: textproc/elasticsearch8 (files/elasticsearch.in, as in elasticsearch7),
+# textproc/kibana8/files/kibana.in, net/haproxy/files/haproxy.in. Their bodies are the
+# lab's: service(8) and /etc/rc run the lab's rc-script stand-in (freebsd/service.py).
+RC_HEADERS = {
+    "elasticsearch": ["PROVIDE: elasticsearch", "REQUIRE: NETWORKING SERVERS",
+                      "BEFORE: DAEMON", "KEYWORD: shutdown"],
+    "kibana": ["PROVIDE: kibana", "REQUIRE: DAEMON", "BEFORE: LOGIN", "KEYWORD: shutdown"],
+    "haproxy": ["PROVIDE: haproxy", "REQUIRE: DAEMON LOGIN", "KEYWORD: shutdown"],
+}
+
+
+def rc_script(name):
+    header = "".join(f"# {line}\n" for line in RC_HEADERS[name])
+    return (f"#!/bin/sh\n\n{header}\n"
+            f"# haelk lab: service(8) and /etc/rc run the lab's stand-in of this rc script\n"
+            f". /etc/rc.subr\n\nname={name}\nrcvar={name}_enable\nrun_rc_command \"$1\"\n")
+
+
+# name -> (version, comment, dependencies, [(dir, owner)], {file: (owner, mode, text)})
+# What each port's pkg-plist (or its Makefile's generated plist) installs, and no
+# more: /var/db/elasticsearch, /var/log/elasticsearch, /var/run/elasticsearch and
+# /var/run/kibana are made by the rc scripts' start_precmd (service.py), not by pkg.
 CATALOGUE = {
-    "elasticsearch8": ("8.17.4", "Full-text search engine for Java", ["openjdk17"],
-                       [("usr/local/etc/elasticsearch", "root"),
-                        ("usr/local/etc/elasticsearch/jvm.options.d", "root"),
-                        ("var/db/elasticsearch", "elasticsearch"),
-                        ("var/log/elasticsearch", "elasticsearch")],
-                       {"usr/local/etc/elasticsearch/elasticsearch.yml": ES_YML,
-                        "usr/local/etc/elasticsearch/jvm.options": JVM_OPTIONS,
-                        "usr/local/etc/elasticsearch/log4j2.properties": "status = error\n"}),
+    "elasticsearch8": (STACK_VERSION, "Distributed, RESTful search and analytics engine",
+                       ["openjdk17", "bash", "jna"],
+                       [("usr/local/etc/elasticsearch", "elasticsearch"),
+                        ("usr/local/lib/elasticsearch/bin", "root"),
+                        ("usr/local/lib/elasticsearch/lib", "root"),
+                        ("usr/local/lib/elasticsearch/modules", "root"),
+                        ("usr/local/lib/elasticsearch/plugins", "root"),
+                        ("usr/local/libexec/elasticsearch", "root")],
+                       {"usr/local/etc/elasticsearch/elasticsearch.yml": ("root", 0o644, ES_YML),
+                        "usr/local/etc/elasticsearch/jvm.options": ("root", 0o644, JVM_OPTIONS),
+                        "usr/local/etc/elasticsearch/log4j2.properties":
+                            ("root", 0o644, "status = error\n"),
+                        "usr/local/etc/elasticsearch/role_mapping.yml": ("root", 0o644, ""),
+                        "usr/local/etc/elasticsearch/roles.yml": ("root", 0o644, ""),
+                        "usr/local/etc/elasticsearch/users": ("elasticsearch", 0o640, ""),
+                        "usr/local/etc/elasticsearch/users_roles": ("elasticsearch", 0o640, ""),
+                        "usr/local/etc/rc.d/elasticsearch":
+                            ("root", 0o755, rc_script("elasticsearch"))}),
     "openjdk17": ("17.0.14+7.1", "Java Development Kit 17", [], [], {}),
-    "kibana8": ("8.17.4", "Browser-based analytics and search dashboard for Elasticsearch",
-                ["node20"], [("usr/local/etc/kibana", "root"), ("var/db/kibana", "www")],
-                {"usr/local/etc/kibana/kibana.yml": KIBANA_YML}),
+    "jna": ("5.16.0", "Java Native Access (JNA)", [], [], {}),
+    "kibana8": (STACK_VERSION, "Browser based analytics and search interface to ElasticSearch",
+                ["node20"],
+                [("usr/local/etc/kibana", "root"), (KIBANA_WWWDIR, "root"),
+                 (KIBANA_WWWDIR + "/bin", "root"), (KIBANA_WWWDIR + "/src/cli/dist", "root"),
+                 (KIBANA_WWWDIR + "/data", "www"), (KIBANA_WWWDIR + "/plugins", "root"),
+                 (KIBANA_WWWDIR + "/logs", "root")],
+                {"usr/local/etc/kibana/kibana.yml": ("root", 0o644, KIBANA_YML),
+                 "usr/local/etc/rc.d/kibana": ("root", 0o755, rc_script("kibana"))}),
     "node20": ("20.18.3", "V8 JavaScript for client and server", [], [], {}),
-    "haproxy": ("3.0.9", "Reliable, high performance TCP/HTTP load balancer", [], [], {}),
+    "haproxy": ("3.0.9", "Reliable, high performance TCP/HTTP load balancer", [], [],
+                {"usr/local/etc/rc.d/haproxy": ("root", 0o755, rc_script("haproxy"))}),
     "pkg": ("1.21.3", "Package manager", [], [], {}),
     "ca_root_nss": ("3.108", "Root certificate bundle from the Mozilla Project", [], [], {}),
     "curl": ("8.12.1", "Command line tool and library for transferring data with URLs", [], [], {}),
@@ -204,12 +250,16 @@ def install(root, args):
             path = os.path.join(root, rel)
             os.makedirs(path, exist_ok=True)
             os.chown(path, *owner_ids(root, owner))
-        for rel, text in files.items():
+        for rel, (owner, mode, text) in files.items():
             path = os.path.join(root, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            # @sample: the sample becomes the file only where none exists yet.
             if not os.path.exists(path):
-                with open(path, "w") as f:
+                with open(path + ".pkgtmp", "w") as f:
                     f.write(text)
+                os.chown(path + ".pkgtmp", *owner_ids(root, owner))
+                os.chmod(path + ".pkgtmp", mode)
+                os.replace(path + ".pkgtmp", path)
         db[n] = {"version": version, "comment": comment, "automatic": n not in names}
         # Registered one by one, as pkg does: a later failure keeps the earlier ones.
         save_db(root, db)

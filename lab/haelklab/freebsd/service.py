@@ -28,14 +28,20 @@ USAGE = "usage: service [-j <jail name or id>] -e\n       service [-j <jail name
         "       service -h"
 HAPROXY = "/usr/sbin/haproxy"
 
-# name -> (package, rc variable prefix, extra commands, user, default config, pidfile)
+# name -> (package, extra commands, user, default config, pidfile): the ports' rc
+# scripts' defaults (net/haproxy, textproc/elasticsearch8, textproc/kibana8).
 SCRIPTS = {
     "haproxy": ("haproxy", ["reload", "configtest"], "root",
                 "/usr/local/etc/haproxy.conf", "/var/run/haproxy.pid"),
     "elasticsearch": ("elasticsearch8", [], "elasticsearch",
-                      "/usr/local/etc/elasticsearch", "/var/run/elasticsearch.pid"),
-    "kibana": ("kibana8", [], "www", "/usr/local/etc/kibana/kibana.yml", "/var/run/kibana.pid"),
+                      "/usr/local/etc/elasticsearch", "/var/run/elasticsearch/elasticsearch.pid"),
+    "kibana": ("kibana8", ["reload"], "www", "/usr/local/etc/kibana/kibana.yml",
+               "/var/run/kibana/kibana.pid"),
 }
+# Only haproxy's rc script reads NAME_pidfile; the other two fix the path.
+PIDFILE_VARIABLE = {"haproxy"}
+KIBANA_WWWDIR = "/usr/local/www/kibana8"
+KIBANA_LOG = "/var/log/kibana.log"
 BASE_COMMANDS = ["start", "stop", "restart", "rcvar", "enable", "disable", "delete",
                  "enabled", "describe", "extracommands", "status", "poll"]
 
@@ -185,7 +191,9 @@ class RcScript:
         self.script = f"/usr/local/etc/rc.d/{name}"
         self.rc = parse_rc(os.path.join(root, "etc/rc.conf"))
         self.config = self.rc.get(f"{name}_config", default_config)
-        self.pidfile = os.path.join(root, self.rc.get(f"{name}_pidfile", pidfile).lstrip("/"))
+        if name in PIDFILE_VARIABLE:
+            pidfile = self.rc.get(f"{name}_pidfile", pidfile)
+        self.pidfile = os.path.join(root, pidfile.lstrip("/"))
         self.user = self.rc.get(f"{name}_user", self.user)
 
     def run(self, command):
@@ -256,6 +264,7 @@ class RcScript:
     def start(self):
         pid = self.pid()
         if pid is not None:
+            # rc.subr's answer to a second start: on stderr, exit 1.
             raise Fail(f"{self.name} already running? (pid={pid}).")
         if self.name == "haproxy":
             self.configtest_quiet()
@@ -340,13 +349,47 @@ class RcScript:
         except (TypeError, ValueError):
             return None
 
+    def start_precmd(self, uid, gid):
+        """The ports' start_precmd: the directories and files their rc scripts make."""
+        if self.name == "elasticsearch":
+            # install -d -o USER -g GROUP -m 755, for the pidfile's, data and log dirs
+            for path in (os.path.dirname(self.pidfile), "/var/db/elasticsearch",
+                         "/var/log/elasticsearch"):
+                os.makedirs(path, exist_ok=True)
+                os.chown(path, uid, gid)
+                os.chmod(path, 0o755)
+            return
+        piddir = os.path.dirname(self.pidfile)
+        if not os.path.exists(piddir):
+            os.makedirs(piddir)
+            os.chown(piddir, uid, gid)
+            os.chmod(piddir, 0o750)
+        log = self.rc.get("kibana_log", KIBANA_LOG)
+        if not os.path.isfile(log):
+            open(log, "a").close()
+            os.chown(log, uid, gid)
+            os.chmod(log, 0o640)
+        optimize = os.path.join(KIBANA_WWWDIR, "optimize")
+        os.makedirs(optimize, exist_ok=True)
+        for top, dirs, files in os.walk(optimize):
+            for entry in [top] + [os.path.join(top, n) for n in dirs + files]:
+                os.chown(entry, uid, gid)
+
     def start_standin(self):
+        required = (os.path.join(self.config, "elasticsearch.yml")
+                    if self.name == "elasticsearch" else self.config)
+        if not os.path.isfile(required):
+            # rc.subr's required_files check
+            raise Fail(f"/usr/local/etc/rc.d/{self.name}: WARNING: {required} is not readable.")
+        uid, gid = self.uid_gid()
+        self.start_precmd(uid, gid)
         print(f"Starting {self.name}.")
+        if self.name == "kibana":
+            return self.start_kibana(uid, gid)
         logdir = f"/var/log/{self.name}"
         os.makedirs(logdir, exist_ok=True)
         stdout_log = os.path.join(logdir, f"{self.name}.stdout.log")
         stderr_log = os.path.join(logdir, f"{self.name}.stderr.log")
-        uid, gid = self.uid_gid()
         for path in (stdout_log, stderr_log):
             open(path, "a").close()
             os.chown(path, uid, gid)
@@ -356,8 +399,8 @@ class RcScript:
             stdout=open(stdout_log, "ab"), stderr=open(stderr_log, "ab"),
             start_new_session=True, user=uid, group=gid, extra_groups=[],
             env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8"})
-        with open(self.pidfile, "w") as f:
-            f.write(f"{proc.pid}\n")
+        self.write_pidfile(proc.pid, uid, gid)
+        # `elasticsearch -d` returns once the node has started (its HTTP port bound).
         address = self.listen_address()
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -381,6 +424,28 @@ class RcScript:
         os.unlink(self.pidfile)
         raise Fail(f"/usr/local/etc/rc.d/{self.name}: WARNING: {self.name} did not listen on "
                    f"{address[0]}:{address[1]} within 10 s")
+
+    def start_kibana(self, uid, gid):
+        """daemon(8) -f -p PIDFILE: returns at once; Kibana's output goes to its
+        --log-file, and a Kibana that refuses its config is seen only there (and as
+        a dead pid)."""
+        log = self.rc.get("kibana_log", KIBANA_LOG)
+        proc = subprocess.Popen(
+            self.standin_command() + ["--log-file", log],
+            cwd=os.path.join(KIBANA_WWWDIR, "data"), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, user=uid, group=gid, extra_groups=[],
+            env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
+                 "NODE_ENV": "production"})
+        self.write_pidfile(proc.pid, uid, gid)
+        return 0
+
+    def write_pidfile(self, pid, uid, gid):
+        tmp = self.pidfile + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{pid}\n")
+        os.chown(tmp, uid, gid)
+        os.replace(tmp, self.pidfile)
 
     def uid_gid(self):
         """The service user's ids as su(1) finds them in a jail: in the jail's own

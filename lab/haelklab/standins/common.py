@@ -13,6 +13,10 @@ import time
 
 import yaml
 
+# The Elastic stack version the lab simulates: what the stand-in servers answer with and
+# what `pkg info` reports for the elasticsearch8 and kibana8 packages (freebsd/pkg.py).
+STACK_VERSION = "8.17.4"
+
 
 class StartupError(Exception):
     """A configuration problem that makes the process refuse to start (exit 1)."""

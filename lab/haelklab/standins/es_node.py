@@ -20,14 +20,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 try:
     from . import es_cluster as cl
-    from .common import EsError, StartupError, http_json
+    from .common import STACK_VERSION, EsError, StartupError, http_json
     from .es_store import NodeLock, ShardCopy, list_stores, read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
-    from common import EsError, StartupError, http_json
+    from common import STACK_VERSION, EsError, StartupError, http_json
     from es_store import NodeLock, ShardCopy, list_stores, read_json, write_json_atomic
 
-VERSION = "8.15.0"
+VERSION = STACK_VERSION
 HEARTBEAT = 0.4
 LEADER_TIMEOUT = 2.0
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Strict Kibana 8 stand-in.
 
-    python3 kibana.py --config FILE
+    python3 kibana.py --config FILE [--log-file FILE]
 
 Validates kibana.yml like Kibana 8 does (unknown keys, short encryption keys, the
 forbidden `elastic` user, ...) and exits 1 with Kibana's message when it would refuse.
-Otherwise serves GET /api/status on server.host:server.port: 200 "available" while one
-of elasticsearch.hosts answers with a green or yellow cluster (polled every second,
-failing over between hosts), else 503 "unavailable". Writes pid.file; SIGTERM/SIGINT
+Otherwise serves on server.host:server.port: 503 "Kibana server is not ready yet" to
+every request during a start-up phase (STARTUP_SECONDS and a first look at
+Elasticsearch), then GET /api/status: 200 "available" while one of elasticsearch.hosts
+answers with a green or yellow cluster whose nodes all pass Kibana's version check
+(same major, minor no older than Kibana's; else "critical"), polled every second and
+failing over between hosts, else 503 "unavailable". Writes pid.file; SIGTERM/SIGINT
 stop it cleanly (exit 0). See lab/STANDINS.md.
 """
 
@@ -27,11 +30,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from common import StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
+    from common import STACK_VERSION, StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
 else:
-    from .common import StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
+    from .common import STACK_VERSION, StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
 
-VERSION = "8.15.0"
+VERSION = STACK_VERSION
+# Real Kibana answers every route with 503 "Kibana server is not ready yet" until its
+# plugins have started (tens of seconds); the stand-in's start-up phase is shorter.
+STARTUP_SECONDS = 3.0
+NOT_READY = "Kibana server is not ready yet"
 KNOWN_KEYS = {
     "server.host",
     "server.port",
@@ -182,6 +189,19 @@ def validate(settings):
     }
 
 
+def es_version_compatible(es_version, kibana_version):
+    """Kibana's rule (es_kibana_version_compatability): the same major, and an
+    Elasticsearch minor no older than Kibana's; patch levels may differ."""
+    try:
+        es = [int(p) for p in es_version.split("-")[0].split(".")[:3]]
+        kb = [int(p) for p in kibana_version.split("-")[0].split(".")[:3]]
+    except ValueError:
+        return False
+    if len(es) < 2 or len(kb) < 2:
+        return False
+    return es[0] == kb[0] and es[1] >= kb[1]
+
+
 class Status:
     """The Elasticsearch connection as Kibana sees it, refreshed by a poller thread."""
 
@@ -190,6 +210,7 @@ class Status:
         self.lock = threading.Lock()
         self.level, self.summary = "unavailable", "Waiting for Elasticsearch"
         self.preferred = 0
+        self.polled = threading.Event()
 
     def headers(self):
         if self.cfg["token"]:
@@ -219,11 +240,35 @@ class Status:
                 problems.append(f"{hosts[index]}: {err}")
                 continue
             if status == 200 and isinstance(body, dict) and body.get("status") in ("green", "yellow"):
-                self.set("available", f"Elasticsearch is available ({body['status']}) via {hosts[index]}")
                 self.preferred = index
+                incompatible = self.incompatible_nodes(url.hostname, port)
+                if incompatible is None:
+                    self.set("critical", "Unable to retrieve version information from Elasticsearch nodes.")
+                elif incompatible:
+                    self.set("critical", f"This version of Kibana (v{VERSION}) is incompatible with the "
+                             "following Elasticsearch nodes in your cluster: " + ", ".join(incompatible))
+                else:
+                    self.set("available", f"Elasticsearch is available ({body['status']}) via {hosts[index]}")
                 return
             problems.append(f"{hosts[index]}: HTTP {status} {body.get('status') if isinstance(body, dict) else body}")
         self.set("unavailable", "Unable to retrieve a usable cluster from elasticsearch.hosts: " + "; ".join(problems))
+
+    def incompatible_nodes(self, host, port):
+        """Kibana's version check (GET /_nodes): every node must pass
+        es_version_compatible(); None when the versions cannot be read."""
+        try:
+            status, body = http_json(host, port, "GET", "/_nodes", timeout=2.0, headers=self.headers())
+        except OSError:
+            return None
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("nodes"), dict):
+            return None
+        bad = []
+        for node in body["nodes"].values():
+            version = str(node.get("version", ""))
+            if not es_version_compatible(version, VERSION):
+                address = (node.get("http") or {}).get("publish_address", "?")
+                bad.append(f"v{version} @ {address} ({node.get('ip', '?')})")
+        return bad
 
     def set(self, level, summary):
         with self.lock:
@@ -253,10 +298,23 @@ class Status:
         }
 
 
+def log_fatal(log_file, message):
+    """A refusal also lands in --log-file: under daemon(8) -f it is the only trace."""
+    if not log_file:
+        return
+    try:
+        with open(log_file, "a", encoding="utf-8") as handle:
+            handle.write(f"[{time.strftime('%Y-%m-%dT%H:%M:%S')}][FATAL][root] {message}\n")
+    except OSError:
+        pass
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Kibana 8 stand-in")
     parser.add_argument("--config", "-c", required=True)
+    parser.add_argument("--log-file", "-l", help="also log here (the rc script's --log-file)")
     args = parser.parse_args(argv)
+    started = time.monotonic()
     try:
         cfg = validate(flatten_settings(load_yaml_file(args.config)))
         for key in ("path_data",):
@@ -266,8 +324,9 @@ def main(argv=None):
                     raise StartupError(f"FATAL  Error: EACCES: permission denied, access '{cfg[key]}' (path.data)")
     except (StartupError, OSError) as err:
         print(str(err), file=sys.stderr)
+        log_fatal(args.log_file, str(err))
         return 1
-    log = setup_logging(f"kibana][{cfg['name']}", None)
+    log = setup_logging(f"kibana][{cfg['name']}", args.log_file)
     instance_uuid = str(uuid.uuid4())
     if cfg["path_data"]:
         uuid_file = os.path.join(cfg["path_data"], "uuid")
@@ -296,6 +355,15 @@ def main(argv=None):
 
         def do_GET(self):
             path = urllib.parse.urlsplit(self.path).path
+            if time.monotonic() - started < STARTUP_SECONDS or not status.polled.is_set():
+                data = NOT_READY.encode()
+                self.send_response(503)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                return
             if path in ("/api/status", "/api/status/"):
                 body = status.body(instance_uuid)
                 self.reply(200 if body["status"]["overall"]["level"] == "available" else 503, body)
@@ -308,6 +376,7 @@ def main(argv=None):
         server = ThreadingHTTPServer((cfg["host"], cfg["port"]), Handler)
     except OSError as err:
         print(f"FATAL  Error: listen {err.strerror}: {cfg['host']}:{cfg['port']}", file=sys.stderr)
+        log_fatal(args.log_file, f"Error: listen {err.strerror}: {cfg['host']}:{cfg['port']}")
         return 1
     server.daemon_threads = True
     if cfg["pid_file"]:
@@ -323,6 +392,7 @@ def main(argv=None):
     def poller():
         while not stop.is_set():
             status.poll_once()
+            status.polled.set()
             stop.wait(1.0)
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
