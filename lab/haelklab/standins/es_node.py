@@ -84,13 +84,14 @@ class Node:
         if self.state is not None:
             self.state["settings"]["transient"] = {}  # transient settings do not survive a restart
         if self.state and self.state.get("cluster_uuid_committed") and cfg.initial_master_nodes:
-            raise StartupError(
-                "java.lang.IllegalStateException: this node is locked into cluster UUID "
-                f"[{self.state['cluster_uuid']}] but [cluster.initial_master_nodes] is set to "
-                f"[{', '.join(cfg.initial_master_nodes)}]; remove this setting to avoid possible data loss "
-                "caused by subsequent cluster bootstrap attempts (the stand-in refuses to start: remove "
-                "cluster.initial_master_nodes from elasticsearch.yml)"
-            )
+            # ClusterBootstrapService.logBootstrapState: real Elasticsearch only warns.
+            minor = ".".join(VERSION.split(".")[:2])
+            self.log.warning(
+                "this node is locked into cluster UUID [%s] but [cluster.initial_master_nodes] is set to "
+                "[%s]; remove this setting to avoid possible data loss caused by subsequent cluster "
+                "bootstrap attempts; for further information see https://www.elastic.co/guide/en/"
+                "elasticsearch/reference/%s/important-settings.html#initial_master_nodes",
+                self.state["cluster_uuid"], ", ".join(cfg.initial_master_nodes), minor)
         self.master_id = None
         self.is_master = False
         self.last_contact = 0.0
