@@ -22,6 +22,11 @@ FILES = {
     "COPYRIGHT": (0o644, "Stand-in for the FreeBSD base system of haelk's local lab.\n"),
     "bin/freebsd-version": (0o755, "#!/bin/sh\necho 14.3-RELEASE\n"),
     "etc/defaults/rc.conf": (0o644, "# stand-in of FreeBSD's /etc/defaults/rc.conf\n"),
+    # A jail's exec.start/exec.stop `sh /etc/rc[.shutdown]` runs the lab's stand-ins
+    # (freebsd/rc.py); these files only make the jail's base have them.
+    "etc/rc": (0o644, "# stand-in of FreeBSD's /etc/rc: the haelk lab runs freebsd/rc.py\n"),
+    "etc/rc.shutdown": (0o644, "# stand-in of FreeBSD's /etc/rc.shutdown: the haelk lab runs "
+                               "freebsd/rc.py\n"),
     "etc/resolv.conf": (0o644, ""),
     "etc/master.passwd": (0o600, userdb.BASE_MASTER_PASSWD),
     "etc/passwd": (0o644, userdb.BASE_PASSWD),

@@ -40,6 +40,8 @@ HOST_BINDS = [
     ("/boot/loader.conf", "boot/loader.conf", "file"),
     ("/usr/local/etc", "usr/local/etc", "dir"),
     ("/usr/local/jails", "usr/local/jails", "dir"),
+    ("/usr/local/www", "usr/local/www", "dir"),
+    ("/var/log", "var/log", "dir"),
     ("/var/db", "var/db", "dir"),
     ("/run/sshd", "run/sshd", "dir"),
 ]

@@ -4,7 +4,8 @@ Accepted: listing (`ifconfig`, `-a`, `-l`, `IF`), `epair[N] create [options]` (p
 and applies the options to it),
 `bridge[N] create`, `IF destroy`, and on an existing interface any sequence of
 `up`, `down`, `descr|description TEXT`, `addm IF`, `deletem IF`, `name NEW`,
-`vhid N state master|backup`, `vhid N advskew N`. Anything else fails as
+`vhid N state master|backup`, `vhid N advskew N`, or `inet ADDR[/LEN] [vhid N
+advskew N pass P] [alias|-alias]` (the forms a jail's /etc/rc gives it). Anything else fails as
 ifconfig(8) would. Interfaces moved into a jail (vnet.interface) live in that
 jail's table and are seen from jexec, not from the host.
 """
@@ -127,6 +128,9 @@ def configure(state, ifaces, name, args):
 
     while i < len(args):
         word = args[i]
+        if word == "inet":
+            inet(iface, args[i + 1:])
+            return
         if word == "up":
             iface["up"] = True
         elif word == "down":
@@ -202,33 +206,65 @@ def show(state, jail, only):
     return 0
 
 
-def move_to_jail(jail, ifname, rc):
-    """Jail start with vnet.interface: move IF into the jail and apply the jail's
-    rc.conf network (ifconfig_IF_name rename, inet and CARP aliases)."""
+def move_to_jail(jail, ifname):
+    """Jail start with vnet.interface: IF moves into the jail's table as it is (down,
+    no address); the jail's /etc/rc (rc.py) renames and configures it."""
     with locked_state("ifconfig", default_state()) as state:
         if ifname not in state["host"]:
             raise Fail(f"jail: {jail}: vnet.interface {ifname}: interface does not exist")
         iface = state["host"].pop(ifname)
-        jtable = {"lo0": new_iface("lo")}
-        state["jails"][jail] = jtable
-        name = rc.get(f"ifconfig_{ifname}_name", ifname)
+        state["jails"][jail] = {"lo0": new_iface("lo")}
         iface["pair"] = ifname
-        iface["up"] = True
-        jtable[name] = iface
-        for var, val in rc.items():
-            m = re.fullmatch(rf"ifconfig_{re.escape(name)}(_alias\d+)?", var)
-            if not m:
-                continue
-            words = val.split()
-            if "inet" in words:
-                addr = words[-1] if words[-1] != "alias" else words[-2]
-                if "alias" in words and words[-1] != "alias":
-                    addr = words[words.index("alias") + 1] if words.index("alias") + 1 < len(words) else addr
-                iface["inet"].append(addr)
-            if "vhid" in words:
-                vhid = words[words.index("vhid") + 1]
-                skew = int(words[words.index("advskew") + 1]) if "advskew" in words else 0
-                iface["carp"][vhid] = {"state": "MASTER" if skew == 0 else "BACKUP", "advskew": skew}
+        iface["up"] = False
+        state["jails"][jail][ifname] = iface
+
+
+def inet(iface, words):
+    """`ifconfig IF inet ADDR[/LEN] [netmask M] [vhid N advskew N advbase N pass P]
+    [alias|-alias]`: the address (a CARP VIP with vhid) is recorded on IF."""
+    addr, alias, remove, carp = None, False, False, {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("alias", "add"):
+            alias = True
+        elif word in ("-alias", "delete"):
+            remove = True
+        elif word in ("vhid", "advskew", "advbase", "pass", "netmask", "broadcast"):
+            if i + 1 >= len(words):
+                raise Fail(f"ifconfig: {word}: missing argument")
+            carp[word] = words[i + 1]
+            i += 1
+        elif addr is None and re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}(/\d{1,2})?", word):
+            addr = word
+        else:
+            raise Fail(f"ifconfig: {word}: bad value")
+        i += 1
+    if addr is None:
+        raise Fail("ifconfig: inet: missing address")
+    if "/" not in addr:
+        addr += "/32" if "vhid" in carp else "/8"
+    if remove:
+        if addr not in iface["inet"]:
+            raise Fail("ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address")
+        iface["inet"].remove(addr)
+        return
+    if "vhid" in carp:
+        vhid = carp["vhid"]
+        if not vhid.isdigit() or not 1 <= int(vhid) <= 255:
+            raise Fail("ifconfig: vhid must be greater than 0 and less than 256")
+        if "carp" not in read_state("kld", {"loaded": []})["loaded"]:
+            raise Fail("ifconfig: SIOCSVH: Protocol not supported")
+        skew = carp.get("advskew", "0")
+        if not skew.isdigit() or int(skew) > 254:
+            raise Fail("ifconfig: advskew out of range")
+        iface["carp"][vhid] = {"state": "MASTER" if int(skew) == 0 else "BACKUP",
+                               "advskew": int(skew)}
+    if alias or not iface["inet"]:
+        if addr not in iface["inet"]:
+            iface["inet"].append(addr)
+    else:
+        iface["inet"][0] = addr  # without `alias`, the first address is replaced
 
 
 def release_from_jail(jail):

@@ -15,7 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from haelklab import paths  # noqa: E402
 from haelklab.freebsd import userdb  # noqa: E402
 
-BINDS = [("usr/local/etc", "/usr/local/etc"), ("var/db", "/var/db"), ("var/log", "/var/log"),
+BINDS = [("usr/local/etc", "/usr/local/etc"), ("usr/local/www", "/usr/local/www"),
+         ("var/db", "/var/db"), ("var/log", "/var/log"),
          ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf")]
 
 

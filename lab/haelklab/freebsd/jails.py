@@ -3,7 +3,10 @@
 A running jail is a record (jid, path, hostname, parameters) in the host's state;
 jexec runs a command in a new mount namespace where the jail root's directories
 are bound over the absolute paths services use (see jailinit.py). There is no
-process or network isolation.
+process or network isolation. `jail -c` runs, in jail(8)'s order, exec.prestart,
+creates the jail, moves its vnet.interface, runs exec.start in the jail (rc.py's
+/etc/rc for `sh /etc/rc`) and exec.poststart; `jail -r` runs exec.prestop,
+exec.stop in the jail (/etc/rc.shutdown), kills what is left, then exec.poststop.
 """
 import json
 import os
@@ -12,9 +15,10 @@ import subprocess
 import sys
 
 from haelklab import paths, procs
-from haelklab.freebsd import ifconfig, jailconf
+from haelklab.freebsd import ifconfig, jailconf, route
+from haelklab.freebsd import rc as rcmod
 from haelklab.freebsd.common import (EX_USAGE, Fail, current_jail, find_jail, locked_state,
-                                     parse_rc, read_state, run_main, run_dir)
+                                     read_state, run_main, run_dir)
 
 JAIL_USAGE = ("usage: jail [-dhilqv] [-J jid_file] [-u username] [-U username]\n"
               "            -[cmr] param=value ... [command=command ...]\n"
@@ -37,7 +41,7 @@ def conf_files(name):
 # commands name them by absolute path (`/sbin/ifconfig epair0 create`), which on
 # Linux would run Linux's tools.
 FREEBSD_PATHS = {
-    "/sbin/ifconfig": "ifconfig", "/sbin/kldload": "kldload", "/sbin/kldstat": "kldstat",
+    "/sbin/ifconfig": "ifconfig", "/sbin/route": "route", "/sbin/kldload": "kldload", "/sbin/kldstat": "kldstat",
     "/usr/sbin/jail": "jail", "/usr/sbin/jls": "jls", "/usr/sbin/jexec": "jexec",
     "/usr/sbin/service": "service", "/usr/sbin/sysrc": "sysrc", "/usr/sbin/pkg": "pkg",
     "/usr/bin/uname": "uname", "/bin/freebsd-version": "freebsd-version",
@@ -78,14 +82,9 @@ def create(name, conf_path):
     for cmd in params.get("exec.prestart", []):
         sh(cmd, "exec.prestart", name)
     root = params["path"][0]
-    rc = {}
-    try:
-        rc = parse_rc(os.path.join(root, "etc", "rc.conf"))
-    except Fail:
-        pass
     if "vnet.interface" in params:
         for ifname in params["vnet.interface"]:
-            ifconfig.move_to_jail(name, ifname, rc)
+            ifconfig.move_to_jail(name, ifname)
     with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
         jid = state.setdefault("next_jid", 1)
         state["next_jid"] = jid + 1
@@ -95,9 +94,43 @@ def create(name, conf_path):
             "hostname": (params.get("host.hostname") or [""])[0], "ip4": ip4,
             "vnet": "vnet" in params, "params": params, "namespaces": [],
         }
+    # jail(8): exec.start runs in the jail once it exists (and has its vnet.interface);
+    # if it fails, the jail is not created: it is removed again.
+    for cmd in params.get("exec.start", []):
+        try:
+            in_jail(name, params, cmd, "exec.start")
+        except Fail:
+            rec = find_jail(name)[1]
+            if rec is not None:
+                stop_jail_processes(rec)
+            ifconfig.release_from_jail(name)
+            route.forget(name)
+            with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
+                state["jails"].pop(name, None)
+            raise
     for cmd in params.get("exec.poststart", []):
         sh(cmd, "exec.poststart", name)
     print(f"{name}: created")
+
+
+def in_jail(name, params, command, what):
+    """An exec.start/exec.stop command run in the jail environment, as jexec would run
+    it (a clean login environment with exec.clean), its output to exec.consolelog
+    when set. `sh /etc/rc` and `sh /etc/rc.shutdown` run the lab's rc stand-ins."""
+    argv = [os.path.join(paths.BIN, "jexec")]
+    if "exec.clean" in params:
+        argv.append("-l")
+    argv += [name, "/bin/sh", "-c", rcmod.jail_command(command, paths.BIN)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = (params.get("exec.consolelog") or [None])[0]
+    if log:
+        with open(log, "a") as out:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    else:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=sys.stdout, stderr=sys.stderr)
+    if result.returncode != 0:
+        raise Fail(f"jail: {name}: {what} {command} failed")
 
 
 def jail_pids(rec):
@@ -137,9 +170,13 @@ def remove(name):
     params = rec["params"]
     for cmd in params.get("exec.prestop", []):
         sh(cmd, "exec.prestop", jname)
+    # jail(8): exec.stop runs in the jail after exec.prestop; if it fails the jail stays.
+    for cmd in params.get("exec.stop", []):
+        in_jail(jname, params, cmd, "exec.stop")
     # jail -r kills every process of the jail: here, of its namespaces.
-    stop_jail_processes(rec)
+    stop_jail_processes(find_jail(jname)[1] or rec)
     ifconfig.release_from_jail(jname)
+    route.forget(jname)
     with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
         state["jails"].pop(jname, None)
     for cmd in params.get("exec.poststop", []):
