@@ -91,7 +91,8 @@ def test_vnet_jail_with_epair_and_carp(jail_name):
         'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  vnet;\n  vnet.interface = "epair7b";\n'
         '  exec.prestart = "ifconfig epair7 create";\n'
         '  exec.prestart += "ifconfig bridge0 addm epair7a up";\n'
-        '  exec.poststop = "ifconfig epair7a destroy";\n'))
+        '  exec.poststop = "ifconfig epair7a destroy";\n'
+        '  exec.start = "/bin/sh /etc/rc";\n'))
     write("lab1", f"{root}/etc/rc.conf",
           'ifconfig_epair7b_name="vnet0"\nifconfig_vnet0="inet 127.0.20.77/24"\n'
           'ifconfig_vnet0_alias0="inet vhid 7 advskew 100 pass x alias 127.0.30.77/32"\n')

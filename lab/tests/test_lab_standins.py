@@ -51,17 +51,29 @@ def test_pkg_delete_needs_yes_when_not_interactive(jail_name):
     assert ssh("lab2", f"pkg -j {name} info -e jq").returncode == 1
 
 
-def test_pkg_install_lays_out_the_elasticsearch_port(jail_name):
+def test_pkg_install_lays_out_what_the_ports_ship(jail_name):
     name = jail_name("lab2")
     root = make_jail("lab2", name)
     ssh("lab2", f"pkg -j {name} install -y elasticsearch8 kibana8", check=True)
     out = ssh("lab2", f"pkg -j {name} query '%n %v'; "
-                      f"stat -c '%U %n' {root}/var/db/elasticsearch {root}/var/log/elasticsearch "
-                      f"{root}/var/db/kibana; ls {root}/usr/local/etc/elasticsearch", check=True).stdout
-    assert "elasticsearch8 8." in out and "openjdk17 " in out and "node20 " in out
-    assert f"elasticsearch {root}/var/db/elasticsearch" in out
-    assert f"www {root}/var/db/kibana" in out
+                      f"stat -c '%u:%g %a %n' {root}/usr/local/etc/elasticsearch "
+                      f"{root}/usr/local/etc/elasticsearch/users {root}/usr/local/www/kibana8/data "
+                      f"{root}/usr/local/etc/rc.d/kibana; "
+                      f"ls {root}/usr/local/etc/elasticsearch", check=True).stdout
+    assert "elasticsearch8 8.17.4" in out and "kibana8 8.17.4" in out
+    assert "openjdk17 " in out and "node20 " in out
+    # textproc/elasticsearch8: @dir(elasticsearch,elasticsearch,0755) ETCDIR, users 0640
+    # (uid/gid 965: ports/UIDS; www is 80)
+    assert f"965:965 755 {root}/usr/local/etc/elasticsearch\n" in out
+    assert f"965:965 640 {root}/usr/local/etc/elasticsearch/users\n" in out
+    # textproc/kibana8: @dir(www,www) WWWDIR/data
+    assert f"80:80 755 {root}/usr/local/www/kibana8/data\n" in out
+    assert f"0:0 755 {root}/usr/local/etc/rc.d/kibana\n" in out
     assert "elasticsearch.yml" in out and "jvm.options" in out
+    # Nothing the ports' plists do not list: those are the rc scripts' start_precmd's.
+    for absent in ("var/db/kibana", "var/run/kibana", "var/db/elasticsearch",
+                   "var/log/elasticsearch", "var/run/elasticsearch"):
+        assert ssh("lab2", f"test -e {root}/{absent}").returncode == 1, absent
     assert ssh("lab2", f"pkg -j {name} info -e haproxy").returncode == 1
 
 
