@@ -12,7 +12,7 @@ VNET_CONF = ('path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  host.hostname = "$n
              '  exec.prestart += "/sbin/ifconfig bridge0 addm epair{n}a up";\n'
              '  exec.poststop = "/sbin/ifconfig epair{n}a destroy";\n'
              '  exec.start = "/bin/sh /etc/rc";\n  exec.stop = "/bin/sh /etc/rc.shutdown";\n'
-             '  exec.clean;\n  exec.consolelog = "/var/log/jail_$name_console.log";\n')
+             '  exec.clean;\n  exec.consolelog = "/var/log/jail_${name}_console.log";\n')
 
 
 def es_yml(name, ip):
@@ -33,7 +33,7 @@ def stack_jail(jail_name, enable):
     ssh("lab1", f"pkg -j {name} install -y elasticsearch8 kibana8 haproxy && jail -r {name}",
         check=True)
     write("lab1", f"/etc/jail.conf.d/{name}.conf",
-          f"{name} {{\n  {VNET_CONF.format(n=n).replace('HOST', 'lab1')}}}\n")
+          f"{name} {{\n  {VNET_CONF.replace('{n}', str(n)).replace('HOST', 'lab1')}}}\n")
     es_ip, kb_ip, hap_ip = ip, f"127.0.23.{n}", f"127.0.24.{n}"
     write("lab1", f"{root}/usr/local/etc/elasticsearch/elasticsearch.yml", es_yml(name, es_ip))
     write("lab1", f"{root}/usr/local/etc/kibana/kibana.yml",

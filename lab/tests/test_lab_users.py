@@ -67,8 +67,9 @@ def test_pkg_resolves_owners_in_the_jails_passwd(jail_name):
     out = ssh("lab2", f"pkg -j {name} install -y elasticsearch8", check=True).stdout
     assert "Using existing user 'elasticsearch'." in out
     assert "Using existing group 'elasticsearch'." in out
-    owner = ssh("lab2", f"stat -c '%u:%g' {root}/var/db/elasticsearch {root}/var/log/elasticsearch",
-                check=True).stdout.split()
+    # The port's @dir(elasticsearch,...) ETCDIR and its 0640 users file.
+    owner = ssh("lab2", f"stat -c '%u:%g' {root}/usr/local/etc/elasticsearch "
+                        f"{root}/usr/local/etc/elasticsearch/users", check=True).stdout.split()
     assert owner == ["4321:4321", "4321:4321"]
 
 
