@@ -287,6 +287,8 @@ class RcScript:
         pid = self.pid()
         if pid is None:
             raise Fail(f"{self.name} not running? (check {self.pidfile}).")
+        if self.name != "haproxy":
+            raise Fail(f"{self.script}: reload is not simulated by the haelk lab")
         self.configtest_quiet()
         print(f"Reloading {self.name} config files.")
         result = subprocess.run([HAPROXY, "-q", "-f", self.config, "-p", self.pidfile, "-D",
