@@ -319,7 +319,11 @@ def main(argv=None):
         cfg = validate(flatten_settings(load_yaml_file(args.config)))
         for key in ("path_data",):
             if cfg[key]:
-                os.makedirs(cfg[key], exist_ok=True)
+                try:
+                    os.makedirs(cfg[key], exist_ok=True)
+                except PermissionError:
+                    # Kibana (as www) cannot create path.data under a root-owned directory.
+                    raise StartupError(f"FATAL  Error: EACCES: permission denied, mkdir '{cfg[key]}'") from None
                 if not os.access(cfg[key], os.W_OK):
                     raise StartupError(f"FATAL  Error: EACCES: permission denied, access '{cfg[key]}' (path.data)")
     except (StartupError, OSError) as err:
