@@ -126,3 +126,33 @@ def test_kldstat_reports_carp_by_exit_status():
     assert ssh("lab3", "kldstat -q -m carp").returncode == 0
     assert ssh("lab3", "kldload carp").returncode == 1
     assert ssh("lab3", "kldload nosuchmod").returncode == 1
+
+
+def test_kibana_start_returns_at_once_and_a_refusal_shows_only_in_its_log(jail_name):
+    import time
+    name = jail_name("lab2")
+    root = make_jail("lab2", name)
+    ssh("lab2", f"pkg -j {name} install -y kibana8 && sysrc -j {name} kibana_enable=YES", check=True)
+    # The port makes no /var/db/kibana, and www cannot create it under root's /var/db.
+    write("lab2", f"{root}/usr/local/etc/kibana/kibana.yml",
+          "server.host: 127.0.25.9\npath.data: /var/db/kibana\n")
+    result = ssh("lab2", f"service -j {name} kibana start")
+    assert result.returncode == 0 and "Starting kibana." in result.stdout  # daemon(8)
+    for _ in range(40):
+        if ssh("lab2", f"service -j {name} kibana status").returncode == 1:
+            break
+        time.sleep(0.25)
+    else:
+        raise AssertionError("kibana kept running without its path.data")
+    log = ssh("lab2", f"cat {root}/var/log/kibana.log", check=True).stdout
+    assert "EACCES: permission denied, mkdir '/var/db/kibana'" in log
+    # Its data directory as the port ships it works.
+    write("lab2", f"{root}/usr/local/etc/kibana/kibana.yml",
+          "server.host: 127.0.25.9\npath.data: /usr/local/www/kibana8/data\n")
+    ssh("lab2", f"service -j {name} kibana start", check=True)
+    try:
+        time.sleep(1)
+        assert ssh("lab2", f"service -j {name} kibana status").returncode == 0
+        assert ssh("lab2", f"test -s {root}/usr/local/www/kibana8/data/uuid").returncode == 0
+    finally:
+        ssh("lab2", f"service -j {name} kibana stop")
