@@ -113,6 +113,17 @@ pub fn jail_service_action(jail: &str, service: &str, action: &str) -> String {
     join(["service", "-j", jail, service, action])
 }
 
+/// Starts SERVICE in JAIL unless `status` says it runs: the jail's `/etc/rc`
+/// starts every enabled service at jail start, and rc.subr answers a second
+/// `start` with "already running? (pid=N)" and exit status 1.
+pub fn jail_service_start_unless_running(jail: &str, service: &str) -> String {
+    format!(
+        "{} >/dev/null 2>&1 || {} >&2",
+        jail_service_action(jail, service, "status"),
+        jail_service_action(jail, service, "start")
+    )
+}
+
 /// A script fragment that writes `file` atomically: the content goes to a
 /// temporary name in the same directory, gets its owner and mode, and only then is
 /// renamed over the target, so a reader (or a broken connection) never sees half
@@ -236,6 +247,10 @@ mod tests {
             "service -j j1 haproxy reload"
         );
         assert_eq!(
+            jail_service_start_unless_running("j 1", "kibana"),
+            "service -j 'j 1' kibana status >/dev/null 2>&1 || service -j 'j 1' kibana start >&2"
+        );
+        assert_eq!(
             extract_base(
                 Path::new("/media/base.txz"),
                 Path::new("/usr/local/jails/j1")
@@ -253,6 +268,7 @@ mod tests {
             content: content.into(),
             on_change: OnChange::Reload,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         }
     }
 
@@ -312,6 +328,7 @@ mod tests {
             content: content.into(),
             on_change: OnChange::Nothing,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         };
         let script = write_file_atomically(&target, root);
         let status = std::process::Command::new("/bin/sh")

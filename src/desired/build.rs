@@ -21,6 +21,8 @@ use crate::templates::{TemplateName, Templates};
 const ELASTICSEARCH_CONFIG_DIR: &str = "/usr/local/etc/elasticsearch";
 const KIBANA_YML: &str = "/usr/local/etc/kibana/kibana.yml";
 const HAPROXY_CONF: &str = "/usr/local/etc/haproxy.conf";
+/// The resolver configuration, on the host and in every jail.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// `elasticsearch.yml` keys for which haelk writes a default (`false`, with the
 /// reason, in the template) unless the inventory's settings decide them. Keys
@@ -166,6 +168,7 @@ impl Builder<'_> {
             ),
         };
         files.push(self.jail_rc_conf(host, jail, epair, &root)?);
+        files.push(self.resolv_conf(host, jail, &root)?);
         Ok(JailState {
             name: jail.name.clone(),
             role: jail.role,
@@ -233,6 +236,7 @@ impl Builder<'_> {
                 content: self.render(TemplateName::ElasticsearchYml, &context)?,
                 on_change: OnChange::Restart,
                 first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
+                copy_of: None,
             },
             ManagedFile {
                 path: config_dir.join("jvm.options.d/heap.options"),
@@ -248,6 +252,7 @@ impl Builder<'_> {
                 )?,
                 on_change: OnChange::Restart,
                 first_start_only_keys: Vec::new(),
+                copy_of: None,
             },
         ])
     }
@@ -282,6 +287,7 @@ impl Builder<'_> {
             content: self.render(TemplateName::KibanaYml, &context)?,
             on_change: OnChange::Restart,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         })
     }
 
@@ -322,6 +328,7 @@ impl Builder<'_> {
             content: self.render(TemplateName::HaproxyConf, &context)?,
             on_change: OnChange::Reload,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         })
     }
 
@@ -377,6 +384,34 @@ impl Builder<'_> {
             content: self.render(TemplateName::JailRcConf, &context)?,
             on_change: OnChange::Restart,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
+        })
+    }
+
+    /// The jail's `/etc/resolv.conf`: `pkg -j` and the services resolve names in
+    /// the jail's own network stack. From `jails.nameservers`, or else a copy of
+    /// the host's own file (as bsdinstall does for a new jail).
+    fn resolv_conf(&self, host: &Host, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let nameservers = &host.jail_defaults.nameservers;
+        let (content, copy_of) = if nameservers.is_empty() {
+            (String::new(), Some(PathBuf::from(RESOLV_CONF)))
+        } else {
+            let context = ResolvConf {
+                jail_name: jail.name.as_str(),
+                nameservers: nameservers.clone(),
+            };
+            (self.render(TemplateName::ResolvConf, &context)?, None)
+        };
+        Ok(ManagedFile {
+            path: in_jail(root, RESOLV_CONF),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o644,
+            content,
+            // Read at each lookup: nothing to restart.
+            on_change: OnChange::Nothing,
+            first_start_only_keys: Vec::new(),
+            copy_of,
         })
     }
 
@@ -398,6 +433,7 @@ impl Builder<'_> {
             content: self.render(TemplateName::JailConf, &context)?,
             on_change: OnChange::RestartJail,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         })
     }
 }
@@ -521,6 +557,12 @@ struct JailRcConf<'a> {
     carp: Option<CarpAlias<'a>>,
     service: &'a str,
     service_config: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResolvConf<'a> {
+    jail_name: &'a str,
+    nameservers: Vec<Ipv4Addr>,
 }
 
 #[derive(Serialize)]

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desired::{HostState, JailState, ManagedFile, PENDING_MARKER};
+use crate::desired::{HostState, JailState, PENDING_MARKER};
 use crate::shell::{join, quote};
 
 /// The first line of the output: the format and its version.
@@ -113,7 +113,10 @@ pub fn script(host: &HostState) -> String {
     }
     push_ids(&mut script, host);
     for file in host.all_files() {
-        push_file(&mut script, file);
+        push_file(&mut script, &file.path);
+    }
+    for source in host.copy_sources() {
+        push_file(&mut script, source);
     }
     let _ = writeln!(script, "printf '{TRAILER}\\n'");
     script
@@ -193,12 +196,8 @@ fn push_jail(script: &mut String, jail: &JailState) {
     let _ = writeln!(script, "{}", join(words));
 }
 
-fn push_file(script: &mut String, file: &ManagedFile) {
-    let _ = writeln!(
-        script,
-        "{}",
-        join(["haelk_file", &file.path.to_string_lossy()])
-    );
+fn push_file(script: &mut String, path: &Path) {
+    let _ = writeln!(script, "{}", join(["haelk_file", &path.to_string_lossy()]));
 }
 
 /// `root` as the prefix the script puts before `/etc/passwd`: the host's root

@@ -205,6 +205,7 @@ pub enum PlanError {
 /// The plan for one host: `desired` minus `facts`. Refused, before any step,
 /// when the host lacks what no step can make ([`PlanError`]).
 pub fn plan_host(desired: &HostState, facts: &HostFacts) -> Result<HostPlan, PlanError> {
+    let desired = &desired.with_copies(&facts.files, |file| file.content.as_str());
     let mut planner = Planner {
         facts,
         steps: Vec::new(),
@@ -337,19 +338,33 @@ impl Planner<'_> {
             .iter()
             .find(|f| f.path == freebsd::jail_conf_path(jail.name.as_str()));
         let rc_conf = jail.root.join("etc/rc.conf");
-        // Files the jail needs before it starts: its jail.conf and its rc.conf.
+        let resolv_conf = jail.root.join("etc/resolv.conf");
+        // Files the jail needs before it starts (its jail.conf and rc.conf) or
+        // before `pkg -j` runs in it (its resolv.conf).
+        let is_boot_file = |file: &&ManagedFile| file.path == rc_conf || file.path == resolv_conf;
         let boot_files = jail_conf
             .into_iter()
-            .chain(jail.files.iter().filter(|f| f.path == rc_conf));
-        let service_files = jail.files.iter().filter(|f| f.path != rc_conf);
+            .chain(jail.files.iter().filter(is_boot_file));
+        let service_files = jail.files.iter().filter(|file| !is_boot_file(file));
+        let installed = facts.populated
+            && jail
+                .packages
+                .iter()
+                .all(|package| facts.packages.contains_key(package.as_str()));
 
         let mut writes = Vec::new();
         let mut action = ServiceAction::None;
         if facts.running {
             self.unchanged += 1;
-            // Everything waits for the service play, where restarts are gated.
+            // Everything waits for the service play, where restarts are gated,
+            // except the resolver: no service needs restarting for it, and a
+            // `pkg -j` of this host play needs it.
             for file in boot_files.chain(service_files) {
                 if let Some(write) = self.file_write(file, passwd_root(jail, file)) {
+                    if write.file.path == resolv_conf {
+                        self.steps.push(Step::Write(write));
+                        continue;
+                    }
                     action = action.max(service_action(write.on_change()));
                     writes.push(write);
                 }
@@ -364,16 +379,26 @@ impl Planner<'_> {
                     self.steps.push(Step::Write(write));
                 }
             }
+            // Starting the jail runs its /etc/rc, which starts every enabled
+            // service that is installed, with the files in the jail at that
+            // moment: with the packages in place, every file goes in first.
+            // Without them the files wait for `pkg -j` (the jail must run).
+            let mut deferred = Vec::new();
+            for file in service_files {
+                if let Some(write) = self.file_write(file, passwd_root(jail, file)) {
+                    if installed {
+                        self.steps.push(Step::Write(write));
+                    } else {
+                        deferred.push(write);
+                    }
+                }
+            }
             self.command(freebsd::jail_service("start", jail.name.as_str()));
             if facts.pending != OnChange::Nothing {
                 // A fresh start owes nothing more.
                 self.command(freebsd::clear_pending(&jail.root));
             }
-            for file in service_files {
-                if let Some(write) = self.file_write(file, passwd_root(jail, file)) {
-                    writes.push(write);
-                }
-            }
+            writes = deferred;
         }
         self.packages(jail, facts);
 
@@ -385,8 +410,9 @@ impl Planner<'_> {
         if facts.running && services_running {
             self.unchanged += jail.services.len();
         } else if action != ServiceAction::RestartJail {
-            // Not running (or the jail is about to start): start, whatever else
-            // was asked; the new files are read at start.
+            // Not running (or the jail is about to start, and its /etc/rc may
+            // start it): start it unless it runs, whatever else was asked; the
+            // new files are read at start.
             action = ServiceAction::Start;
         }
         JailPlan {

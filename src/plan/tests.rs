@@ -63,6 +63,7 @@ fn a_fresh_host_is_prepared_in_order_and_every_service_started() {
             format!("tar -xf /var/tmp/haelk-lab/media/14.3-RELEASE-base.txz -C {root} --unlink"),
             "write /etc/jail.conf.d/lab3-elasticsearch.conf".into(),
             format!("write {root}/etc/rc.conf"),
+            format!("write {root}/etc/resolv.conf"),
             "service jail start lab3-elasticsearch".into(),
             "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
         ]
@@ -318,4 +319,156 @@ fn a_host_without_jails_needs_no_bridge() {
     let host = lab_host("lab4");
     assert!(host.bridge.is_none());
     assert!(host.rc_conf_words.is_empty() && !host.rc_conf.contains_key("ifconfig_bridge0"));
+}
+
+fn example_host(name: &str) -> HostState {
+    let inventory = crate::testing::example();
+    let secrets = Secrets::load(&inventory).unwrap();
+    let state = desired::build(
+        &inventory,
+        &Templates::builtin().unwrap(),
+        &secrets,
+        ClusterPhase::Formed,
+    )
+    .unwrap();
+    state
+        .hosts
+        .into_iter()
+        .find(|h| h.host.as_str() == name)
+        .unwrap()
+}
+
+fn host_file(content: &str) -> crate::facts::FileFacts {
+    crate::facts::FileFacts {
+        content: content.into(),
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        wanted_uid: None,
+        wanted_gid: None,
+    }
+}
+
+#[test]
+fn the_jail_resolver_comes_from_the_nameservers_before_any_pkg() {
+    let host = lab_host("lab3");
+    let root = "/var/tmp/haelk-lab/mnt/lab3/lab3-elasticsearch";
+    let resolv = host.jails[0]
+        .files
+        .iter()
+        .find(|f| f.path == std::path::Path::new(&format!("{root}/etc/resolv.conf")))
+        .unwrap();
+    assert!(
+        resolv.content.contains("\nnameserver 198.51.100.1\n"),
+        "{}",
+        resolv.content
+    );
+    assert_eq!(resolv.on_change, OnChange::Nothing);
+    // A running jail that lacks its package: the resolver is written in the
+    // host play, before `pkg -j`, and restarts nothing.
+    let mut facts = crate::testing::converged_facts(&host);
+    facts.files.remove(&resolv.path);
+    facts
+        .jails
+        .get_mut("lab3-elasticsearch")
+        .unwrap()
+        .packages
+        .clear();
+    let plan = plan_host(&host, &facts).unwrap();
+    assert_eq!(
+        commands(&plan.prepare),
+        [
+            format!("write {root}/etc/resolv.conf"),
+            "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
+        ]
+    );
+    assert_eq!(plan.jails[0].action, ServiceAction::None);
+}
+
+#[test]
+fn without_nameservers_each_jail_gets_a_copy_of_its_hosts_resolver() {
+    let host = example_host("7c3a-tiebreak");
+    let jail_resolv = host.jails[0].root.join("etc/resolv.conf");
+    let mut facts = crate::testing::converged_facts(&host);
+    facts.files.remove(&jail_resolv);
+    // The host's file is read by the facts script with the managed files.
+    assert!(crate::facts::script(&host).contains("haelk_file /etc/resolv.conf\n"));
+    // No host file: nothing to copy, nothing written.
+    assert!(plan_host(&host, &facts).unwrap().is_empty());
+    facts.files.insert(
+        "/etc/resolv.conf".into(),
+        host_file("search example.org\nnameserver 192.0.2.53\n"),
+    );
+    let plan = plan_host(&host, &facts).unwrap();
+    let [Step::Write(write)] = plan.prepare.as_slice() else {
+        panic!("{:#?}", plan.prepare);
+    };
+    assert_eq!(write.file.path, jail_resolv);
+    assert_eq!(
+        write.file.content,
+        "search example.org\nnameserver 192.0.2.53\n"
+    );
+    // Copied once: the next deploy has nothing to do.
+    facts.files.insert(
+        jail_resolv,
+        host_file("search example.org\nnameserver 192.0.2.53\n"),
+    );
+    assert!(plan_host(&host, &facts).unwrap().is_empty());
+}
+
+#[test]
+fn a_stopped_jail_with_its_packages_gets_every_file_before_its_rc_starts_the_service() {
+    let host = lab_host("lab1");
+    let mut facts = crate::testing::converged_facts(&host);
+    let kibana = host.jails.iter().find(|j| j.role == Role::Kibana).unwrap();
+    let yml = &kibana.files[0];
+    facts.files.get_mut(&yml.path).unwrap().content = "old: yes\n".into();
+    let jail = facts.jails.get_mut(kibana.name.as_str()).unwrap();
+    jail.running = false;
+    for running in jail.services.values_mut() {
+        *running = false;
+    }
+    let plan = plan_host(&host, &facts).unwrap();
+    assert_eq!(
+        commands(&plan.prepare),
+        [
+            format!("write {}", yml.path.display()),
+            format!("service jail start {}", kibana.name),
+        ]
+    );
+    let jail = plan.jail(kibana.name.as_str()).unwrap();
+    assert!(jail.writes.is_empty());
+    assert_eq!(jail.action, ServiceAction::Start);
+    // The start tolerates the service /etc/rc already started.
+    let script = jail.script();
+    let start = format!(
+        "service -j {0} kibana status >/dev/null 2>&1 || service -j {0} kibana start >&2\n",
+        kibana.name
+    );
+    assert!(script.contains(&start), "{script}");
+    assert!(!script.contains(&format!("\nservice -j {} kibana start", kibana.name)));
+}
+
+#[test]
+fn a_stopped_jail_without_its_packages_gets_its_service_files_after_pkg() {
+    let host = lab_host("lab3");
+    let mut facts = crate::testing::converged_facts(&host);
+    let jail = facts.jails.get_mut("lab3-elasticsearch").unwrap();
+    jail.running = false;
+    jail.packages.clear();
+    for file in &host.jails[0].files {
+        facts.files.remove(&file.path);
+    }
+    let plan = plan_host(&host, &facts).unwrap();
+    let root = "/var/tmp/haelk-lab/mnt/lab3/lab3-elasticsearch";
+    assert_eq!(
+        commands(&plan.prepare),
+        [
+            format!("write {root}/etc/rc.conf"),
+            format!("write {root}/etc/resolv.conf"),
+            "service jail start lab3-elasticsearch".into(),
+            "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
+        ]
+    );
+    assert_eq!(plan.jails[0].writes.len(), 2);
 }

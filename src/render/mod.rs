@@ -46,7 +46,8 @@ impl RenderedTree {
     pub fn from_desired(state: &DesiredState, secrets: &Secrets) -> Self {
         let mut files = BTreeMap::new();
         for host in &state.hosts {
-            for file in host.all_files() {
+            // A copy of a host file (the jails' resolv.conf) is known only on the host.
+            for file in host.all_files().filter(|f| f.copy_of.is_none()) {
                 files.insert(
                     tree_path(host, &file.path.display().to_string()),
                     secrets.mask(&file.content),
