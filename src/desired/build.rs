@@ -277,6 +277,7 @@ impl Builder<'_> {
             public_base_url,
             elasticsearch_hosts,
             encryption_key: self.secrets.kibana_encryption_key.expose(),
+            data_dir: kibana_data_dir(&cluster.kibana.package),
             settings: settings_list(&cluster.kibana.settings),
         };
         Ok(ManagedFile {
@@ -460,6 +461,13 @@ pub fn client_facing_nodes(inventory: &Inventory, service: Role) -> Vec<&Jail> {
     if serving.is_empty() { all } else { serving }
 }
 
+/// Kibana's data directory as the kibana port lays it out: `WWWDIR/data`, with
+/// WWWDIR `/usr/local/www/PACKAGE` (textproc/kibana8: `www/kibana8`), created by
+/// the package owned by www, the user Kibana runs as.
+fn kibana_data_dir(package: &str) -> String {
+    format!("/usr/local/www/{package}/data")
+}
+
 /// `path` (absolute inside the jail) as a path on the host.
 fn in_jail(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
@@ -518,6 +526,8 @@ struct KibanaYml<'a> {
     public_base_url: String,
     elasticsearch_hosts: Vec<String>,
     encryption_key: &'a str,
+    /// `path.data`: [`kibana_data_dir`].
+    data_dir: String,
     settings: Vec<Setting<'a>>,
 }
 
@@ -605,6 +615,27 @@ mod tests {
             .flat_map(|h| h.all_files())
             .find(|f| f.path == Path::new(path))
             .unwrap_or_else(|| panic!("no file {path}"))
+    }
+
+    #[test]
+    fn kibana_keeps_its_data_and_pidfile_where_the_port_puts_them() {
+        let state = build_example(ClusterPhase::Formed);
+        let yml = file(
+            &state,
+            "/usr/local/jails/8f15-kibana/usr/local/etc/kibana/kibana.yml",
+        );
+        let lines: Vec<&str> = yml.content.lines().collect();
+        assert!(
+            lines.contains(&"path.data: \"/usr/local/www/kibana8/data\""),
+            "{}",
+            yml.content
+        );
+        assert!(
+            lines.contains(&"pid.file: /var/run/kibana/kibana.pid"),
+            "{}",
+            yml.content
+        );
+        assert!(!yml.content.contains("/var/db/kibana"));
     }
 
     #[test]
