@@ -92,7 +92,7 @@ def test_vnet_jail_with_epair_and_carp(jail_name):
     ensure_bridge("lab1")
     root = make_jail("lab1", name, start=False, conf_body=(
         'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  vnet;\n  vnet.interface = "epair7b";\n'
-        '  exec.prestart = "ifconfig epair7 create";\n'
+        '  exec.prestart = "ifconfig epair7 create up";\n'
         '  exec.prestart += "ifconfig bridge0 addm epair7a up";\n'
         '  exec.poststop = "ifconfig epair7a destroy";\n'))
     write("lab1", f"{root}/etc/rc.conf",
