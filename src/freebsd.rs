@@ -68,6 +68,22 @@ pub fn sysrc_set(file: Option<&Path>, key: &str, value: &str) -> String {
     }
 }
 
+/// `sysrc KEY+=WORD`: adds WORD to the host rc.conf list KEY (sysrc adds a
+/// word only once), leaving the list's other words alone.
+pub fn sysrc_append(key: &str, word: &str) -> String {
+    join(["sysrc", &format!("{key}+={word}")])
+}
+
+/// `ifconfig IF create`: a cloned interface (`bridge0`), now.
+pub fn ifconfig_create(interface: &str) -> String {
+    join(["ifconfig", interface, "create"])
+}
+
+/// `ifconfig BRIDGE addm MEMBER up`: MEMBER joins BRIDGE, which comes up.
+pub fn bridge_add_member(bridge: &str, member: &str) -> String {
+    join(["ifconfig", bridge, "addm", member, "up"])
+}
+
 /// `service jail start|stop|restart NAME`.
 pub fn jail_service(action: &str, jail: &str) -> String {
     join(["service", "jail", action, jail])
@@ -198,6 +214,15 @@ mod tests {
             "sysrc -f /boot/loader.conf carp_load=YES"
         );
         assert_eq!(sysrc_set(None, "jail_list", "a b"), "sysrc 'jail_list=a b'");
+        assert_eq!(
+            sysrc_append("cloned_interfaces", "bridge0"),
+            "sysrc cloned_interfaces+=bridge0"
+        );
+        assert_eq!(ifconfig_create("bridge0"), "ifconfig bridge0 create");
+        assert_eq!(
+            bridge_add_member("bridge0", "em0"),
+            "ifconfig bridge0 addm em0 up"
+        );
         assert_eq!(
             jail_service("start", "d12c-elasticsearch"),
             "service jail start d12c-elasticsearch"

@@ -10,7 +10,8 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use super::{
-    ClusterPhase, Dataset, DesiredState, HostState, JailState, ManagedFile, OnChange, carp, epair,
+    ClusterPhase, Dataset, DesiredState, HostBridge, HostState, JailState, ManagedFile, OnChange,
+    carp, epair,
 };
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::secret::Secrets;
@@ -110,12 +111,27 @@ impl Builder<'_> {
             .into_iter()
             .map(|j| j.name.as_str())
             .collect();
-        let rc_conf = BTreeMap::from([
+        let mut rc_conf = BTreeMap::from([
             ("jail_enable".to_owned(), "YES".to_owned()),
             // rc.d/jail finds /etc/jail.conf.d/NAME.conf only for the jails it is
             // told about, and starts them in this order.
             ("jail_list".to_owned(), jail_list.join(" ")),
         ]);
+        let mut rc_conf_words = BTreeMap::new();
+        let bridge = (!host.jails.is_empty()).then(|| HostBridge {
+            name: host.jail_defaults.bridge.clone(),
+            uplink: host.jail_defaults.uplink.clone(),
+        });
+        if let Some(HostBridge {
+            name,
+            uplink: Some(uplink),
+        }) = &bridge
+        {
+            // rc.d/netif creates the cloned interfaces at boot, then runs
+            // `ifconfig BRIDGE addm UPLINK up` from ifconfig_BRIDGE.
+            rc_conf_words.insert("cloned_interfaces".to_owned(), vec![name.clone()]);
+            rc_conf.insert(format!("ifconfig_{name}"), format!("addm {uplink} up"));
+        }
         let mut loader_conf = BTreeMap::new();
         if host.jails.iter().any(|j| j.role == Role::Haproxy) {
             // CARP runs inside the haproxy jails' VNET stacks; the module is global.
@@ -126,6 +142,8 @@ impl Builder<'_> {
             base: host.jail_defaults.base.clone(),
             datasets,
             rc_conf,
+            rc_conf_words,
+            bridge,
             loader_conf,
             files,
             jails,

@@ -43,12 +43,27 @@ pub struct HostState {
     pub datasets: Vec<Dataset>,
     /// Keys haelk owns in the host's `/etc/rc.conf` (set with `sysrc`).
     pub rc_conf: BTreeMap<String, String>,
+    /// Host rc.conf lists haelk adds a word to and leaves the rest of to the
+    /// operator (`cloned_interfaces`, with `sysrc KEY+=WORD`): key -> words.
+    pub rc_conf_words: BTreeMap<String, Vec<String>>,
+    /// The bridge the jails' epairs join; `None` for a host without jails.
+    pub bridge: Option<HostBridge>,
     /// Keys haelk owns in `/boot/loader.conf` (set with `sysrc -f`).
     pub loader_conf: BTreeMap<String, String>,
     /// Host-side files, e.g. `/etc/jail.conf.d/NAME.conf`.
     pub files: Vec<ManagedFile>,
     /// Jails in inventory order (start order is `rc_conf["jail_list"]`).
     pub jails: Vec<JailState>,
+}
+
+/// The host's bridge: created (persistently in rc.conf and live) from its
+/// uplink, or, without one, expected to exist already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBridge {
+    /// `bridge0`: `jails.bridge`.
+    pub name: String,
+    /// `em0`: `jails.uplink`, the host's interface on the jails' network.
+    pub uplink: Option<String>,
 }
 
 impl HostState {

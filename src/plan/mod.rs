@@ -188,8 +188,23 @@ impl FileWrite {
     }
 }
 
-/// The plan for one host: `desired` minus `facts`.
-pub fn plan_host(desired: &HostState, facts: &HostFacts) -> HostPlan {
+/// A host the plan refuses to touch: nothing on it would work, so nothing on
+/// it changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The jails' bridge does not exist and haelk is not told how to make it.
+    #[error(
+        "host {host} has no interface {bridge} (jails.bridge), which its jails' epairs join, \
+         and no jails.uplink to create it from: set jails.uplink (in defaults.jails or the \
+         host's jail_defaults) to the host's interface on the jails' network, e.g. em0, \
+         or create {bridge} in the host's rc.conf"
+    )]
+    NoBridge { host: String, bridge: String },
+}
+
+/// The plan for one host: `desired` minus `facts`. Refused, before any step,
+/// when the host lacks what no step can make ([`PlanError`]).
+pub fn plan_host(desired: &HostState, facts: &HostFacts) -> Result<HostPlan, PlanError> {
     let mut planner = Planner {
         facts,
         steps: Vec::new(),
@@ -198,17 +213,18 @@ pub fn plan_host(desired: &HostState, facts: &HostFacts) -> HostPlan {
     planner.datasets(desired);
     planner.loader_conf(desired);
     planner.rc_conf(desired);
+    planner.bridge(desired)?;
     let jails = desired
         .jails
         .iter()
         .map(|jail| planner.jail(desired, jail))
         .collect();
-    HostPlan {
+    Ok(HostPlan {
         host: desired.host.clone(),
         prepare: planner.steps,
         jails,
         unchanged: planner.unchanged,
-    }
+    })
 }
 
 struct Planner<'a> {
@@ -272,6 +288,42 @@ impl Planner<'_> {
                 self.command(freebsd::sysrc_set(None, key, value));
             }
         }
+    }
+
+    /// The rc.conf words (`cloned_interfaces+=bridge0`) that are missing.
+    fn rc_conf_words(&mut self, desired: &HostState) {
+        for (key, words) in &desired.rc_conf_words {
+            let current = self.facts.rc_conf.get(key).and_then(Option::as_ref);
+            for word in words {
+                if current.is_some_and(|value| value.split_whitespace().any(|w| w == word)) {
+                    self.unchanged += 1;
+                } else {
+                    self.command(freebsd::sysrc_append(key, word));
+                }
+            }
+        }
+    }
+
+    /// The jails' bridge now: created from its uplink when absent, refused when
+    /// absent with no uplink. Its rc.conf keys make it at boot.
+    fn bridge(&mut self, desired: &HostState) -> Result<(), PlanError> {
+        self.rc_conf_words(desired);
+        let Some(bridge) = &desired.bridge else {
+            return Ok(());
+        };
+        if self.facts.interfaces.contains(&bridge.name) {
+            self.unchanged += 1;
+            return Ok(());
+        }
+        let Some(uplink) = &bridge.uplink else {
+            return Err(PlanError::NoBridge {
+                host: desired.host.to_string(),
+                bridge: bridge.name.clone(),
+            });
+        };
+        self.command(freebsd::ifconfig_create(&bridge.name));
+        self.command(freebsd::bridge_add_member(&bridge.name, uplink));
+        Ok(())
     }
 
     /// The host play's part for `jail` (only when it is not running) and its
