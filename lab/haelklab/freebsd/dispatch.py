@@ -10,7 +10,7 @@ COMMANDS = {
     "service": "service:main", "sysrc": "sysrc:main", "pkg": "pkg:main",
     "kldload": "misc:kldload_main", "kldstat": "misc:kldstat_main",
     "ifconfig": "ifconfig:main", "freebsd-version": "misc:freebsd_version_main",
-    "uname": "misc:uname_main", "zfs": "zfs:main",
+    "uname": "misc:uname_main", "zfs": "zfs:main", "route": "route:main",
 }
 
 
