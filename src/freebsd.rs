@@ -68,6 +68,22 @@ pub fn sysrc_set(file: Option<&Path>, key: &str, value: &str) -> String {
     }
 }
 
+/// `sysrc KEY+=WORD`: adds WORD to the host rc.conf list KEY (sysrc adds a
+/// word only once), leaving the list's other words alone.
+pub fn sysrc_append(key: &str, word: &str) -> String {
+    join(["sysrc", &format!("{key}+={word}")])
+}
+
+/// `ifconfig IF create`: a cloned interface (`bridge0`), now.
+pub fn ifconfig_create(interface: &str) -> String {
+    join(["ifconfig", interface, "create"])
+}
+
+/// `ifconfig BRIDGE addm MEMBER up`: MEMBER joins BRIDGE, which comes up.
+pub fn bridge_add_member(bridge: &str, member: &str) -> String {
+    join(["ifconfig", bridge, "addm", member, "up"])
+}
+
 /// `service jail start|stop|restart NAME`.
 pub fn jail_service(action: &str, jail: &str) -> String {
     join(["service", "jail", action, jail])
@@ -95,6 +111,17 @@ pub fn pkg_install(jail: &str, packages: &[String]) -> String {
 /// `service -j JAIL SERVICE ACTION`.
 pub fn jail_service_action(jail: &str, service: &str, action: &str) -> String {
     join(["service", "-j", jail, service, action])
+}
+
+/// Starts SERVICE in JAIL unless `status` says it runs: the jail's `/etc/rc`
+/// starts every enabled service at jail start, and rc.subr answers a second
+/// `start` with "already running? (pid=N)" and exit status 1.
+pub fn jail_service_start_unless_running(jail: &str, service: &str) -> String {
+    format!(
+        "{} >/dev/null 2>&1 || {} >&2",
+        jail_service_action(jail, service, "status"),
+        jail_service_action(jail, service, "start")
+    )
 }
 
 /// A script fragment that writes `file` atomically: the content goes to a
@@ -199,6 +226,15 @@ mod tests {
         );
         assert_eq!(sysrc_set(None, "jail_list", "a b"), "sysrc 'jail_list=a b'");
         assert_eq!(
+            sysrc_append("cloned_interfaces", "bridge0"),
+            "sysrc cloned_interfaces+=bridge0"
+        );
+        assert_eq!(ifconfig_create("bridge0"), "ifconfig bridge0 create");
+        assert_eq!(
+            bridge_add_member("bridge0", "em0"),
+            "ifconfig bridge0 addm em0 up"
+        );
+        assert_eq!(
             jail_service("start", "d12c-elasticsearch"),
             "service jail start d12c-elasticsearch"
         );
@@ -209,6 +245,10 @@ mod tests {
         assert_eq!(
             jail_service_action("j1", "haproxy", "reload"),
             "service -j j1 haproxy reload"
+        );
+        assert_eq!(
+            jail_service_start_unless_running("j 1", "kibana"),
+            "service -j 'j 1' kibana status >/dev/null 2>&1 || service -j 'j 1' kibana start >&2"
         );
         assert_eq!(
             extract_base(
@@ -228,6 +268,7 @@ mod tests {
             content: content.into(),
             on_change: OnChange::Reload,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         }
     }
 
@@ -287,6 +328,7 @@ mod tests {
             content: content.into(),
             on_change: OnChange::Nothing,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         };
         let script = write_file_atomically(&target, root);
         let status = std::process::Command::new("/bin/sh")

@@ -29,16 +29,18 @@ pub enum TemplateName {
     HaproxyConf,
     JailConf,
     JailRcConf,
+    ResolvConf,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 6] = [
+    pub const ALL: [TemplateName; 7] = [
         TemplateName::ElasticsearchYml,
         TemplateName::HeapOptions,
         TemplateName::KibanaYml,
         TemplateName::HaproxyConf,
         TemplateName::JailConf,
         TemplateName::JailRcConf,
+        TemplateName::ResolvConf,
     ];
 
     /// The file name, in `templates/` and in an override directory.
@@ -50,6 +52,7 @@ impl TemplateName {
             TemplateName::HaproxyConf => "haproxy.conf.tera",
             TemplateName::JailConf => "jail.conf.tera",
             TemplateName::JailRcConf => "rc.conf.tera",
+            TemplateName::ResolvConf => "resolv.conf.tera",
         }
     }
 
@@ -63,6 +66,7 @@ impl TemplateName {
             TemplateName::HaproxyConf => include_str!("../templates/haproxy.conf.tera"),
             TemplateName::JailConf => include_str!("../templates/jail.conf.tera"),
             TemplateName::JailRcConf => include_str!("../templates/rc.conf.tera"),
+            TemplateName::ResolvConf => include_str!("../templates/resolv.conf.tera"),
         }
     }
 }

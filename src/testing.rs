@@ -74,7 +74,7 @@ pub fn converged_facts(host: &HostState) -> HostFacts {
             (j.name.to_string(), facts)
         })
         .collect();
-    let some = |map: &BTreeMap<String, String>| {
+    let some = |map: &BTreeMap<String, String>| -> BTreeMap<String, Option<String>> {
         map.iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect()
@@ -89,7 +89,21 @@ pub fn converged_facts(host: &HostState) -> HostFacts {
         }),
         datasets,
         carp_loaded: true,
-        rc_conf: some(&host.rc_conf),
+        interfaces: host
+            .bridge
+            .iter()
+            .flat_map(|b| [Some(b.name.clone()), b.uplink.clone()])
+            .flatten()
+            .chain(["lo0".to_owned()])
+            .collect(),
+        rc_conf: some(&host.rc_conf)
+            .into_iter()
+            .chain(
+                host.rc_conf_words
+                    .iter()
+                    .map(|(k, words)| (k.clone(), Some(words.join(" ")))),
+            )
+            .collect(),
         loader_conf: some(&host.loader_conf),
         files,
         jails,

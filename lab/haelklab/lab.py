@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from haelklab import paths, basetar, sessions
+from haelklab import paths, basetar, net, sessions
 from haelklab.procs import alive, mount_ns, pids_in_namespaces, proc_ref, stop_namespaces, stop_pids
 
 ZFS_FUSE = "/usr/sbin/zfs-fuse"
@@ -234,11 +234,15 @@ def ensure_sshd(record, host, address):
     entry = record["hosts"][host]
     if alive(entry.get("sshd")):
         return
+    try:
+        net.fresh_host(record, save_record, host, address)
+    except net.NetError as e:
+        raise LabError(str(e)) from None
     config = prepare_host_dir(host, address)
     run(["/usr/sbin/sshd", "-t", "-f", config])
     log = open(os.path.join(host_dir(host), "sshd.stdio.log"), "ab")
     proc = subprocess.Popen(
-        ["unshare", "-m", "-u", "--propagation", "slave", paths.PYTHON,
+        ["nsenter", f"--net={net.netns_path(host)}", "unshare", "-m", "-u", "--propagation", "slave", paths.PYTHON,
          os.path.join(paths.LABDIR, "haelklab", "hostinit.py"), host_dir(host), config],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     entry["sshd"] = proc_ref(proc.pid)
@@ -255,9 +259,61 @@ def ensure_sshd(record, host, address):
         if listening(address):
             entry["sshd"] = proc_ref(proc.pid)  # start time of the exec'd sshd is unchanged
             save_record(record)
+            boot(host, entry)
             return
         time.sleep(0.1)
     raise LabError(f"sshd for {host} did not listen on {address}:22 within 10 s")
+
+
+def in_host(entry, *argv, timeout=300):
+    """Run ARGV inside the host's namespaces (mount, UTS, network of its sshd)."""
+    return run(["nsenter", "-t", str(entry["sshd"]["pid"]), "-m", "-u", "-n",
+                "env", f"PATH={paths.SESSION_PATH}", *argv], check=False, timeout=timeout)
+
+
+def boot(host, entry):
+    """The host's rc after a (re)start: rc.conf network, then its jails (hostboot.py)."""
+    result = in_host(entry, paths.PYTHON,
+                     os.path.join(paths.LABDIR, "haelklab", "freebsd", "hostboot.py"), "boot")
+    with open(os.path.join(host_dir(host), "boot.log"), "a") as f:
+        f.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        print(f"labctl: {host}: boot: {(result.stderr or result.stdout).strip()}",
+              file=sys.stderr)
+
+
+def reboot(host):
+    """`labctl reboot HOST`: every jail stopped as `service jail stop` would, every
+    process of the host stopped, then the host boots again: a fresh network
+    namespace (cloned interfaces gone, em0 with its address), sshd, rc.conf's network
+    and jails. ZFS and files stay."""
+    record = load_record()
+    entry = host_entry(record, host)
+    if alive(entry.get("sshd")):
+        result = in_host(entry, paths.PYTHON,
+                         os.path.join(paths.LABDIR, "haelklab", "freebsd", "hostboot.py"),
+                         "shutdown")
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+    namespaces = set()
+    for ref in (entry.get("sshd"), entry.get("holder")):
+        if alive(ref):
+            namespaces.add(mount_ns(ref["pid"]))
+    try:
+        with open(os.path.join(host_dir(host), "run", "namespaces")) as f:
+            namespaces.update(line.strip() for line in f if line.strip())
+    except FileNotFoundError:
+        pass
+    namespaces.discard(mount_ns(os.getpid()))
+    namespaces.discard(None)
+    stop_namespaces(namespaces)
+    for ref in (entry.get("sshd"), entry.get("holder")):
+        if alive(ref):
+            stop_pids([ref["pid"]])
+    entry.pop("holder", None)
+    save_record(record)
+    ensure_sshd(record, host, entry["address"])
+    print(f"{host}: rebooted")
 
 
 def write_known_hosts(hosts):
@@ -298,6 +354,10 @@ def up(inventory):
     install_standins()
     basetar.ensure(paths.BASE_TXZ)
     ensure_zfs_fuse(record)
+    try:
+        net.ensure_switch(record, save_record)
+    except net.NetError as e:
+        raise LabError(str(e)) from None
     for host, address, pool in hosts:
         record["hosts"].setdefault(host, {"address": address})
         record["hosts"][host]["address"] = address
@@ -312,7 +372,8 @@ def up(inventory):
 # ------------------------------------------------------------------ down ---
 
 def listening(address):
-    return run(["bash", "-c", f"exec 3<>/dev/tcp/{address}/22"], check=False).returncode == 0
+    return run(["timeout", "2", "bash", "-c", f"exec 3<>/dev/tcp/{address}/22"],
+               check=False).returncode == 0
 
 
 def host_entry(record, host):
@@ -336,7 +397,7 @@ def stop_sshd(host):
     namespace = mount_ns(pid)
     if not alive(entry.get("holder")):
         holder = subprocess.Popen(
-            ["nsenter", "-t", str(pid), "-m", "-u", "sleep", "infinity"],
+            ["nsenter", "-t", str(pid), "-m", "-u", "-n", "sleep", "infinity"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         deadline = time.time() + 5
@@ -369,7 +430,7 @@ def start_sshd(host):
     config = os.path.join(hdir, "sshd_config")
     log = open(os.path.join(hdir, "sshd.stdio.log"), "ab")
     proc = subprocess.Popen(
-        ["nsenter", "-t", str(holder["pid"]), "-m", "-u", "/usr/sbin/sshd", "-D", "-f", config,
+        ["nsenter", "-t", str(holder["pid"]), "-m", "-u", "-n", "/usr/sbin/sshd", "-D", "-f", config,
          "-E", os.path.join(hdir, "sshd.log")],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     entry["sshd"] = proc_ref(proc.pid)
@@ -435,6 +496,7 @@ def down():
                     problems.append(f"zpool destroy {pool}: {result.stderr.strip()}")
     if alive(record.get("zfs_fuse")):
         stop_pids([record["zfs_fuse"]["pid"]], timeout=20)
+    problems += net.down(record)
     survivors = [str(r["pid"]) for r in started if alive(r)]
     if survivors:
         problems.append(f"processes the lab started still run: {' '.join(survivors)}")

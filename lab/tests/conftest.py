@@ -10,7 +10,9 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from haelklab import paths  # noqa: E402
 
-HOSTS = {"lab1": "127.0.10.1", "lab2": "127.0.10.2", "lab3": "127.0.10.3"}
+HOSTS = {"lab1": "198.51.100.101", "lab2": "198.51.100.102", "lab3": "198.51.100.103",
+         "lab4": "198.51.100.104"}
+GATEWAY = "198.51.100.1"
 SSH = ["ssh", "-i", paths.CLIENT_KEY, "-o", f"UserKnownHostsFile={paths.KNOWN_HOSTS}",
        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
 
@@ -40,6 +42,38 @@ def make_jail(host, name, conf_body=None, start=True):
     write(host, f"/etc/jail.conf.d/{name}.conf", f"{name} {{\n  {body.replace('HOST', host)}}}\n")
     if start:
         ssh(host, f"sysrc jail_enable=YES >/dev/null && service jail start {name}", check=True)
+    return root
+
+
+def ensure_bridge(host):
+    """bridge0 with em0 on it, as a host's rc.conf (cloned_interfaces) would make it."""
+    ssh(host, "ifconfig bridge0 >/dev/null 2>&1 || "
+              "{ ifconfig bridge0 create >/dev/null && ifconfig bridge0 addm em0 up; }", check=True)
+
+
+def vnet_body(epair):
+    """A VNET jail's jail.conf body on bridge0 through epairN, as haelk writes it."""
+    return ('path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  host.hostname = "$name";\n'
+            f'  vnet;\n  vnet.interface = "epair{epair}b";\n'
+            f'  exec.prestart = "/sbin/ifconfig epair{epair} create up";\n'
+            f'  exec.prestart += "/sbin/ifconfig bridge0 addm epair{epair}a up";\n'
+            f'  exec.poststop = "/sbin/ifconfig epair{epair}a destroy";\n'
+            '  exec.start = "/bin/sh /etc/rc";\n  mount.devfs;\n')
+
+
+def make_vnet_jail(host, name, epair, ip, rc_extra="", start=True, resolver=True):
+    """A VNET jail on the host's bridge0 with IP/24 on vnet0 and the lab gateway as its
+    default router (its rc.conf), and a resolv.conf (pkg -j needs one)."""
+    ensure_bridge(host)
+    root = make_jail(host, name, conf_body=vnet_body(epair), start=False)
+    write(host, f"{root}/etc/rc.conf",
+          f'ifconfig_epair{epair}b_name="vnet0"\nifconfig_vnet0="inet {ip}/24"\n'
+          f'defaultrouter="{GATEWAY}"\n{rc_extra}')
+    if resolver:
+        write(host, f"{root}/etc/resolv.conf", f"nameserver {GATEWAY}\n")
+    if start:
+        ssh(host, f"kldload -n carp && sysrc jail_enable=YES >/dev/null && "
+                  f"service jail start {name}", check=True)
     return root
 
 

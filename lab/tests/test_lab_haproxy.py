@@ -1,29 +1,48 @@
-"""haproxy is real: Debian's haproxy in jail namespaces; a VIP shared by two hosts."""
+"""haproxy is real: Debian's haproxy in VNET jails on the lab network; a CARP VIP that
+two hosts' haproxies front, answered by the master only and moving with it."""
+import time
 import urllib.request
 
-from conftest import make_jail, ssh, write
+from conftest import make_vnet_jail, ssh, write
 
-VIP = "127.0.30.99"
+# The jails' own addresses (lab1 .151, lab2 .152, lab3 .153) and a CARP VIP.
+JAIL_IP = {"lab1": "198.51.100.151", "lab2": "198.51.100.152", "lab3": "198.51.100.153"}
+CARP_VIP = "198.51.100.99"
 PORT = 18080
 
 
-def haproxy_conf(answer):
+def haproxy_conf(answer, address="*"):
     return (f"global\n  stats socket /var/run/haproxy.sock mode 600 level admin\n"
             f"defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n"
-            f"  timeout server 5s\nfrontend vip\n  bind {VIP}:{PORT}\n"
+            f"  timeout server 5s\nfrontend vip\n  bind {address}:{PORT}\n"
             f"  http-request return status 200 content-type text/plain string {answer}\n")
 
 
-def haproxy_jail(host, name):
-    root = make_jail(host, name)
+def haproxy_jail(host, name, rc_extra="", address="*"):
+    root = make_vnet_jail(host, name, 51, JAIL_IP[host], rc_extra=rc_extra)
     ssh(host, f"pkg -j {name} install -y haproxy && sysrc -j {name} haproxy_enable=YES", check=True)
-    write(host, f"{root}/usr/local/etc/haproxy.conf", haproxy_conf(host))
+    write(host, f"{root}/usr/local/etc/haproxy.conf", haproxy_conf(host, address))
     return root
 
 
-def get():
-    with urllib.request.urlopen(f"http://{VIP}:{PORT}/", timeout=5) as response:
+def get(address=None, host="lab1"):
+    address = address or JAIL_IP[host]
+    with urllib.request.urlopen(f"http://{address}:{PORT}/", timeout=3) as response:
         return response.read().decode()
+
+
+def carp_states(host, name):
+    out = ssh(host, f"jexec {name} ifconfig vnet0", check=True).stdout
+    return [line.split()[1] for line in out.splitlines() if line.strip().startswith("carp:")]
+
+
+def wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return predicate()
 
 
 def test_configtest_rejects_a_broken_config(jail_name):
@@ -52,30 +71,45 @@ def test_haproxy_config_is_honoured(jail_name):
         ssh("lab1", f"service -j {name} haproxy stop")
 
 
-def test_two_hosts_share_a_vip_and_one_survives_the_other(jail_name):
+def test_a_carp_vip_is_answered_by_the_master_only_and_moves_when_its_jail_stops(jail_name):
     first, second = jail_name("lab1", "hp"), jail_name("lab2", "hp")
-    haproxy_jail("lab1", first)
-    haproxy_jail("lab2", second)
+    alias = 'ifconfig_vnet0_alias0="inet vhid 9 advskew {} pass labvip alias %s/32"\n' % CARP_VIP
+    haproxy_jail("lab1", first, alias.format(0), CARP_VIP)
+    haproxy_jail("lab2", second, alias.format(100), CARP_VIP)
+    # Both bind the VIP (the backup too: FreeBSD has it configured on every member).
     ssh("lab1", f"service -j {first} haproxy start", check=True)
+    ssh("lab2", f"service -j {second} haproxy start", check=True)
     try:
-        ssh("lab2", f"service -j {second} haproxy start", check=True)
-        answers = {get() for _ in range(20)}
-        assert answers <= {"lab1", "lab2"} and answers
-        ssh("lab1", f"service -j {first} haproxy stop", check=True)
-        assert {get() for _ in range(10)} == {"lab2"}
+        assert wait_for(lambda: sorted(carp_states("lab1", first) + carp_states("lab2", second))
+                        == ["BACKUP", "MASTER"], 15)
+        master = "lab1" if carp_states("lab1", first) == ["MASTER"] else "lab2"
+        assert {get(CARP_VIP) for _ in range(10)} == {master}
+        # Only the master holds the address in its kernel.
+        held = [h for h, n in (("lab1", first), ("lab2", second))
+                if CARP_VIP in ssh(h, f"jexec {n} ip -4 addr show dev vnet0", check=True).stdout]
+        assert held == [master]
+        ssh(master, f"service jail stop {first if master == 'lab1' else second}", check=True)
+        other = "lab2" if master == "lab1" else "lab1"
+
+        def answered_by_other():
+            try:
+                return get(CARP_VIP) == other
+            except OSError:
+                return False
+        assert wait_for(answered_by_other, 15)
     finally:
-        ssh("lab1", f"service -j {first} haproxy onestop")
-        ssh("lab2", f"service -j {second} haproxy onestop")
+        ssh("lab1", f"jls -j {first} >/dev/null 2>&1 && service -j {first} haproxy onestop")
+        ssh("lab2", f"jls -j {second} >/dev/null 2>&1 && service -j {second} haproxy onestop")
 
 
 def test_stopping_the_jail_stops_its_haproxy(jail_name):
     name = jail_name("lab3", "hp")
     haproxy_jail("lab3", name)
     ssh("lab3", f"service -j {name} haproxy start", check=True)
-    assert get() == "lab3"
+    assert get(host="lab3") == "lab3"
     ssh("lab3", f"service jail stop {name}", check=True)
     try:
-        get()
+        get(host="lab3")
         raise AssertionError("haproxy still answers after its jail stopped")
     except OSError:
         pass

@@ -1,9 +1,11 @@
 """Jails: jail.conf parsed strictly, jls/jexec, jexec sees the jail's own files."""
 import json
 
+import time
+
 import pytest
 
-from conftest import jail_root, make_jail, paths, ssh, write
+from conftest import ensure_bridge, jail_root, make_jail, paths, ssh, write
 
 
 def test_start_a_jail_list_it_and_jexec_sees_its_files(jail_name):
@@ -87,21 +89,30 @@ def test_block_name_must_match_the_jail(jail_name):
 
 def test_vnet_jail_with_epair_and_carp(jail_name):
     name = jail_name("lab1")
+    ensure_bridge("lab1")
     root = make_jail("lab1", name, start=False, conf_body=(
         'path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  vnet;\n  vnet.interface = "epair7b";\n'
-        '  exec.prestart = "ifconfig epair7 create";\n'
+        '  exec.prestart = "ifconfig epair7 create up";\n'
         '  exec.prestart += "ifconfig bridge0 addm epair7a up";\n'
         '  exec.poststop = "ifconfig epair7a destroy";\n'
         '  exec.start = "/bin/sh /etc/rc";\n'))
     write("lab1", f"{root}/etc/rc.conf",
-          'ifconfig_epair7b_name="vnet0"\nifconfig_vnet0="inet 127.0.20.77/24"\n'
-          'ifconfig_vnet0_alias0="inet vhid 7 advskew 100 pass x alias 127.0.30.77/32"\n')
+          'ifconfig_epair7b_name="vnet0"\nifconfig_vnet0="inet 198.51.100.177/24"\n'
+          'ifconfig_vnet0_alias0="inet vhid 7 advskew 100 pass x alias 198.51.100.77/32"\n')
     ssh("lab1", f"kldload -n carp; sysrc jail_enable=YES; service jail start {name}", check=True)
     out = ssh("lab1", f"jexec {name} ifconfig vnet0", check=True).stdout
-    assert "carp: BACKUP vhid 7" in out and "127.0.20.77" in out
-    ssh("lab1", f"jexec {name} ifconfig vnet0 vhid 7 state master", check=True)
-    assert "carp: MASTER vhid 7" in ssh("lab1", f"jexec {name} ifconfig vnet0").stdout
+    assert "inet 198.51.100.177 netmask 0xffffff00" in out
+    assert "inet 198.51.100.77 netmask 0xffffffff vhid 7" in out and "carp: " in out
+    # Alone on the network, it becomes master (ucarp) after three missed adverts.
+    deadline = time.monotonic() + 10
+    while "carp: MASTER vhid 7" not in out and time.monotonic() < deadline:
+        time.sleep(0.25)
+        out = ssh("lab1", f"jexec {name} ifconfig vnet0").stdout
+    assert "carp: MASTER vhid 7 advbase 1 advskew 100" in out
+    ssh("lab1", f"jexec {name} ifconfig vnet0 vhid 7 state backup", check=True)
+    assert "carp: BACKUP vhid 7" in ssh("lab1", f"jexec {name} ifconfig vnet0").stdout
     assert "member: epair7a" in ssh("lab1", "ifconfig bridge0").stdout
+    assert "epair7b" not in ssh("lab1", "ifconfig -l").stdout  # it is in the jail
     ssh("lab1", f"service jail stop {name}", check=True)
     assert "epair7" not in ssh("lab1", "ifconfig -l").stdout
 

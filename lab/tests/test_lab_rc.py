@@ -4,7 +4,7 @@ order - and `jail -r` its exec.stop (/etc/rc.shutdown), which stops them in reve
 import random
 import re
 
-from conftest import make_jail, ssh, write
+from conftest import GATEWAY, ensure_bridge, make_jail, ssh, write
 
 VNET_CONF = ('path = "/var/tmp/haelk-lab/mnt/HOST/$name";\n  host.hostname = "$name";\n'
              '  vnet;\n  vnet.interface = "epair{n}b";\n'
@@ -28,21 +28,22 @@ def stack_jail(jail_name, enable):
     configured; rc.conf enables those in ENABLE. Returns (name, root, ips)."""
     name = jail_name("lab1", "rc")
     n = random.randint(100, 199)
-    ip = f"127.0.22.{n}"
+    ip = f"198.51.100.{200 + n % 50}"
+    ensure_bridge("lab1")
     root = make_jail("lab1", name)  # started once (no rc yet) to install the packages
     ssh("lab1", f"pkg -j {name} install -y elasticsearch8 kibana8 haproxy && jail -r {name}",
         check=True)
     write("lab1", f"/etc/jail.conf.d/{name}.conf",
           f"{name} {{\n  {VNET_CONF.replace('{n}', str(n)).replace('HOST', 'lab1')}}}\n")
-    es_ip, kb_ip, hap_ip = ip, f"127.0.23.{n}", f"127.0.24.{n}"
+    es_ip = kb_ip = hap_ip = ip
     write("lab1", f"{root}/usr/local/etc/elasticsearch/elasticsearch.yml", es_yml(name, es_ip))
     write("lab1", f"{root}/usr/local/etc/kibana/kibana.yml",
           f"server.host: {kb_ip}\nserver.name: {name}\nelasticsearch.hosts: [\"http://{es_ip}:9200\"]\n")
     write("lab1", f"{root}/usr/local/etc/haproxy.conf",
           f"defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
-          f"listen kb\n  bind {hap_ip}:5601\n  server kb1 {kb_ip}:5601\n")
+          f"listen kb\n  bind {hap_ip}:5602\n  server kb1 {kb_ip}:5601\n")
     rc = (f'ifconfig_epair{n}b_name="vnet0"\nifconfig_vnet0="inet {ip}/24"\n'
-          f'defaultrouter="127.0.22.1"\n')
+          f'defaultrouter="{GATEWAY}"\n')
     rc += "".join(f'{svc}_enable="YES"\n' for svc in enable)
     write("lab1", f"{root}/etc/rc.conf", rc)
     return name, root
@@ -63,7 +64,7 @@ def test_jail_start_runs_rc_network_then_enabled_services_and_rc_shutdown_stops_
         # The network from the jail's rc.conf, through ifconfig and route.
         out = ssh("lab1", f"jexec {name} ifconfig vnet0; jexec {name} route -n get default",
                   check=True).stdout
-        assert "flags=8843<UP" in out and "inet 127.0.22." in out and "gateway: 127.0.22.1" in out
+        assert "<UP," in out and f"inet 198.51.100." in out and f"gateway: {GATEWAY}" in out
         # Every enabled installed service runs, from the ports' pidfiles.
         for svc in ("elasticsearch", "kibana", "haproxy"):
             assert status(name, svc).returncode == 0, svc
@@ -132,7 +133,7 @@ def test_rc_needs_the_jails_etc_rc(jail_name):
 def test_route_refuses_a_gateway_off_the_jails_networks(jail_name):
     name, root = stack_jail(jail_name, [])
     try:
-        ssh("lab1", f"sed -i 's/^defaultrouter=.*/defaultrouter=\"192.0.2.1\"/' {root}/etc/rc.conf",
+        ssh("lab1", f"sed -i 's/^defaultrouter=.*/defaultrouter=\"203.0.113.1\"/' {root}/etc/rc.conf",
             check=True)
         ssh("lab1", f"service jail start {name}", check=True, timeout=120)
         assert "Network is unreachable" in console(name)

@@ -1,11 +1,10 @@
 """The Elasticsearch and Kibana stand-ins started the FreeBSD way, inside lab jails:
 `service -j JAIL NAME start` as the service user, on the config in the jail's dataset."""
 import json
-import random
 import time
 import urllib.request
 
-from conftest import make_jail, ssh, write
+from conftest import make_vnet_jail, ssh, write
 
 
 def es_yml(name, ip, extra=""):
@@ -18,8 +17,8 @@ def es_yml(name, ip, extra=""):
 
 def es_jail(jail_name, extra=""):
     name = jail_name("lab1", "es")
-    root = make_jail("lab1", name)
-    ip = f"127.0.21.{random.randint(2, 250)}"
+    ip = "198.51.100.181"
+    root = make_vnet_jail("lab1", name, 81, ip)
     ssh("lab1", f"pkg -j {name} install -y elasticsearch8 && sysrc -j {name} elasticsearch_enable=YES",
         check=True)
     write("lab1", f"{root}/usr/local/etc/elasticsearch/elasticsearch.yml", es_yml(name, ip, extra))

@@ -6,8 +6,10 @@ import subprocess
 import time
 import urllib.request
 
-from conftest import HOSTS, SSH, make_jail, paths, ssh, write
+from conftest import HOSTS, SSH, make_vnet_jail, paths, ssh, write
 from haelklab.sessions import Proc, session_processes
+
+JAIL_IP = "198.51.100.163"
 
 LABCTL = os.path.join(paths.LABDIR, "labctl")
 SSHD = "/usr/sbin/sshd"
@@ -38,7 +40,7 @@ def test_session_tree_keeps_daemons_and_unrelated_processes():
 def haproxy_conf(port):
     return (f"global\n  stats socket /var/run/haproxy.sock mode 600 level admin\n"
             f"defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n"
-            f"  timeout server 5s\nfrontend f\n  bind 127.0.30.77:{port}\n"
+            f"  timeout server 5s\nfrontend f\n  bind *:{port}\n"
             f"  http-request return status 200 content-type text/plain string alive\n")
 
 
@@ -64,7 +66,7 @@ def session_id(pid):
 def test_kill_sessions_cuts_connections_and_keeps_the_host(jail_name):
     host = "lab3"
     name = jail_name(host, "ks")
-    root = make_jail(host, name)
+    root = make_vnet_jail(host, name, 61, JAIL_IP)
     ssh(host, f"pkg -j {name} install -y haproxy && sysrc -j {name} haproxy_enable=YES", check=True)
     write(host, f"{root}/usr/local/etc/haproxy.conf", haproxy_conf(18181))
     ssh(host, f"service -j {name} haproxy start", check=True)
@@ -93,7 +95,7 @@ def test_kill_sessions_cuts_connections_and_keeps_the_host(jail_name):
         # Not a reboot: same listener, the jail and its haproxy are still there.
         assert sshd_listener(host) == listener and running(listener)
         assert ssh(host, f"jls -j {name} name", check=True).stdout.strip() == name
-        with urllib.request.urlopen("http://127.0.30.77:18181/", timeout=5) as response:
+        with urllib.request.urlopen(f"http://{JAIL_IP}:18181/", timeout=5) as response:
             assert response.read() == b"alive"
         assert "is running" in ssh(host, f"service -j {name} haproxy status", check=True).stdout
         # Nothing left to kill the second time.

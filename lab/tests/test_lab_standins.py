@@ -105,7 +105,7 @@ def test_service_j_refuses_a_stopped_jail(jail_name):
 
 
 def test_ifconfig_rejects_forms_it_does_not_know():
-    result = ssh("lab2", "ifconfig bridge0 frobnicate")
+    result = ssh("lab2", "ifconfig em0 frobnicate")
     assert result.returncode == 1 and "bad value" in result.stderr
     result = ssh("lab2", "ifconfig nosuch0 up")
     assert result.returncode == 1 and "does not exist" in result.stderr

@@ -25,7 +25,11 @@ struct World {
 impl World {
     /// The lab inventory and a playbook of `plays` (YAML list items).
     fn new(plays: &str, forks: Option<usize>) -> Self {
-        let inventory = crate::testing::lab();
+        Self::with_inventory(crate::testing::lab(), plays, forks)
+    }
+
+    /// As [`World::new`], with `inventory` instead of the lab's.
+    fn with_inventory(inventory: Inventory, plays: &str, forks: Option<usize>) -> Self {
         let playbook = Playbook::parse(&format!("plays:\n{plays}"), Path::new("test.yaml"))
             .expect("a valid playbook");
         let rendered = Rendered::new(&inventory, None).expect("the lab renders");
@@ -295,4 +299,44 @@ async fn the_engine_finds_an_elasticsearch_node_with_locate_skipping_the_one_it_
         Some("u-1"),
         "the answer that located the node says whether the cluster formed"
     );
+}
+
+#[tokio::test]
+async fn a_host_whose_bridge_is_missing_without_an_uplink_is_refused_before_any_change() {
+    let mut inventory = crate::testing::lab();
+    for host in &mut inventory.hosts {
+        if host.name.as_str() == "lab3" {
+            host.jail_defaults.uplink = None;
+        }
+    }
+    let world = World::with_inventory(inventory, HOSTS_PLAY, None);
+    let mut engine = world.engine(|host| ScriptedRemote::new(host.name.as_str()), one_step);
+    let desired = world.rendered.state(crate::desired::ClusterPhase::Formed);
+    for run in &mut engine.hosts {
+        let state = desired
+            .hosts
+            .iter()
+            .find(|h| h.host == run.host.name)
+            .expect("desired");
+        let mut facts = crate::testing::converged_facts(state);
+        if run.name() == "lab3" {
+            facts.interfaces.remove("bridge0");
+        }
+        run.facts = Some(facts);
+        run.plan = None;
+    }
+    engine.make_plans();
+    for run in &engine.hosts {
+        if run.name() == "lab3" {
+            assert!(run.plan.is_none(), "lab3 is refused, not planned");
+            let error = run.error.as_deref().expect("lab3 failed");
+            for part in ["host lab3", "bridge0", "jails.uplink"] {
+                assert!(error.contains(part), "{error}");
+            }
+        } else {
+            assert!(run.error.is_none(), "{}: {:?}", run.name(), run.error);
+            assert!(run.plan.as_ref().is_some_and(HostPlan::is_empty));
+        }
+        assert!(run.remote.as_ref().expect("connected").ran().is_empty());
+    }
 }

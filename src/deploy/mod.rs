@@ -389,7 +389,10 @@ impl<'a, R: Remote> Engine<'a, R> {
             ) else {
                 continue;
             };
-            run.plan = Some(plan::plan_host(state, facts));
+            match plan::plan_host(state, facts) {
+                Ok(plan) => run.plan = Some(plan),
+                Err(refused) => run.error = Some(refused.to_string()),
+            }
         }
     }
 

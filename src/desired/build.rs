@@ -10,7 +10,8 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use super::{
-    ClusterPhase, Dataset, DesiredState, HostState, JailState, ManagedFile, OnChange, carp, epair,
+    ClusterPhase, Dataset, DesiredState, HostBridge, HostState, JailState, ManagedFile, OnChange,
+    carp, epair,
 };
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::secret::Secrets;
@@ -20,6 +21,8 @@ use crate::templates::{TemplateName, Templates};
 const ELASTICSEARCH_CONFIG_DIR: &str = "/usr/local/etc/elasticsearch";
 const KIBANA_YML: &str = "/usr/local/etc/kibana/kibana.yml";
 const HAPROXY_CONF: &str = "/usr/local/etc/haproxy.conf";
+/// The resolver configuration, on the host and in every jail.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// `elasticsearch.yml` keys for which haelk writes a default (`false`, with the
 /// reason, in the template) unless the inventory's settings decide them. Keys
@@ -110,12 +113,27 @@ impl Builder<'_> {
             .into_iter()
             .map(|j| j.name.as_str())
             .collect();
-        let rc_conf = BTreeMap::from([
+        let mut rc_conf = BTreeMap::from([
             ("jail_enable".to_owned(), "YES".to_owned()),
             // rc.d/jail finds /etc/jail.conf.d/NAME.conf only for the jails it is
             // told about, and starts them in this order.
             ("jail_list".to_owned(), jail_list.join(" ")),
         ]);
+        let mut rc_conf_words = BTreeMap::new();
+        let bridge = (!host.jails.is_empty()).then(|| HostBridge {
+            name: host.jail_defaults.bridge.clone(),
+            uplink: host.jail_defaults.uplink.clone(),
+        });
+        if let Some(HostBridge {
+            name,
+            uplink: Some(uplink),
+        }) = &bridge
+        {
+            // rc.d/netif creates the cloned interfaces at boot, then runs
+            // `ifconfig BRIDGE addm UPLINK up` from ifconfig_BRIDGE.
+            rc_conf_words.insert("cloned_interfaces".to_owned(), vec![name.clone()]);
+            rc_conf.insert(format!("ifconfig_{name}"), format!("addm {uplink} up"));
+        }
         let mut loader_conf = BTreeMap::new();
         if host.jails.iter().any(|j| j.role == Role::Haproxy) {
             // CARP runs inside the haproxy jails' VNET stacks; the module is global.
@@ -126,6 +144,8 @@ impl Builder<'_> {
             base: host.jail_defaults.base.clone(),
             datasets,
             rc_conf,
+            rc_conf_words,
+            bridge,
             loader_conf,
             files,
             jails,
@@ -148,6 +168,7 @@ impl Builder<'_> {
             ),
         };
         files.push(self.jail_rc_conf(host, jail, epair, &root)?);
+        files.push(self.resolv_conf(host, jail, &root)?);
         Ok(JailState {
             name: jail.name.clone(),
             role: jail.role,
@@ -215,6 +236,7 @@ impl Builder<'_> {
                 content: self.render(TemplateName::ElasticsearchYml, &context)?,
                 on_change: OnChange::Restart,
                 first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
+                copy_of: None,
             },
             ManagedFile {
                 path: config_dir.join("jvm.options.d/heap.options"),
@@ -230,6 +252,7 @@ impl Builder<'_> {
                 )?,
                 on_change: OnChange::Restart,
                 first_start_only_keys: Vec::new(),
+                copy_of: None,
             },
         ])
     }
@@ -254,6 +277,7 @@ impl Builder<'_> {
             public_base_url,
             elasticsearch_hosts,
             encryption_key: self.secrets.kibana_encryption_key.expose(),
+            data_dir: kibana_data_dir(&cluster.kibana.package),
             settings: settings_list(&cluster.kibana.settings),
         };
         Ok(ManagedFile {
@@ -264,6 +288,7 @@ impl Builder<'_> {
             content: self.render(TemplateName::KibanaYml, &context)?,
             on_change: OnChange::Restart,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         })
     }
 
@@ -304,6 +329,7 @@ impl Builder<'_> {
             content: self.render(TemplateName::HaproxyConf, &context)?,
             on_change: OnChange::Reload,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         })
     }
 
@@ -359,6 +385,34 @@ impl Builder<'_> {
             content: self.render(TemplateName::JailRcConf, &context)?,
             on_change: OnChange::Restart,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
+        })
+    }
+
+    /// The jail's `/etc/resolv.conf`: `pkg -j` and the services resolve names in
+    /// the jail's own network stack. From `jails.nameservers`, or else a copy of
+    /// the host's own file (as bsdinstall does for a new jail).
+    fn resolv_conf(&self, host: &Host, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let nameservers = &host.jail_defaults.nameservers;
+        let (content, copy_of) = if nameservers.is_empty() {
+            (String::new(), Some(PathBuf::from(RESOLV_CONF)))
+        } else {
+            let context = ResolvConf {
+                jail_name: jail.name.as_str(),
+                nameservers: nameservers.clone(),
+            };
+            (self.render(TemplateName::ResolvConf, &context)?, None)
+        };
+        Ok(ManagedFile {
+            path: in_jail(root, RESOLV_CONF),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o644,
+            content,
+            // Read at each lookup: nothing to restart.
+            on_change: OnChange::Nothing,
+            first_start_only_keys: Vec::new(),
+            copy_of,
         })
     }
 
@@ -380,6 +434,7 @@ impl Builder<'_> {
             content: self.render(TemplateName::JailConf, &context)?,
             on_change: OnChange::RestartJail,
             first_start_only_keys: Vec::new(),
+            copy_of: None,
         })
     }
 }
@@ -404,6 +459,13 @@ pub fn client_facing_nodes(inventory: &Inventory, service: Role) -> Vec<&Jail> {
         .filter(|jail| jail.holds_data() || !jail.is_master_eligible())
         .collect();
     if serving.is_empty() { all } else { serving }
+}
+
+/// Kibana's data directory as the kibana port lays it out: `WWWDIR/data`, with
+/// WWWDIR `/usr/local/www/PACKAGE` (textproc/kibana8: `www/kibana8`), created by
+/// the package owned by www, the user Kibana runs as.
+fn kibana_data_dir(package: &str) -> String {
+    format!("/usr/local/www/{package}/data")
 }
 
 /// `path` (absolute inside the jail) as a path on the host.
@@ -464,6 +526,8 @@ struct KibanaYml<'a> {
     public_base_url: String,
     elasticsearch_hosts: Vec<String>,
     encryption_key: &'a str,
+    /// `path.data`: [`kibana_data_dir`].
+    data_dir: String,
     settings: Vec<Setting<'a>>,
 }
 
@@ -506,6 +570,12 @@ struct JailRcConf<'a> {
 }
 
 #[derive(Serialize)]
+struct ResolvConf<'a> {
+    jail_name: &'a str,
+    nameservers: Vec<Ipv4Addr>,
+}
+
+#[derive(Serialize)]
 struct JailConf<'a> {
     name: &'a str,
     role: &'a str,
@@ -545,6 +615,27 @@ mod tests {
             .flat_map(|h| h.all_files())
             .find(|f| f.path == Path::new(path))
             .unwrap_or_else(|| panic!("no file {path}"))
+    }
+
+    #[test]
+    fn kibana_keeps_its_data_and_pidfile_where_the_port_puts_them() {
+        let state = build_example(ClusterPhase::Formed);
+        let yml = file(
+            &state,
+            "/usr/local/jails/8f15-kibana/usr/local/etc/kibana/kibana.yml",
+        );
+        let lines: Vec<&str> = yml.content.lines().collect();
+        assert!(
+            lines.contains(&"path.data: \"/usr/local/www/kibana8/data\""),
+            "{}",
+            yml.content
+        );
+        assert!(
+            lines.contains(&"pid.file: /var/run/kibana/kibana.pid"),
+            "{}",
+            yml.content
+        );
+        assert!(!yml.content.contains("/var/db/kibana"));
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct HostState {
     pub datasets: Vec<Dataset>,
     /// Keys haelk owns in the host's `/etc/rc.conf` (set with `sysrc`).
     pub rc_conf: BTreeMap<String, String>,
+    /// Host rc.conf lists haelk adds a word to and leaves the rest of to the
+    /// operator (`cloned_interfaces`, with `sysrc KEY+=WORD`): key -> words.
+    pub rc_conf_words: BTreeMap<String, Vec<String>>,
+    /// The bridge the jails' epairs join; `None` for a host without jails.
+    pub bridge: Option<HostBridge>,
     /// Keys haelk owns in `/boot/loader.conf` (set with `sysrc -f`).
     pub loader_conf: BTreeMap<String, String>,
     /// Host-side files, e.g. `/etc/jail.conf.d/NAME.conf`.
@@ -51,7 +56,48 @@ pub struct HostState {
     pub jails: Vec<JailState>,
 }
 
+/// The host's bridge: created (persistently in rc.conf and live) from its
+/// uplink, or, without one, expected to exist already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBridge {
+    /// `bridge0`: `jails.bridge`.
+    pub name: String,
+    /// `em0`: `jails.uplink`, the host's interface on the jails' network.
+    pub uplink: Option<String>,
+}
+
 impl HostState {
+    /// The state with every copied file's content taken from its source in
+    /// `files` (the facts' files, by host path); a copy whose source is missing
+    /// on the host is dropped: there is nothing to copy.
+    pub fn with_copies<T>(
+        &self,
+        files: &BTreeMap<PathBuf, T>,
+        content: impl Fn(&T) -> &str,
+    ) -> HostState {
+        let mut state = self.clone();
+        for jail in &mut state.jails {
+            jail.files.retain_mut(|file| match &file.copy_of {
+                None => true,
+                Some(source) => match files.get(source) {
+                    Some(found) => {
+                        file.content = content(found).to_owned();
+                        true
+                    }
+                    None => false,
+                },
+            });
+        }
+        state
+    }
+
+    /// The host files copied into jails ([`ManagedFile::copy_of`]), each once.
+    pub fn copy_sources(&self) -> std::collections::BTreeSet<&std::path::Path> {
+        self.all_files()
+            .filter_map(|file| file.copy_of.as_deref())
+            .collect()
+    }
+
     /// Every file of the host: host-side files, then each jail's.
     pub fn all_files(&self) -> impl Iterator<Item = &ManagedFile> {
         self.files
@@ -93,7 +139,11 @@ pub struct ManagedFile {
     pub group: String,
     pub mode: u32,
     /// The real content (may hold secrets: show it only through `Secrets::mask`).
+    /// Empty for a copy ([`copy_of`](Self::copy_of)) until [`HostState::with_copies`].
     pub content: String,
+    /// A file on the host whose content this one copies (the jail's
+    /// `/etc/resolv.conf` from the host's); the facts read it, so the plan is pure.
+    pub copy_of: Option<PathBuf>,
     /// What a change to this file asks of the services that read it.
     pub on_change: OnChange,
     /// Top-level keys the service reads only at its very first start
@@ -189,6 +239,7 @@ mod tests {
             content: content.into(),
             on_change: OnChange::Restart,
             first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
+            copy_of: None,
         }
     }
 

@@ -12,8 +12,9 @@
 //! key: on FreeBSD every process costs little, but a host runs dozens of them.
 //!
 //! ```text
-//! haelk-facts 2                            the format and its version
+//! haelk-facts 3                            the format and its version
 //! version  14.3-RELEASE                    freebsd-version
+//! interfaces  em0 lo0 bridge0              ifconfig -l: the host's interfaces
 //! pool     NAME SIZE ALLOC FREE            zpool list -H
 //! dataset  NAME MOUNTPOINT COMPRESSION UUID   zfs list -H; UUID "-" is unset
 //! carp     loaded|absent                   kldstat -q -m carp
@@ -39,7 +40,7 @@ mod tests;
 pub use parse::parse;
 pub use script::script;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::desired::{HostState, OnChange};
@@ -56,7 +57,10 @@ pub struct HostFacts {
     pub datasets: BTreeMap<String, DatasetFacts>,
     /// Whether the `carp` kernel module is loaded now.
     pub carp_loaded: bool,
-    /// Each desired host `/etc/rc.conf` key and its value (`None`: unset).
+    /// The host's network interfaces (`ifconfig -l`).
+    pub interfaces: BTreeSet<String>,
+    /// Each desired host `/etc/rc.conf` key (of `rc_conf` and `rc_conf_words`)
+    /// and its value (`None`: unset).
     pub rc_conf: BTreeMap<String, Option<String>>,
     /// Each desired `/boot/loader.conf` key and its value (`None`: unset).
     pub loader_conf: BTreeMap<String, Option<String>>,

@@ -34,6 +34,9 @@ pub fn parse(host: &HostState, stdout: &str) -> Result<HostFacts, FactsError> {
         let record = Record { number, line, rest };
         match tag {
             "version" => facts.freebsd_version = rest.to_owned(),
+            "interfaces" => {
+                facts.interfaces = rest.split_whitespace().map(str::to_owned).collect();
+            }
             "pool" => facts.pool = Some(record.pool()?),
             "dataset" => {
                 let (name, dataset) = record.dataset()?;
@@ -108,7 +111,7 @@ type Ids = BTreeMap<(String, String, String), u32>;
 /// services of a stopped jail (which the script does not probe) are stopped.
 /// Checks that every desired jail got its record.
 fn complete(host: &HostState, mut facts: HostFacts, ids: &Ids) -> Result<HostFacts, FactsError> {
-    for key in host.rc_conf.keys() {
+    for key in host.rc_conf.keys().chain(host.rc_conf_words.keys()) {
         facts.rc_conf.entry(key.clone()).or_insert(None);
     }
     for key in host.loader_conf.keys() {

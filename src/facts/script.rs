@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desired::{HostState, JailState, ManagedFile, PENDING_MARKER};
+use crate::desired::{HostState, JailState, PENDING_MARKER};
 use crate::shell::{join, quote};
 
 /// The first line of the output: the format and its version.
-pub(super) const HEADER: &str = "haelk-facts\t2";
+pub(super) const HEADER: &str = "haelk-facts\t3";
 /// The last line of the output: anything cut short lacks it.
 pub(super) const TRAILER: &str = "end";
 /// The line closing a file's hex dump.
@@ -27,7 +27,7 @@ pub(super) const END_OF_FILE: &str = "end-file";
 /// Shell functions the per-resource lines call. `ENVIRON` rather than `awk -v`
 /// passes a name to awk, because `-v` would interpret backslashes in it.
 const PRELUDE: &str = r#"# haelk facts: tab-separated records, every probe tolerates absence.
-printf 'haelk-facts\t2\n'
+printf 'haelk-facts\t3\n'
 haelk_ids() { # ROOT USERS GROUPS: the ids those names have in ROOT's user database
 	haelk_root=$1 haelk_users=$2 haelk_groups=$3
 	set --
@@ -95,7 +95,13 @@ pub fn script(host: &HostState) -> String {
         "if kldstat -q -m carp >/dev/null 2>&1; then printf 'carp\\tloaded\\n'; \
          else printf 'carp\\tabsent\\n'; fi\n",
     );
-    push_sysrc(&mut script, "rc", host.rc_conf.keys(), &[]);
+    script.push_str("printf 'interfaces\\t%s\\n' \"$(ifconfig -l 2>/dev/null)\"\n");
+    push_sysrc(
+        &mut script,
+        "rc",
+        host.rc_conf.keys().chain(host.rc_conf_words.keys()),
+        &[],
+    );
     push_sysrc(
         &mut script,
         "loader",
@@ -107,7 +113,10 @@ pub fn script(host: &HostState) -> String {
     }
     push_ids(&mut script, host);
     for file in host.all_files() {
-        push_file(&mut script, file);
+        push_file(&mut script, &file.path);
+    }
+    for source in host.copy_sources() {
+        push_file(&mut script, source);
     }
     let _ = writeln!(script, "printf '{TRAILER}\\n'");
     script
@@ -187,12 +196,8 @@ fn push_jail(script: &mut String, jail: &JailState) {
     let _ = writeln!(script, "{}", join(words));
 }
 
-fn push_file(script: &mut String, file: &ManagedFile) {
-    let _ = writeln!(
-        script,
-        "{}",
-        join(["haelk_file", &file.path.to_string_lossy()])
-    );
+fn push_file(script: &mut String, path: &Path) {
+    let _ = writeln!(script, "{}", join(["haelk_file", &path.to_string_lossy()]));
 }
 
 /// `root` as the prefix the script puts before `/etc/passwd`: the host's root

@@ -1,13 +1,13 @@
 //! Facts: hand-written outputs through [`parse`], and the real script run by the
 //! local shell against a temporary directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::parse::parse_mode;
 use super::*;
-use crate::desired::{Dataset, JailState, ManagedFile, PENDING_MARKER};
+use crate::desired::{Dataset, HostBridge, JailState, ManagedFile, PENDING_MARKER};
 use crate::inventory::{Name, Role};
 use crate::remote::local::LocalRemote;
 
@@ -20,6 +20,7 @@ fn managed(path: impl Into<PathBuf>, owner: &str, group: &str, mode: u32) -> Man
         content: "desired\n".into(),
         on_change: OnChange::Reload,
         first_start_only_keys: Vec::new(),
+        copy_of: None,
     }
 }
 
@@ -43,6 +44,11 @@ fn desired(base: &Path) -> HostState {
             ("jail_enable".into(), "YES".into()),
             ("jail_list".into(), "j1".into()),
         ]),
+        rc_conf_words: BTreeMap::from([("cloned_interfaces".into(), vec!["bridge0".into()])]),
+        bridge: Some(HostBridge {
+            name: "bridge0".into(),
+            uplink: Some("em0".into()),
+        }),
         loader_conf: BTreeMap::from([("carp_load".into(), "YES".into())]),
         files: vec![managed(
             base.join("etc/jail.conf.d/j1.conf"),
@@ -89,7 +95,7 @@ fn file_record(path: &str, ls_mode: &str, uid: u32, gid: u32, content: &[u8]) ->
     )
 }
 
-const FRESH: &str = "haelk-facts\t2
+const FRESH: &str = "haelk-facts\t3
 version\t14.3-RELEASE
 pool\ttank\t1016M\t400K\t1016M
 carp\tabsent
@@ -111,7 +117,12 @@ fn a_fresh_host_has_its_pool_and_nothing_else() {
         }),
         datasets: BTreeMap::new(),
         carp_loaded: false,
-        rc_conf: BTreeMap::from([("jail_enable".into(), None), ("jail_list".into(), None)]),
+        interfaces: BTreeSet::new(),
+        rc_conf: BTreeMap::from([
+            ("cloned_interfaces".into(), None),
+            ("jail_enable".into(), None),
+            ("jail_list".into(), None),
+        ]),
         loader_conf: BTreeMap::from([("carp_load".into(), None)]),
         files: BTreeMap::new(),
         jails: BTreeMap::from([(
@@ -129,14 +140,16 @@ fn a_fresh_host_has_its_pool_and_nothing_else() {
 fn a_deployed_host_reads_back_in_full() {
     let host = desired(Path::new("/"));
     let output = [
-        "haelk-facts\t2\n",
+        "haelk-facts\t3\n",
         "version\t14.3-RELEASE\n",
+        "interfaces\tem0 lo0 bridge0 epair0a\n",
         "pool\ttank\t1016M\t2.1G\t900M\n",
         "dataset\ttank/jails\t/usr/local/jails\tlz4\t-\n",
         "dataset\ttank/jails/j1\t/usr/local/jails/j1\tlz4\t6f1c-uuid\n",
         "carp\tloaded\n",
         "rc\tjail_enable: YES\n",
         "rc\tjail_list: j1\tj2 with\ttabs\n",
+        "rc\tcloned_interfaces: lagg0 bridge0\n",
         "loader\tcarp_load: YES\n",
         "jail\tj1\trunning\tpopulated\n",
         "package\tj1\thaproxy\t2.8.5\n",
@@ -172,6 +185,16 @@ fn a_deployed_host_reads_back_in_full() {
         Some("6f1c-uuid")
     );
     assert!(facts.carp_loaded);
+    assert_eq!(
+        facts.interfaces,
+        ["bridge0", "em0", "epair0a", "lo0"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(
+        facts.rc_conf["cloned_interfaces"].as_deref(),
+        Some("lagg0 bridge0")
+    );
     assert_eq!(facts.rc_conf["jail_enable"].as_deref(), Some("YES"));
     assert_eq!(
         facts.rc_conf["jail_list"].as_deref(),
@@ -292,7 +315,7 @@ fn broken_output_is_an_error_naming_the_line() {
             "cannot read the mode \"bogus\"",
         ),
         (
-            FRESH.replace("haelk-facts\t2", "Welcome!"),
+            FRESH.replace("haelk-facts\t3", "Welcome!"),
             "line 1: not the facts header",
         ),
         (
@@ -342,12 +365,14 @@ fn every_value_in_the_script_is_quoted() {
         "{script}"
     );
     assert!(
-        script.contains("sysrc jail_enable jail_list 'x;reboot' 2>/dev/null | awk"),
+        script
+            .contains("sysrc jail_enable jail_list 'x;reboot' cloned_interfaces 2>/dev/null | awk"),
         "{script}"
     );
     assert!(script.contains("zfs list -H -o name,mountpoint,compression,haelk:cluster-uuid tank/jails tank/jails/j1 2>/dev/null"));
     assert!(script.contains("zpool list -H -o name,size,alloc,free tank 2>/dev/null"));
     assert!(script.contains("sysrc -f /boot/loader.conf carp_load 2>/dev/null | awk"));
+    assert!(script.contains("printf 'interfaces\\t%s\\n' \"$(ifconfig -l 2>/dev/null)\"\n"));
 }
 
 /// The ids files created by this process get.

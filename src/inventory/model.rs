@@ -397,8 +397,14 @@ pub struct JailDefaults {
     /// `base.txz` the jail roots are extracted from (a path on the host).
     pub base: PathBuf,
     pub bridge: String,
+    /// The host's interface on the jails' network (`em0`), which rc.conf adds to
+    /// the bridge; `None`: the bridge must already exist on the host.
+    pub uplink: Option<String>,
     pub netmask: u8,
     pub gateway: Ipv4Addr,
+    /// The jails' resolvers for their `/etc/resolv.conf`; empty: each jail gets a
+    /// copy of its host's `/etc/resolv.conf`.
+    pub nameservers: Vec<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone)]

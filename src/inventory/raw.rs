@@ -146,8 +146,10 @@ pub struct RawJailSettings {
     pub release: Option<Text>,
     pub base: Option<Text>,
     pub bridge: Option<Text>,
+    pub uplink: Option<Text>,
     pub netmask: Option<Integer>,
     pub gateway: Option<Text>,
+    pub nameservers: Option<Spanned<Vec<Text>>>,
 }
 
 #[derive(Debug, Deserialize)]

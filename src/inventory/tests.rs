@@ -134,7 +134,7 @@ fn the_example_inventory_loads() {
     assert_eq!(
         inventory.hosts[2].location,
         Location {
-            line: 56,
+            line: 58,
             column: 3
         }
     );
@@ -1010,6 +1010,20 @@ fn values_that_reach_a_shell_are_checked() {
             16,
             13,
             "jail bridge `bridge0 x` is not allowed",
+        ),
+        (
+            "    gateway: 10.0.0.1",
+            "    gateway: 10.0.0.1\n    uplink: \"em0;reboot\"",
+            16,
+            13,
+            "jail uplink `em0;reboot` is not allowed",
+        ),
+        (
+            "    gateway: 10.0.0.1",
+            "    gateway: 10.0.0.1\n    nameservers: [10.0.0.1, \"$(reboot)\"]",
+            16,
+            29,
+            "jail nameserver `$(reboot)` is not an IPv4 address",
         ),
         (
             "    password_file: secrets/carp.pass",

@@ -17,6 +17,7 @@ use super::model::{
     Zfs,
 };
 use crate::yaml::{Problem, at, location_of, shown, unknown};
+use serde_saphyr::Spanned;
 
 use super::raw::{
     Integer, Keyed, KeyedMap, RawCluster, RawHost, RawInventory, RawJail, RawJailSettings, RawSsh,
@@ -891,6 +892,13 @@ impl Validator<'_> {
             defaults::BRIDGE,
             rules::interface,
         );
+        let uplink = optional(merged(&own.uplink, &default.uplink), |uplink| {
+            self.safe("jail uplink", uplink, rules::interface)
+        });
+        let nameservers = match merged(&own.nameservers, &default.nameservers) {
+            None => Some(Vec::new()),
+            Some(list) => self.nameservers(list),
+        };
         let netmask = merged(&own.netmask, &default.netmask)
             .map_or(Some(defaults::NETMASK), |netmask| {
                 self.integer("jail netmask", netmask, 1, 32)
@@ -907,11 +915,49 @@ impl Validator<'_> {
                 release: release?,
                 base: base?,
                 bridge: bridge?,
+                uplink: uplink?,
                 netmask: netmask?,
                 gateway,
+                nameservers: nameservers?,
             },
             gateway_at,
         ))
+    }
+
+    /// `jails.nameservers`: IPv4 addresses, at least one, each once; at most
+    /// three (resolv.conf(5)'s MAXNS: the resolver ignores the others).
+    fn nameservers(&mut self, list: &Spanned<Vec<Text>>) -> Option<Vec<Ipv4Addr>> {
+        if list.value.is_empty() {
+            self.error(
+                at(list),
+                "jail nameservers is empty: list at least one resolver, or leave the key out \
+                 to copy each host's /etc/resolv.conf",
+            );
+            return None;
+        }
+        if list.value.len() > 3 {
+            self.error(
+                at(list),
+                format!(
+                    "jail nameservers lists {} resolvers; resolv.conf(5) uses at most 3",
+                    list.value.len()
+                ),
+            );
+            return None;
+        }
+        let mut addresses = Vec::new();
+        let mut ok = true;
+        for item in &list.value {
+            match self.ipv4("jail nameserver", item) {
+                Some(address) if addresses.contains(&address) => {
+                    self.error(at(item), format!("nameserver {address} is listed twice"));
+                    ok = false;
+                }
+                Some(address) => addresses.push(address),
+                None => ok = false,
+            }
+        }
+        ok.then_some(addresses)
     }
 
     fn jail(

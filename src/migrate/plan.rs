@@ -241,7 +241,7 @@ mod tests {
             .to_string();
         assert_eq!(
             message,
-            "lab1-kibana's address 127.0.20.12 is not in lab3's jail network 10.9.0.0/24 (gateway 10.9.0.1): it cannot move there"
+            "lab1-kibana's address 198.51.100.112 is not in lab3's jail network 10.9.0.0/24 (gateway 10.9.0.1): it cannot move there"
         );
     }
 

@@ -37,7 +37,7 @@ impl<R: Remote> Mover<'_, R> {
         self.say(format!("starting {} on {name}", migration.jail.name));
         let state = self.target_state;
         let facts = facts::gather(target, state).await?;
-        let plan = plan_host(state, &facts);
+        let plan = plan_host(state, &facts)?;
         if !plan.prepare.is_empty() {
             target
                 .run(&plan.prepare_script())

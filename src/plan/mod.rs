@@ -188,8 +188,24 @@ impl FileWrite {
     }
 }
 
-/// The plan for one host: `desired` minus `facts`.
-pub fn plan_host(desired: &HostState, facts: &HostFacts) -> HostPlan {
+/// A host the plan refuses to touch: nothing on it would work, so nothing on
+/// it changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The jails' bridge does not exist and haelk is not told how to make it.
+    #[error(
+        "host {host} has no interface {bridge} (jails.bridge), which its jails' epairs join, \
+         and no jails.uplink to create it from: set jails.uplink (in defaults.jails or the \
+         host's jail_defaults) to the host's interface on the jails' network, e.g. em0, \
+         or create {bridge} in the host's rc.conf"
+    )]
+    NoBridge { host: String, bridge: String },
+}
+
+/// The plan for one host: `desired` minus `facts`. Refused, before any step,
+/// when the host lacks what no step can make ([`PlanError`]).
+pub fn plan_host(desired: &HostState, facts: &HostFacts) -> Result<HostPlan, PlanError> {
+    let desired = &desired.with_copies(&facts.files, |file| file.content.as_str());
     let mut planner = Planner {
         facts,
         steps: Vec::new(),
@@ -198,17 +214,18 @@ pub fn plan_host(desired: &HostState, facts: &HostFacts) -> HostPlan {
     planner.datasets(desired);
     planner.loader_conf(desired);
     planner.rc_conf(desired);
+    planner.bridge(desired)?;
     let jails = desired
         .jails
         .iter()
         .map(|jail| planner.jail(desired, jail))
         .collect();
-    HostPlan {
+    Ok(HostPlan {
         host: desired.host.clone(),
         prepare: planner.steps,
         jails,
         unchanged: planner.unchanged,
-    }
+    })
 }
 
 struct Planner<'a> {
@@ -274,6 +291,42 @@ impl Planner<'_> {
         }
     }
 
+    /// The rc.conf words (`cloned_interfaces+=bridge0`) that are missing.
+    fn rc_conf_words(&mut self, desired: &HostState) {
+        for (key, words) in &desired.rc_conf_words {
+            let current = self.facts.rc_conf.get(key).and_then(Option::as_ref);
+            for word in words {
+                if current.is_some_and(|value| value.split_whitespace().any(|w| w == word)) {
+                    self.unchanged += 1;
+                } else {
+                    self.command(freebsd::sysrc_append(key, word));
+                }
+            }
+        }
+    }
+
+    /// The jails' bridge now: created from its uplink when absent, refused when
+    /// absent with no uplink. Its rc.conf keys make it at boot.
+    fn bridge(&mut self, desired: &HostState) -> Result<(), PlanError> {
+        self.rc_conf_words(desired);
+        let Some(bridge) = &desired.bridge else {
+            return Ok(());
+        };
+        if self.facts.interfaces.contains(&bridge.name) {
+            self.unchanged += 1;
+            return Ok(());
+        }
+        let Some(uplink) = &bridge.uplink else {
+            return Err(PlanError::NoBridge {
+                host: desired.host.to_string(),
+                bridge: bridge.name.clone(),
+            });
+        };
+        self.command(freebsd::ifconfig_create(&bridge.name));
+        self.command(freebsd::bridge_add_member(&bridge.name, uplink));
+        Ok(())
+    }
+
     /// The host play's part for `jail` (only when it is not running) and its
     /// service play.
     fn jail(&mut self, desired: &HostState, jail: &JailState) -> JailPlan {
@@ -285,19 +338,33 @@ impl Planner<'_> {
             .iter()
             .find(|f| f.path == freebsd::jail_conf_path(jail.name.as_str()));
         let rc_conf = jail.root.join("etc/rc.conf");
-        // Files the jail needs before it starts: its jail.conf and its rc.conf.
+        let resolv_conf = jail.root.join("etc/resolv.conf");
+        // Files the jail needs before it starts (its jail.conf and rc.conf) or
+        // before `pkg -j` runs in it (its resolv.conf).
+        let is_boot_file = |file: &&ManagedFile| file.path == rc_conf || file.path == resolv_conf;
         let boot_files = jail_conf
             .into_iter()
-            .chain(jail.files.iter().filter(|f| f.path == rc_conf));
-        let service_files = jail.files.iter().filter(|f| f.path != rc_conf);
+            .chain(jail.files.iter().filter(is_boot_file));
+        let service_files = jail.files.iter().filter(|file| !is_boot_file(file));
+        let installed = facts.populated
+            && jail
+                .packages
+                .iter()
+                .all(|package| facts.packages.contains_key(package.as_str()));
 
         let mut writes = Vec::new();
         let mut action = ServiceAction::None;
         if facts.running {
             self.unchanged += 1;
-            // Everything waits for the service play, where restarts are gated.
+            // Everything waits for the service play, where restarts are gated,
+            // except the resolver: no service needs restarting for it, and a
+            // `pkg -j` of this host play needs it.
             for file in boot_files.chain(service_files) {
                 if let Some(write) = self.file_write(file, passwd_root(jail, file)) {
+                    if write.file.path == resolv_conf {
+                        self.steps.push(Step::Write(write));
+                        continue;
+                    }
                     action = action.max(service_action(write.on_change()));
                     writes.push(write);
                 }
@@ -312,16 +379,26 @@ impl Planner<'_> {
                     self.steps.push(Step::Write(write));
                 }
             }
+            // Starting the jail runs its /etc/rc, which starts every enabled
+            // service that is installed, with the files in the jail at that
+            // moment: with the packages in place, every file goes in first.
+            // Without them the files wait for `pkg -j` (the jail must run).
+            let mut deferred = Vec::new();
+            for file in service_files {
+                if let Some(write) = self.file_write(file, passwd_root(jail, file)) {
+                    if installed {
+                        self.steps.push(Step::Write(write));
+                    } else {
+                        deferred.push(write);
+                    }
+                }
+            }
             self.command(freebsd::jail_service("start", jail.name.as_str()));
             if facts.pending != OnChange::Nothing {
                 // A fresh start owes nothing more.
                 self.command(freebsd::clear_pending(&jail.root));
             }
-            for file in service_files {
-                if let Some(write) = self.file_write(file, passwd_root(jail, file)) {
-                    writes.push(write);
-                }
-            }
+            writes = deferred;
         }
         self.packages(jail, facts);
 
@@ -333,8 +410,9 @@ impl Planner<'_> {
         if facts.running && services_running {
             self.unchanged += jail.services.len();
         } else if action != ServiceAction::RestartJail {
-            // Not running (or the jail is about to start): start, whatever else
-            // was asked; the new files are read at start.
+            // Not running (or the jail is about to start, and its /etc/rc may
+            // start it): start it unless it runs, whatever else was asked; the
+            // new files are read at start.
             action = ServiceAction::Start;
         }
         JailPlan {

@@ -72,9 +72,14 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
     let configtest = (service == "haproxy").then(|| run("configtest"));
     match plan.action {
         ServiceAction::None => Vec::new(),
+        // The jail's /etc/rc may have started it already, with the files
+        // written before the jail started: rc.subr would refuse a second start.
         ServiceAction::Start => configtest
             .into_iter()
-            .chain([run("start"), service_status_check(jail, service)])
+            .chain([
+                freebsd::jail_service_start_unless_running(jail, service),
+                service_status_check(jail, service),
+            ])
             .collect(),
         ServiceAction::Reload => configtest.into_iter().chain([run("reload")]).collect(),
         ServiceAction::Restart => configtest
@@ -84,11 +89,7 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
         ServiceAction::RestartJail => vec![
             format!("{} >&2", freebsd::jail_service("restart", jail)),
             // The jail's /etc/rc starts its enabled services; start it if it did not.
-            format!(
-                "{} >/dev/null 2>&1 || {}",
-                freebsd::jail_service_action(jail, service, "status"),
-                run("start")
-            ),
+            freebsd::jail_service_start_unless_running(jail, service),
             service_status_check(jail, service),
         ],
     }

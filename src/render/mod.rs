@@ -46,17 +46,17 @@ impl RenderedTree {
     pub fn from_desired(state: &DesiredState, secrets: &Secrets) -> Self {
         let mut files = BTreeMap::new();
         for host in &state.hosts {
-            for file in host.all_files() {
+            // A copy of a host file (the jails' resolv.conf) is known only on the host.
+            for file in host.all_files().filter(|f| f.copy_of.is_none()) {
                 files.insert(
                     tree_path(host, &file.path.display().to_string()),
                     secrets.mask(&file.content),
                 );
             }
             if !host.rc_conf.is_empty() {
-                files.insert(
-                    tree_path(host, "/etc/rc.conf"),
-                    secrets.mask(&owned_keys_file("/etc/rc.conf", &host.rc_conf)),
-                );
+                let mut text = owned_keys_file("/etc/rc.conf", &host.rc_conf);
+                text.push_str(&owned_words(&host.rc_conf_words));
+                files.insert(tree_path(host, "/etc/rc.conf"), secrets.mask(&text));
             }
             if !host.loader_conf.is_empty() {
                 files.insert(
@@ -185,6 +185,21 @@ fn owned_keys_file(path: &str, keys: &BTreeMap<String, String>) -> String {
         text.push('=');
         text.push_str(&crate::shell::double_quote(value));
         text.push('\n');
+    }
+    text
+}
+
+/// The words haelk adds to the operator's rc.conf lists, as `sysrc KEY+=WORD`
+/// arguments (sysrc keeps the list's other words).
+fn owned_words(words: &BTreeMap<String, Vec<String>>) -> String {
+    let mut text = String::new();
+    for (key, words) in words {
+        text.push_str(&format!(
+            "# {key}: haelk adds these words with `sysrc {key}+=WORD`; the rest is the operator's.\n"
+        ));
+        for word in words {
+            text.push_str(&format!("{key}+={}\n", crate::shell::double_quote(word)));
+        }
     }
     text
 }

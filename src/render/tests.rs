@@ -187,8 +187,10 @@ fn host_keys_files_hold_only_haelks_keys() {
     assert_eq!(
         keys,
         [
+            "ifconfig_bridge0=\"addm em0 up\"",
             "jail_enable=\"YES\"",
             "jail_list=\"d12c-elasticsearch 8f15-kibana 11e9-haproxy-kibana 9fbb-haproxy-elasticsearch\"",
+            "cloned_interfaces+=\"bridge0\"",
         ]
     );
     assert!(rc.starts_with("# managed by haelk"));

@@ -351,7 +351,21 @@ impl Builder<'_> {
                 );
             }
         };
-        let plan = state.map(|state| plan::plan_host(state, facts));
+        let plan = match state.map(|state| plan::plan_host(state, facts)) {
+            Some(Ok(plan)) => Some(plan),
+            Some(Err(refused)) => {
+                self.problem(
+                    refused.to_string(),
+                    format!(
+                        "set jails.uplink in {}, then {}",
+                        self.inventory.source.display(),
+                        self.deploy(name)
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
         let problems_before = self.problems.len();
         let mut jails = Vec::new();
         for jail in &host.jails {

@@ -304,7 +304,7 @@ fn an_unreachable_host_is_a_row_and_the_others_are_still_reported() {
     assert_eq!(
         problems(&estate),
         [
-            "lab3 is unreachable: lab3: cannot connect over ssh to 127.0.10.3: Connection refused => check that the host is up and sshd listens on 127.0.10.3:22, then run haelk status again"
+            "lab3 is unreachable: lab3: cannot connect over ssh to 127.0.10.3: Connection refused => check that the host is up and sshd listens on 198.51.100.103:22, then run haelk status again"
         ]
     );
     let text = render(&estate, PLAIN);
@@ -444,7 +444,7 @@ fn the_json_document_has_the_documented_top_level_shape() {
     assert_eq!(json["jails"][0]["state"], "running");
     assert_eq!(json["jails"][0]["role"], "haproxy");
     assert_eq!(json["haproxy"][0]["service"], "elasticsearch");
-    assert_eq!(json["haproxy"][0]["vip"], "127.0.30.10:9200");
+    assert_eq!(json["haproxy"][0]["vip"], "198.51.100.10:9200");
     assert_eq!(json["elasticsearch"]["cluster"]["status"], "green");
     assert_eq!(json["elasticsearch"]["nodes"][0]["elected_master"], true);
     assert_eq!(json["took"]["round_trips"], 8);

@@ -357,7 +357,7 @@ impl Liveness {
             .iter()
             .map(|(host, _)| {
                 let n = host.trim_start_matches("lab");
-                format!("127.0.20.{n}4:9200")
+                format!("198.51.100.1{n}4:9200")
             })
             .collect();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -67,7 +67,7 @@ async fn an_unknown_host_key_is_refused_by_default() {
         .expect("refused");
     let message = err.to_string();
     assert!(
-        message.starts_with("lab1: cannot connect over ssh to 127.0.10.1"),
+        message.starts_with("lab1: cannot connect over ssh to 198.51.100.101"),
         "{message}"
     );
     // Opting in accepts the new key and records it.

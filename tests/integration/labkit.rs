@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub const HOSTS: [&str; 4] = ["lab1", "lab2", "lab3", "lab4"];
-pub const ES_VIP: &str = "127.0.30.10:9200";
-pub const KIBANA_VIP: &str = "127.0.30.20:5601";
+pub const ES_VIP: &str = "198.51.100.10:9200";
+pub const KIBANA_VIP: &str = "198.51.100.20:5601";
 
 static LAB: Mutex<()> = Mutex::new(());
 

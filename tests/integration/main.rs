@@ -8,6 +8,7 @@ mod lab;
 mod labkit;
 mod lint;
 mod migrate;
+mod restart;
 mod signals;
 mod status;
 mod zfs_stream;

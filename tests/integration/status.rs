@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::labkit::{deploy, haelk, http, lab, on_host, repo, stdout, text};
 
 const INVENTORY: &str = "inventories/lab.yaml";
-const ES_VIP: &str = "127.0.30.10:9200";
+const ES_VIP: &str = "198.51.100.10:9200";
 
 /// `haelk status --format json`: the exit code and the document.
 fn status_json(extra: &[&str]) -> (Option<i32>, Value) {

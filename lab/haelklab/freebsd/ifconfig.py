@@ -1,17 +1,28 @@
-"""ifconfig: the interface forms haelk uses, recorded in the host's state.
+"""ifconfig on the real interfaces of the caller's network namespace (a lab host's, or
+a VNET jail's under jexec).
 
-Accepted: listing (`ifconfig`, `-a`, `-l`, `IF`), `epair[N] create [options]` (prints epairNa
-and applies the options to it),
-`bridge[N] create`, `IF destroy`, and on an existing interface any sequence of
-`up`, `down`, `descr|description TEXT`, `addm IF`, `deletem IF`, `name NEW`,
-`vhid N state master|backup`, `vhid N advskew N`, or `inet ADDR[/LEN] [vhid N
-advskew N pass P] [alias|-alias]` (the forms a jail's /etc/rc gives it). Anything else fails as
-ifconfig(8) would. Interfaces moved into a jail (vnet.interface) live in that
-jail's table and are seen from jexec, not from the host.
+Accepted: listing (`ifconfig`, `-a`, `-l`, `IF`) read from the kernel, `epair[N] create
+[options]` (a veth pair epairNa/epairNb; prints epairNa and applies the options to it),
+`bridge[N] create` (a Linux bridge), `IF destroy`, and on an existing interface any
+sequence of `up`, `down`, `descr|description TEXT` (the link's alias), `addm IF`,
+`deletem IF`, `name NEW`, `inet ADDR[/LEN] [netmask M] [alias]`, `-alias ADDR`,
+`inet vhid N [advskew S] [advbase B] pass P alias VIP/32` (a CARP speaker, carp.py),
+`vhid N state backup|master`, `vhid N advskew S`. Anything else fails as ifconfig(8)
+would. Linux's `lo` is shown and named as FreeBSD's `lo0`.
+
+Linux quirk hidden here: an address on a bridge port stops receiving, where on FreeBSD
+it keeps working on the member. `addm IF` therefore moves IF's addresses (and the
+routes through it) onto the bridge, remembered in the host's state, and the listing
+still shows them on IF; `deletem` and the bridge's `destroy` put them back.
 """
+import ipaddress
+import json
+import os
 import re
+import subprocess
 
-from haelklab.freebsd.common import Fail, run_main, locked_state, read_state, current_jail
+from haelklab.freebsd import carp
+from haelklab.freebsd.common import Fail, current_jail, locked_state, read_state, run_main, run_dir
 
 USAGE = ("usage: ifconfig [-j jail] [-DkLmn] [-f type:format] interface address_family\n"
          "                [address [dest_address]] [parameters]\n"
@@ -23,100 +34,232 @@ USAGE = ("usage: ifconfig [-j jail] [-DkLmn] [-f type:format] interface address_
          "       ifconfig [-j jail] [-dkLmuv] [-f type:format]")
 
 
-def default_state():
-    return {"host": {"lo0": new_iface("lo"), "bridge0": new_iface("bridge", up=True)},
-            "jails": {}}
+# ----------------------------------------------------------------- kernel ---
+
+def ip(*args, check=True):
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise Fail(f"ifconfig: haelk lab: ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
 
 
-def new_iface(kind, up=False):
-    return {"kind": kind, "up": up, "descr": "", "members": [], "carp": {}, "inet": []}
+def ip_json(*args):
+    out = ip("-j", *args).stdout.strip()
+    return json.loads(out) if out else []
 
 
-def table(state, jail):
-    if jail is None:
-        return state["host"]
-    return state["jails"].setdefault(jail, {"lo0": new_iface("lo")})
+def linux_name(name):
+    return "lo" if name == "lo0" else name
 
+
+def freebsd_name(name):
+    return "lo0" if name == "lo" else name
+
+
+def links():
+    """{linux name: link} of this namespace, in kernel order."""
+    return {link["ifname"]: link for link in ip_json("-d", "link", "show")}
+
+
+def addresses(ifname):
+    """IPv4 addresses of IFNAME as [(address, prefixlen)], kernel order."""
+    found = ip_json("-4", "addr", "show", "dev", ifname)
+    return [(a["local"], a["prefixlen"]) for entry in found for a in entry.get("addr_info", [])
+            if a.get("family") == "inet"]
+
+
+def routes(ifname):
+    """The routes through IFNAME that someone added (not the kernel's subnet routes)."""
+    return [r for r in ip_json("-4", "route", "show", "dev", ifname)
+            if r.get("protocol") != "kernel"]
+
+
+def kind(link):
+    info = (link.get("linkinfo") or {}).get("info_kind")
+    if link["ifname"] == "lo":
+        return "lo"
+    if info == "veth" and link["ifname"] != "em0":
+        return "epair"  # epairNa/b, or an end renamed (vnet0); em0 is the host's NIC
+    return "bridge" if info == "bridge" else "ether"
+
+
+def state_key():
+    return current_jail() or ""
+
+
+def moved_state():
+    """{member: bridge} of this namespace's members whose addresses live on the bridge."""
+    return read_state("ifconfig", {}).get("moved", {}).get(state_key(), {})
+
+
+def set_moved(member, bridge):
+    with locked_state("ifconfig", {}) as state:
+        table = state.setdefault("moved", {}).setdefault(state_key(), {})
+        if bridge is None:
+            table.pop(member, None)
+        else:
+            table[member] = bridge
+
+
+def carp_state_dir():
+    """Where this namespace's CARP speakers are recorded: per jail, under the host's run dir."""
+    d = os.path.join(run_dir(), "carp-" + (current_jail() or "host"))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def move_addresses(source, target):
+    """Move SOURCE's addresses and the routes through it to TARGET."""
+    saved = routes(source)
+    for addr, plen in addresses(source):
+        ip("addr", "del", f"{addr}/{plen}", "dev", source)
+        ip("addr", "add", f"{addr}/{plen}", "dev", target)
+    for r in saved:
+        argv = ["route", "replace", r["dst"]]
+        if r.get("gateway"):
+            argv += ["via", r["gateway"]]
+        ip(*argv, "dev", target, check=False)
+
+
+# ------------------------------------------------------------------- main ---
 
 def main(argv):
     return run_main(_main, argv)
 
 
 def _main(argv):
-    jail = current_jail()
     if not argv or argv == ["-a"]:
-        return show(read_state("ifconfig", default_state()), jail, None)
+        return show(None)
     if argv == ["-l"]:
-        print(" ".join(table(read_state("ifconfig", default_state()), jail)))
+        print(" ".join(freebsd_name(n) for n in links()))
         return 0
     if argv[0].startswith("-"):
         raise Fail(USAGE, 1)
     name, rest = argv[0], argv[1:]
-    with locked_state("ifconfig", default_state()) as state:
-        ifaces = table(state, jail)
-        if rest[:1] == ["create"]:
-            # As ifconfig(8): what follows `create` configures the new interface
-            # (for an epair, its `a` side): `ifconfig epair0 create up`.
-            created = create(ifaces, name, jail)
-            if rest[1:]:
-                configure(state, ifaces, created, rest[1:])
-            return 0
-        if name not in ifaces:
-            raise Fail(f"ifconfig: interface {name} does not exist")
+    if rest[:1] == ["create"]:
+        # As ifconfig(8): what follows `create` configures the new interface.
+        name = create(name)
+        rest = rest[1:]
         if not rest:
-            return show(state, jail, name)
-        if rest == ["destroy"]:
-            return destroy(state, ifaces, name)
-        configure(state, ifaces, name, rest)
+            return 0
+    elif linux_name(name) not in links():
+        raise Fail(f"ifconfig: interface {name} does not exist")
+    if not rest:
+        return show(name)
+    if rest == ["destroy"]:
+        return destroy(name)
+    configure(name, rest)
     return 0
 
 
-def create(ifaces, name, jail):
+def create(name):
     m = re.fullmatch(r"(epair|bridge)(\d*)", name)
-    if jail is not None or not m:
+    if current_jail() is not None or not m:
         raise Fail("ifconfig: SIOCIFCREATE2: Invalid argument")
-    kind, unit = m.group(1), m.group(2)
+    prefix, unit = m.group(1), m.group(2)
+    have = links()
     if unit == "":
         unit = 0
-        while f"{kind}{unit}" in ifaces or f"{kind}{unit}a" in ifaces:
+        while f"{prefix}{unit}" in have or f"{prefix}{unit}a" in have:
             unit += 1
-    if kind == "epair":
-        if f"epair{unit}a" in ifaces or f"epair{unit}b" in ifaces:
+    if prefix == "epair":
+        a, b = f"epair{unit}a", f"epair{unit}b"
+        # The unit is taken while its a end exists (its b end may be in a jail).
+        if a in have or b in have:
             raise Fail("ifconfig: SIOCIFCREATE2: File exists")
-        ifaces[f"epair{unit}a"] = new_iface("epair")
-        ifaces[f"epair{unit}b"] = new_iface("epair")
-        print(f"epair{unit}a")
-        return f"epair{unit}a"
-    if f"bridge{unit}" in ifaces:
+        ip("link", "add", a, "type", "veth", "peer", "name", b)
+        print(a)
+        return a
+    bridge = f"bridge{unit}"
+    if bridge in have:
         raise Fail("ifconfig: SIOCIFCREATE2: File exists")
-    ifaces[f"bridge{unit}"] = new_iface("bridge")
-    print(f"bridge{unit}")
-    return f"bridge{unit}"
+    ip("link", "add", bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+    print(bridge)
+    return bridge
 
 
-def destroy(state, ifaces, name):
-    kind = ifaces[name]["kind"]
-    if kind == "epair":
-        m = re.fullmatch(r"epair(\d+)[ab]", name)
-        if not m:
+def destroy(name):
+    link = links()[linux_name(name)]
+    k = kind(link)
+    if k == "epair":
+        if not re.fullmatch(r"epair\d+[ab]", name) and current_jail() is None:
             raise Fail("ifconfig: SIOCIFDESTROY: Invalid argument")
-        for side in "ab":
-            for tbl in [state["host"], *state["jails"].values()]:
-                for ifname in list(tbl):
-                    if tbl[ifname].get("pair") == f"epair{m.group(1)}{side}" or ifname == f"epair{m.group(1)}{side}":
-                        del tbl[ifname]
-    elif kind == "bridge":
-        del ifaces[name]
+        ip("link", "del", name)  # the other end goes with it, wherever it is
+    elif k == "bridge":
+        for member, bridge in list(moved_state().items()):
+            if bridge == name:
+                release(name, member)
+        ip("link", "del", name)
     else:
         raise Fail("ifconfig: SIOCIFDESTROY: Invalid argument")
-    for tbl in [state["host"], *state["jails"].values()]:
-        for iface in tbl.values():
-            iface["members"] = [m for m in iface["members"] if m in state["host"]]
     return 0
 
 
-def configure(state, ifaces, name, args):
-    iface = ifaces[name]
+def release(bridge, member):
+    """Take MEMBER off BRIDGE, its addresses back from the bridge (see the module doc)."""
+    ip("link", "set", member, "nomaster")
+    if moved_state().get(member) == bridge:
+        move_addresses(bridge, member)
+        set_moved(member, None)
+
+
+def prefix_of(words, addr):
+    """The prefix length of `inet ADDR[/LEN] [netmask M]`: FreeBSD's classful default."""
+    if "/" in addr:
+        addr, plen = addr.split("/", 1)
+        if not plen.isdigit() or int(plen) > 32:
+            raise Fail(f"ifconfig: {addr}/{plen}: bad value")
+        return addr, int(plen)
+    if "netmask" in words:
+        mask = words[words.index("netmask") + 1] if words.index("netmask") + 1 < len(words) else ""
+        try:
+            value = int(mask, 16) if mask.startswith("0x") else int(ipaddress.IPv4Address(mask))
+        except ValueError:
+            raise Fail(f"ifconfig: {mask}: bad value") from None
+        return addr, bin(value).count("1")
+    first = int(addr.split(".")[0]) if addr.split(".")[0].isdigit() else 0
+    return addr, 8 if first < 128 else 16 if first < 192 else 24
+
+
+def address_target(name):
+    """The Linux interface NAME's addresses live on (its bridge when moved)."""
+    return moved_state().get(name, linux_name(name))
+
+
+def inet(name, words):
+    """`inet ...` (the words after the interface name, starting with inet)."""
+    if carp.parse_alias(words) is not None:
+        params = carp.parse_alias(words)
+        if "carp" not in read_state("kld", {"loaded": []})["loaded"]:
+            raise Fail("ifconfig: SIOCAIFADDR: Protocol not supported")
+        carp.configure(carp_state_dir(), name, params["vhid"], params["advskew"],
+                       params["password"], params["vip"], advbase=params["advbase"])
+        return
+    rest = [w for w in words[1:] if w not in ("alias", "up")]
+    if "netmask" in rest:
+        i = rest.index("netmask")
+        rest = rest[:i] + rest[i + 2:]
+    if len(rest) != 1:
+        raise Fail(f"ifconfig: {' '.join(words[1:]) or 'inet'}: bad value")
+    try:
+        addr, plen = prefix_of(words, rest[0])
+        ipaddress.IPv4Address(addr)
+    except ValueError:
+        raise Fail(f"ifconfig: {rest[0]}: bad value") from None
+    target = address_target(name)
+    if "alias" not in words:
+        # Without alias, ifconfig replaces the interface's first address.
+        current = addresses(target)
+        if current:
+            ip("addr", "del", f"{current[0][0]}/{current[0][1]}", "dev", target)
+    ip("addr", "replace", f"{addr}/{plen}", "dev", target)
+    # Configuring an address brings the interface up (ifconfig's SIOCAIFADDR).
+    ip("link", "set", linux_name(name), "up")
+
+
+def configure(name, args):
+    if args[0] == "inet":
+        return inet(name, args)
     i = 0
 
     def value(what):
@@ -128,56 +271,61 @@ def configure(state, ifaces, name, args):
 
     while i < len(args):
         word = args[i]
-        if word == "inet":
-            inet(iface, args[i + 1:])
-            return
-        if word == "up":
-            iface["up"] = True
-        elif word == "down":
-            iface["up"] = False
+        link = links()[linux_name(name)]
+        if word in ("up", "down"):
+            ip("link", "set", linux_name(name), word)
         elif word in ("descr", "description"):
-            iface["descr"] = value(word)
+            ip("link", "set", linux_name(name), "alias", value(word))
         elif word in ("addm", "deletem"):
             member = value(word)
-            if iface["kind"] != "bridge":
+            members = links()
+            if kind(link) != "bridge":
                 raise Fail(f"ifconfig: {word} {member}: Invalid argument")
-            if member not in ifaces:
+            if member not in members:
                 raise Fail(f"ifconfig: {word} {member}: No such file or directory")
             if word == "addm":
-                if member in iface["members"]:
+                if members[member].get("master"):
                     raise Fail(f"ifconfig: BRDGADD {member}: File exists")
-                iface["members"].append(member)
+                ip("link", "set", member, "master", name)
+                if addresses(member):
+                    move_addresses(member, name)
+                    set_moved(member, name)
             else:
-                if member not in iface["members"]:
+                if members[member].get("master") != name:
                     raise Fail(f"ifconfig: BRDGDEL {member}: Invalid argument")
-                iface["members"].remove(member)
+                release(name, member)
         elif word == "name":
             new = value(word)
-            if new in ifaces:
+            if new in links():
                 raise Fail("ifconfig: ioctl SIOCSIFNAME (set name): File exists")
-            ifaces[new] = ifaces.pop(name)
-            ifaces[new].setdefault("pair", name)
-            name, iface = new, ifaces[new]
+            was_up = "UP" in link.get("flags", [])
+            ip("link", "set", name, "down")
+            ip("link", "set", name, "name", new)
+            if was_up:
+                ip("link", "set", new, "up")
+            name = new
             print(new)
+        elif word == "-alias":
+            addr = value(word).partition("/")[0]
+            target = address_target(name)
+            found = [a for a in addresses(target) if a[0] == addr]
+            if not found:
+                raise Fail("ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address")
+            ip("addr", "del", f"{found[0][0]}/{found[0][1]}", "dev", target)
         elif word == "vhid":
             vhid = value(word)
             if not vhid.isdigit() or not 1 <= int(vhid) <= 255:
-                raise Fail(f"ifconfig: vhid must be greater than 0 and less than 256")
+                raise Fail("ifconfig: vhid must be greater than 0 and less than 256")
             if "carp" not in read_state("kld", {"loaded": []})["loaded"]:
                 raise Fail("ifconfig: SIOCSVH: Protocol not supported")
             param = value("vhid")
             if param == "state":
-                new_state = value("state")
-                if new_state.lower() not in ("master", "backup"):
-                    raise Fail(f"ifconfig: unknown state")
-                if vhid not in iface["carp"]:
-                    raise Fail("ifconfig: SIOCSVH: Invalid argument")
-                iface["carp"][vhid]["state"] = new_state.upper()
+                carp.set_state(carp_state_dir(), name, int(vhid), value("state"))
             elif param == "advskew":
                 skew = value("advskew")
                 if not skew.isdigit() or int(skew) > 254:
                     raise Fail("ifconfig: advskew out of range")
-                iface["carp"].setdefault(vhid, {"state": "BACKUP", "advskew": 0})["advskew"] = int(skew)
+                carp.update(carp_state_dir(), name, int(vhid), advskew=int(skew))
             else:
                 raise Fail(f"ifconfig: {param}: bad value")
         else:
@@ -185,92 +333,63 @@ def configure(state, ifaces, name, args):
         i += 1
 
 
-def show(state, jail, only):
-    ifaces = table(state, jail)
-    for name, iface in ifaces.items():
-        if only and name != only:
+# ---------------------------------------------------------------- listing ---
+
+def netmask_hex(plen):
+    return f"0x{(0xffffffff << (32 - plen)) & 0xffffffff:08x}"
+
+
+def inet_lines(addrs, vips):
+    out = []
+    for addr, plen in addrs:
+        if addr in vips:
             continue
-        flags = "8049<UP,LOOPBACK,RUNNING,MULTICAST>" if iface["kind"] == "lo" else (
-            "8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST>" if iface["up"]
-            else "8802<BROADCAST,SIMPLEX,MULTICAST>")
-        print(f"{name}: flags={flags} metric 0 mtu {16384 if iface['kind'] == 'lo' else 1500}")
-        if iface["descr"]:
-            print(f"\tdescription: {iface['descr']}")
-        for addr in iface.get("inet", []):
-            print(f"\tinet {addr}")
-        for vhid, carp in sorted(iface["carp"].items(), key=lambda kv: int(kv[0])):
-            print(f"\tcarp: {carp['state']} vhid {vhid} advbase 1 advskew {carp['advskew']}")
-        for member in iface["members"]:
-            print(f"\tmember: {member} flags=143<LEARNING,DISCOVER,AUTOEDGE,AUTOPTP>")
-        print(f"\tgroups: {iface['kind']}")
-    return 0
+        net = ipaddress.IPv4Network(f"{addr}/{plen}", strict=False)
+        bcast = f" broadcast {net.broadcast_address}" if plen < 31 else ""
+        out.append(f"\tinet {addr} netmask {netmask_hex(plen)}{bcast}")
+    for vip, vhid in vips.items():
+        # FreeBSD configures the VIP on every member (only the master answers for it).
+        out.append(f"\tinet {vip} netmask 0xffffffff vhid {vhid}")
+    return out
 
 
-def move_to_jail(jail, ifname):
-    """Jail start with vnet.interface: IF moves into the jail's table as it is (down,
-    no address); the jail's /etc/rc (rc.py) renames and configures it."""
-    with locked_state("ifconfig", default_state()) as state:
-        if ifname not in state["host"]:
-            raise Fail(f"jail: {jail}: vnet.interface {ifname}: interface does not exist")
-        iface = state["host"].pop(ifname)
-        state["jails"][jail] = {"lo0": new_iface("lo")}
-        iface["pair"] = ifname
-        iface["up"] = False
-        state["jails"][jail][ifname] = iface
-
-
-def inet(iface, words):
-    """`ifconfig IF inet ADDR[/LEN] [netmask M] [vhid N advskew N advbase N pass P]
-    [alias|-alias]`: the address (a CARP VIP with vhid) is recorded on IF."""
-    addr, alias, remove, carp = None, False, False, {}
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word in ("alias", "add"):
-            alias = True
-        elif word in ("-alias", "delete"):
-            remove = True
-        elif word in ("vhid", "advskew", "advbase", "pass", "netmask", "broadcast"):
-            if i + 1 >= len(words):
-                raise Fail(f"ifconfig: {word}: missing argument")
-            carp[word] = words[i + 1]
-            i += 1
-        elif addr is None and re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}(/\d{1,2})?", word):
-            addr = word
+def show(only):
+    have = links()
+    moved = moved_state()
+    carrying = set(moved.values())
+    state_dir = carp_state_dir()
+    for lname, link in have.items():
+        name = freebsd_name(lname)
+        if only and name != only and lname != only:
+            continue
+        k = kind(link)
+        flags = link.get("flags", [])
+        if k == "lo":
+            flag_text = "8049<UP,LOOPBACK,RUNNING,MULTICAST>"
+        elif "UP" in flags:
+            flag_text = "8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST>"
         else:
-            raise Fail(f"ifconfig: {word}: bad value")
-        i += 1
-    if addr is None:
-        raise Fail("ifconfig: inet: missing address")
-    if "/" not in addr:
-        addr += "/32" if "vhid" in carp else "/8"
-    if remove:
-        if addr not in iface["inet"]:
-            raise Fail("ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address")
-        iface["inet"].remove(addr)
-        return
-    if "vhid" in carp:
-        vhid = carp["vhid"]
-        if not vhid.isdigit() or not 1 <= int(vhid) <= 255:
-            raise Fail("ifconfig: vhid must be greater than 0 and less than 256")
-        if "carp" not in read_state("kld", {"loaded": []})["loaded"]:
-            raise Fail("ifconfig: SIOCSVH: Protocol not supported")
-        skew = carp.get("advskew", "0")
-        if not skew.isdigit() or int(skew) > 254:
-            raise Fail("ifconfig: advskew out of range")
-        iface["carp"][vhid] = {"state": "MASTER" if int(skew) == 0 else "BACKUP",
-                               "advskew": int(skew)}
-    if alias or not iface["inet"]:
-        if addr not in iface["inet"]:
-            iface["inet"].append(addr)
-    else:
-        iface["inet"][0] = addr  # without `alias`, the first address is replaced
-
-
-def release_from_jail(jail):
-    with locked_state("ifconfig", default_state()) as state:
-        jtable = state["jails"].pop(jail, {})
-        for iface in jtable.values():
-            if iface["kind"] == "epair" and iface.get("pair"):
-                iface["carp"], iface["inet"] = {}, []
-                state["host"][iface["pair"]] = iface
+            flag_text = "8802<BROADCAST,SIMPLEX,MULTICAST>"
+        print(f"{name}: flags={flag_text} metric 0 mtu {16384 if k == 'lo' else link.get('mtu', 1500)}")
+        if link.get("ifalias"):
+            print(f"\tdescription: {link['ifalias']}")
+        if k != "lo" and link.get("address"):
+            print(f"\tether {link['address']}")
+        entries = carp.status(state_dir, name)
+        vips = {e["vip"]: e["vhid"] for e in entries}
+        if lname in carrying:
+            addrs = []
+        else:
+            source = moved.get(lname, lname)
+            addrs = addresses(source)
+        for line in inet_lines(addrs, vips):
+            print(line)
+        if entries:
+            print(carp.format_status(entries), end="")
+        for member, mlink in have.items():
+            if mlink.get("master") == lname:
+                print(f"\tmember: {member} flags=143<LEARNING,DISCOVER,AUTOEDGE,AUTOPTP>")
+        group = {"epair": "epair", "bridge": "bridge", "lo": "lo"}.get(k)
+        if group:
+            print(f"\tgroups: {group}")
+    return 0

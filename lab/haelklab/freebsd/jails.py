@@ -1,24 +1,32 @@
-"""jail, jls and jexec: jails simulated as mount namespaces over a recorded root.
+"""jail, jls and jexec: jails simulated as mount namespaces over a recorded root, and
+VNET jails as network namespaces.
 
 A running jail is a record (jid, path, hostname, parameters) in the host's state;
 jexec runs a command in a new mount namespace where the jail root's directories
-are bound over the absolute paths services use (see jailinit.py). There is no
-process or network isolation. `jail -c` runs, in jail(8)'s order, exec.prestart,
-creates the jail, moves its vnet.interface, runs exec.start in the jail (rc.py's
-/etc/rc for `sh /etc/rc`) and exec.poststart; `jail -r` runs exec.prestop,
-exec.stop in the jail (/etc/rc.shutdown), kills what is left, then exec.poststop.
+are bound over the absolute paths services use (see jailinit.py). A `vnet` jail has a
+network namespace of its own, held by a recorded holder process (`lo` up,
+`net.ipv4.ip_nonlocal_bind=1`); `vnet.interface` moves into it, `jail -r` returns it
+to the host and stops the holder. Everything run in the jail (jexec, service -j,
+pkg -j, rc) enters that namespace: `jail_netns(rec)` and `enter_jail(...)` are the
+one place that does it. There is no process isolation. `jail -c` runs, in
+jail(8)'s order, exec.prestart, creates the jail, moves its vnet.interface, runs
+exec.start in the jail (rc.py's /etc/rc for `sh /etc/rc`) and exec.poststart; `jail -r`
+runs exec.prestop, exec.stop in the jail (/etc/rc.shutdown), kills what is left, then
+exec.poststop.
 """
+
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 from haelklab import paths, procs
-from haelklab.freebsd import ifconfig, jailconf, route
+from haelklab.freebsd import jailconf
 from haelklab.freebsd import rc as rcmod
 from haelklab.freebsd.common import (EX_USAGE, Fail, current_jail, find_jail, locked_state,
-                                     read_state, run_main, run_dir)
+                                     parse_rc, read_state, run_main, run_dir)
 
 JAIL_USAGE = ("usage: jail [-dhilqv] [-J jid_file] [-u username] [-U username]\n"
               "            -[cmr] param=value ... [command=command ...]\n"
@@ -41,10 +49,10 @@ def conf_files(name):
 # commands name them by absolute path (`/sbin/ifconfig epair0 create`), which on
 # Linux would run Linux's tools.
 FREEBSD_PATHS = {
-    "/sbin/ifconfig": "ifconfig", "/sbin/route": "route", "/sbin/kldload": "kldload", "/sbin/kldstat": "kldstat",
+    "/sbin/ifconfig": "ifconfig", "/sbin/kldload": "kldload", "/sbin/kldstat": "kldstat",
     "/usr/sbin/jail": "jail", "/usr/sbin/jls": "jls", "/usr/sbin/jexec": "jexec",
     "/usr/sbin/service": "service", "/usr/sbin/sysrc": "sysrc", "/usr/sbin/pkg": "pkg",
-    "/usr/bin/uname": "uname", "/bin/freebsd-version": "freebsd-version",
+    "/usr/bin/uname": "uname", "/sbin/route": "route", "/bin/freebsd-version": "freebsd-version",
 }
 FREEBSD_PATH_RE = re.compile(r"(?<![\w/.-])(" + "|".join(map(re.escape, FREEBSD_PATHS)) + r")(?![\w/.-])")
 
@@ -82,9 +90,20 @@ def create(name, conf_path):
     for cmd in params.get("exec.prestart", []):
         sh(cmd, "exec.prestart", name)
     root = params["path"][0]
-    if "vnet.interface" in params:
-        for ifname in params["vnet.interface"]:
-            ifconfig.move_to_jail(name, ifname)
+    rc = {}
+    try:
+        rc = parse_rc(os.path.join(root, "etc", "rc.conf"))
+    except Fail:
+        pass
+    holder = start_netns_holder(name) if "vnet" in params else None
+    vnet_ifaces = []
+    try:
+        for ifname in params.get("vnet.interface", []):
+            move_into(holder, ifname, name)
+            vnet_ifaces.append(ifname)
+    except Fail:
+        procs.stop_pids([holder["pid"]])
+        raise
     with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
         jid = state.setdefault("next_jid", 1)
         state["next_jid"] = jid + 1
@@ -93,7 +112,12 @@ def create(name, conf_path):
             "jid": jid, "path": root, "conf": conf_path,
             "hostname": (params.get("host.hostname") or [""])[0], "ip4": ip4,
             "vnet": "vnet" in params, "params": params, "namespaces": [],
+            "netns_holder": holder, "vnet_interfaces": vnet_ifaces,
         }
+    if holder and not params.get("exec.start"):
+        # Without exec.start nothing in the jail configures its network; the lab
+        # still applies its rc.conf network (a convenience FreeBSD does not have).
+        rc_network(name, state_rec(name), rc)
     # jail(8): exec.start runs in the jail once it exists (and has its vnet.interface);
     # if it fails, the jail is not created: it is removed again.
     for cmd in params.get("exec.start", []):
@@ -103,8 +127,7 @@ def create(name, conf_path):
             rec = find_jail(name)[1]
             if rec is not None:
                 stop_jail_processes(rec)
-            ifconfig.release_from_jail(name)
-            route.forget(name)
+                release_netns(name, rec)
             with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
                 state["jails"].pop(name, None)
             raise
@@ -154,6 +177,130 @@ def jail_pids(rec):
     return found
 
 
+def state_rec(name):
+    return read_state("jails", {"jails": {}})["jails"][name]
+
+
+# --------------------------------------------------------------- VNET -------
+
+HOLDER_SCRIPT = ("ip link set lo up && echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind "
+                 "&& echo ready && exec sleep infinity")
+
+
+def start_netns_holder(name):
+    """A new network namespace for jail NAME, held by a sleeping process: its ref."""
+    holder = subprocess.Popen(["unshare", "--net", "/bin/sh", "-c", HOLDER_SCRIPT],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    line = holder.stdout.readline()
+    holder.stdout.close()
+    if line.strip() != b"ready":
+        holder.wait()
+        raise Fail(f"jail: {name}: haelk lab: cannot make the jail's network namespace")
+    return procs.proc_ref(holder.pid)
+
+
+def jail_netns(rec):
+    """The jail's network namespace (a /proc path), or None: not VNET, or its holder gone."""
+    holder = (rec or {}).get("netns_holder")
+    if not procs.alive(holder):
+        return None
+    return f"/proc/{holder['pid']}/ns/net"
+
+
+def enter_jail(name, rec, argv):
+    """ARGV prefixed to run in jail NAME's network namespace, as the jail's processes
+    (HAELK_LAB_JAIL set; the mount namespace stays the caller's)."""
+    netns = jail_netns(rec)
+    prefix = ["nsenter", f"--net={netns}"] if netns else []
+    return prefix + ["env", f"HAELK_LAB_JAIL={name}", f"HAELK_LAB_JAIL_ROOT={rec['path']}"] + argv
+
+
+def move_into(holder, ifname, name):
+    """vnet.interface: IFNAME leaves the host for the jail's namespace."""
+    if holder is None:
+        raise Fail(f"jail: {name}: vnet.interface requires vnet")
+    result = subprocess.run(["ip", "link", "set", "dev", ifname, "netns", str(holder["pid"])],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise Fail(f"jail: {name}: vnet.interface {ifname}: interface does not exist"
+                   if "Cannot find device" in result.stderr else
+                   f"jail: {name}: vnet.interface {ifname}: {result.stderr.strip()}")
+
+
+def rc_network(name, rec, rc):
+    """The network part of the jail's /etc/rc: `ifconfig_IF_name` renames, `ifconfig_IF`
+    and `ifconfig_IF_aliasN` (CARP aliases start their speakers), `defaultrouter`.
+    (exec.start's rc stand-in, when it runs, does this itself.)"""
+    cmds = []
+    for ifname in rec.get("vnet_interfaces", []):
+        new = rc.get(f"ifconfig_{ifname}_name")
+        if new:
+            cmds.append(["ifconfig", ifname, "name", new])
+    names = [rc.get(f"ifconfig_{i}_name", i) for i in rec.get("vnet_interfaces", [])]
+    for ifname in names:
+        if rc.get(f"ifconfig_{ifname}"):
+            cmds.append(["ifconfig", ifname] + rc[f"ifconfig_{ifname}"].split())
+        aliases = sorted((int(k.rsplit("alias", 1)[1]), v) for k, v in rc.items()
+                         if re.fullmatch(rf"ifconfig_{re.escape(ifname)}_alias\d+", k))
+        for _n, value in aliases:
+            cmds.append(["ifconfig", ifname] + value.split())
+    if rc.get("defaultrouter"):
+        cmds.append(["route", "add", "default", rc["defaultrouter"]])
+    env = dict(os.environ, PATH=paths.SESSION_PATH)
+    for cmd in cmds:
+        result = subprocess.run(enter_jail(name, rec, cmd), env=env, capture_output=True,
+                                text=True)
+        sys.stdout.write(result.stdout)
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr)
+
+
+def release_netns(name, rec):
+    """jail -r of a VNET jail: its CARP speakers stop, every process still in its
+    network namespace is stopped, its vnet interfaces return to the host (under the
+    names they came in with; addresses are lost on the way) and the holder stops."""
+    netns = jail_netns(rec)
+    carp_dir = os.path.join(run_dir(), "carp-" + name)
+    if os.path.isdir(carp_dir):
+        subprocess.run(enter_jail(name, rec, [paths.PYTHON, "-c", CARP_STOP_ALL, paths.LABDIR,
+                                              carp_dir]), capture_output=True)
+        shutil.rmtree(carp_dir, ignore_errors=True)
+    if netns is None:
+        return
+    holder = rec["netns_holder"]
+    target = os.readlink(netns)
+    others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != holder["pid"]
+              and _netns_of(p) == target]
+    if others:
+        procs.stop_pids(others)
+    listing = subprocess.run(["nsenter", f"--net={netns}", "ip", "-j", "link", "show"],
+                             capture_output=True, text=True).stdout
+    originals = list(rec.get("vnet_interfaces", []))
+    for link in json.loads(listing or "[]"):
+        ifname = link["ifname"]
+        if ifname == "lo":
+            continue
+        subprocess.run(["nsenter", f"--net={netns}", "ip", "link", "set", "dev", ifname,
+                        "netns", str(os.getpid())], capture_output=True)
+        original = originals.pop(0) if originals else ifname
+        if original != ifname:
+            subprocess.run(["ip", "link", "set", "dev", ifname, "name", original],
+                           capture_output=True)
+    procs.stop_pids([holder["pid"]])
+
+
+def _netns_of(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+CARP_STOP_ALL = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                 "from haelklab.freebsd import carp; carp.stop_all(sys.argv[2])")
+
+
 def stop_jail_processes(rec, rounds=3):
     """Stops every process of the jail, again if some forked meanwhile."""
     for _ in range(rounds):
@@ -174,9 +321,9 @@ def remove(name):
     for cmd in params.get("exec.stop", []):
         in_jail(jname, params, cmd, "exec.stop")
     # jail -r kills every process of the jail: here, of its namespaces.
-    stop_jail_processes(find_jail(jname)[1] or rec)
-    ifconfig.release_from_jail(jname)
-    route.forget(jname)
+    rec = find_jail(jname)[1] or rec
+    stop_jail_processes(rec)
+    release_netns(jname, rec)
     with locked_state("jails", {"jails": {}, "next_jid": 1}) as state:
         state["jails"].pop(jname, None)
     for cmd in params.get("exec.poststop", []):
@@ -369,6 +516,11 @@ def exec_in_jail(jail, command, login=False, user=None, check_only=False):
     spec = json.dumps({"name": name, "root": rec["path"], "hostname": rec["hostname"],
                        "login": login, "user": user, "command": command,
                        "run_dir": run_dir()})
+    argv = ["unshare", "-m", "-u", "--propagation", "slave", paths.PYTHON, init, spec]
+    netns = jail_netns(rec)
+    if rec.get("netns_holder") and netns is None:
+        raise Fail(f'jexec: jail "{jail}": haelk lab: its network namespace is gone')
+    if netns:
+        argv = ["nsenter", f"--net={netns}"] + argv
     sys.stdout.flush()
-    os.execvp("unshare", ["unshare", "-m", "-u", "--propagation", "slave",
-                          paths.PYTHON, init, spec])
+    os.execvp(argv[0], argv)

@@ -15,6 +15,7 @@ import re
 import sys
 
 from haelklab.freebsd import userdb
+from haelklab.freebsd import jails, pkgnet
 from haelklab.freebsd.common import Fail, EX_USAGE, current_jail, find_jail, run_main
 from haelklab.standins.common import STACK_VERSION
 
@@ -144,6 +145,8 @@ def main(argv):
 
 def _main(argv):
     root = None
+    # The network pkg fetches through: a jail's (-j), or ours inside a jail.
+    jail_net = "self" if current_jail() else None
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         arg = argv[i]
@@ -158,6 +161,7 @@ def _main(argv):
                 if rec is None:
                     raise Fail(f'pkg: jail "{value}" not found')  # libjail's jail_errmsg
                 root = rec["path"]
+                jail_net = (jails.jail_netns(rec) or "none") if rec.get("netns_holder") else None
             else:
                 if not os.path.isdir(value):
                     raise Fail(f"pkg: {value}: No such file or directory")
@@ -173,6 +177,14 @@ def _main(argv):
     if i >= len(argv):
         raise Fail(USAGE, EX_USAGE)
     command, args = argv[i], argv[i + 1:]
+    if command in ("install", "update") and jail_net is not None:
+        reason = ("Network is unreachable" if jail_net == "none" else
+                  pkgnet.problem(None if jail_net == "self" else jail_net, root))
+        if reason:
+            out, err = pkgnet.refusal(reason)
+            print(out, end="")
+            sys.stdout.flush()
+            raise Fail(err)
     if command == "install":
         return install(root, args)
     if command == "info":

@@ -1,0 +1,119 @@
+//! Jails whose `/etc/rc` starts their services on its own (issue 12): a jail
+//! stopped by hand whose configuration changed meanwhile, a host rebooted by the
+//! lab, and migrate-node onto a target whose jail starts its service itself.
+//! Each must end green through `haelk` with no failed step: the files go into
+//! the jail root before the jail starts, and the service start tolerates the
+//! service rc already started.
+
+use crate::labkit::{ES_VIP, EditedInventory, deploy, haelk, http, lab, on_host, repo, text};
+
+/// The heap the Elasticsearch stand-in reports for NODE (`GET /_nodes/NODE`).
+fn heap_of(node: &str) -> serde_json::Value {
+    let (status, body) = http(ES_VIP, "GET", &format!("/_nodes/{node}"), None).expect("ES VIP");
+    assert_eq!(status, 200, "{body}");
+    let nodes: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let node = nodes["nodes"]
+        .as_object()
+        .and_then(|nodes| nodes.values().next())
+        .unwrap_or_else(|| panic!("no node {node}: {body}"));
+    node["jvm"]["mem"]["heap_max"].clone()
+}
+
+fn assert_green_with(nodes: u64) {
+    let (_, body) = http(ES_VIP, "GET", "/_cluster/health", None).expect("health");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["status"], "green", "{body}");
+    assert_eq!(health["number_of_nodes"], nodes, "{body}");
+}
+
+/// A deploy that exits 0 and reports no failed step.
+fn deploy_without_failure(inventory: &str) -> String {
+    let output = haelk(&["deploy", inventory]);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(!printed.contains("failed"), "{printed}");
+    assert!(!printed.contains("already running"), "{printed}");
+    printed
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_jail_stopped_by_hand_whose_config_changed_starts_with_the_new_config() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let before = heap_of("lab3-elasticsearch");
+    on_host("lab3", "service jail stop lab3-elasticsearch");
+    // Only lab3's heap changes: its heap.options, nothing else.
+    let bigger = EditedInventory::new(|lab| {
+        assert_eq!(lab.matches("memory: 512m }").count(), 1);
+        lab.replace("memory: 512m }", "memory: 768m }")
+    });
+    let printed = deploy_without_failure(&bigger.path());
+    assert!(printed.contains("green"), "{printed}");
+    let heap = on_host(
+        "lab3",
+        "cat /var/tmp/haelk-lab/mnt/lab3/lab3-elasticsearch/usr/local/etc/elasticsearch/jvm.options.d/heap.options",
+    );
+    assert!(heap.contains("-Xmx384m"), "{heap}");
+    // The node the jail's /etc/rc started read the new file.
+    let after = heap_of("lab3-elasticsearch");
+    assert_ne!(after, before, "the node runs with the old heap ({before})");
+    assert_green_with(3);
+    // Back to the lab inventory (lab3 restarts with its old heap).
+    deploy_without_failure("inventories/lab.yaml");
+    assert_eq!(heap_of("lab3-elasticsearch"), before);
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_rebooted_host_is_brought_back_to_green_by_deploy() {
+    let _lab = lab();
+    deploy("inventories/lab.yaml");
+    let reboot = std::process::Command::new(repo().join("lab/labctl"))
+        .args(["reboot", "lab2"])
+        .output()
+        .expect("labctl runs");
+    assert!(reboot.status.success(), "labctl reboot: {}", text(&reboot));
+    let printed = deploy_without_failure("inventories/lab.yaml");
+    assert!(
+        printed.contains("jails 9/9 running · es 3/3 joined · green"),
+        "{printed}"
+    );
+    assert_green_with(3);
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn migrate_node_onto_a_target_whose_jail_starts_its_service_itself_succeeds() {
+    let _lab = lab();
+    crate::labkit::reset_lab();
+    deploy("inventories/lab.yaml");
+    let inventory = EditedInventory::new(str::to_owned);
+    let output = haelk(&[
+        "migrate-node",
+        "lab3-elasticsearch",
+        "--to",
+        "lab4",
+        "-i",
+        &inventory.path(),
+    ]);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(!printed.contains("already running"), "{printed}");
+    assert!(
+        printed.contains("rejoined the cluster from lab4"),
+        "{printed}"
+    );
+    let jails = on_host("lab4", "jls name");
+    assert!(jails.lines().any(|j| j == "lab3-elasticsearch"), "{jails}");
+    assert_green_with(3);
+    // The moved inventory agrees with the hosts.
+    let dry = haelk(&[
+        "deploy",
+        &inventory.path(),
+        "--dry-run",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    crate::labkit::reset_lab();
+}
