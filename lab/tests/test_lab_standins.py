@@ -1,5 +1,5 @@
 """Each stand-in rejects what the FreeBSD tool rejects."""
-from conftest import make_jail, ssh
+from conftest import make_jail, ssh, write
 
 
 def test_sysrc_reads_writes_and_deletes():

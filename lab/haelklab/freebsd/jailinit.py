@@ -3,7 +3,8 @@ jail root's directories over the absolute paths, records the namespace so
 `jail -r` and `labctl down` can find its processes, then becomes the command.
 
 The jail's own /etc/rc.conf is created empty if missing, so writes to it can
-never reach the host's rc.conf.
+never reach the host's rc.conf; so is its /etc/resolv.conf, which the jail's
+processes read as on FreeBSD (not the host's).
 """
 import fcntl
 import json
@@ -17,7 +18,11 @@ from haelklab.freebsd import userdb  # noqa: E402
 
 BINDS = [("usr/local/etc", "/usr/local/etc"), ("usr/local/www", "/usr/local/www"),
          ("var/db", "/var/db"), ("var/log", "/var/log"),
-         ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf")]
+         ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf"),
+         ("etc/resolv.conf", "/etc/resolv.conf")]
+# Files bound from the jail root that are created empty when missing: an empty
+# resolv.conf means what a missing one does (the resolver asks localhost).
+FILE_BINDS = ("etc/rc.conf", "etc/resolv.conf")
 
 
 def record_namespace(spec):
@@ -64,7 +69,7 @@ def main():
     record_namespace(spec)
     for rel, target in BINDS:
         source = os.path.join(root, rel)
-        if rel == "etc/rc.conf":
+        if rel in FILE_BINDS:
             if not os.path.exists(source):
                 os.makedirs(os.path.dirname(source), exist_ok=True)
                 open(source, "w").close()

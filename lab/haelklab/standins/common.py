@@ -5,6 +5,8 @@ client both stand-ins use. Standard library plus PyYAML only.
 """
 
 import http.client
+import socketserver
+from http.server import ThreadingHTTPServer
 import json
 import logging
 import re
@@ -131,3 +133,14 @@ def setup_logging(name, log_file):
 
 def now_millis():
     return int(time.time() * 1000)
+
+
+class Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer without its reverse DNS lookup of the bound address at bind
+    time (http.server's getfqdn), which Elasticsearch and Kibana do not do: in a jail
+    whose resolver is unreachable it would stall the start for ten seconds."""
+
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), port

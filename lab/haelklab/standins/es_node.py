@@ -16,15 +16,15 @@ import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 try:
     from . import es_cluster as cl
-    from .common import STACK_VERSION, EsError, StartupError, http_json
+    from .common import Server, STACK_VERSION, EsError, StartupError, http_json
     from .es_store import NodeLock, ShardCopy, list_stores, read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
-    from common import STACK_VERSION, EsError, StartupError, http_json
+    from common import Server, STACK_VERSION, EsError, StartupError, http_json
     from es_store import NodeLock, ShardCopy, list_stores, read_json, write_json_atomic
 
 VERSION = STACK_VERSION
@@ -197,7 +197,7 @@ class Node:
                     node.log.exception("transport action [%s] failed", action)
                     return {"failure": repr(err)}, 500
 
-        server = ThreadingHTTPServer((self.cfg.host, self.cfg.transport_port), Handler)
+        server = Server((self.cfg.host, self.cfg.transport_port), Handler)
         server.daemon_threads = True
         return server
 

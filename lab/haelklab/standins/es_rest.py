@@ -12,17 +12,17 @@ import os
 import re
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 try:
     from . import es_cluster as cl
-    from .common import EsError, StartupError, flatten_settings, now_millis, parse_time
+    from .common import Server, EsError, StartupError, flatten_settings, now_millis, parse_time
     from .es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
     from .es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from .es_store import read_json, write_json_atomic
 except ImportError:
     import es_cluster as cl
-    from common import EsError, StartupError, flatten_settings, now_millis, parse_time
+    from common import Server, EsError, StartupError, flatten_settings, now_millis, parse_time
     from es_config import ROUTING_SETTING, is_known_setting, parse_auto_create_index
     from es_node import VERSION, NotMaster, raise_remote_error, shard_for
     from es_store import read_json, write_json_atomic
@@ -2139,6 +2139,6 @@ def http_server(node, rest):
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
-    server = ThreadingHTTPServer((node.cfg.host, node.cfg.http_port), Handler)
+    server = Server((node.cfg.host, node.cfg.http_port), Handler)
     server.daemon_threads = True
     return server

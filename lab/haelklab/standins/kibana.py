@@ -26,13 +26,13 @@ import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from common import STACK_VERSION, StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
+    from common import Server, STACK_VERSION, StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
 else:
-    from .common import STACK_VERSION, StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
+    from .common import Server, STACK_VERSION, StartupError, flatten_settings, http_json, load_yaml_file, setup_logging
 
 VERSION = STACK_VERSION
 # Real Kibana answers every route with 503 "Kibana server is not ready yet" until its
@@ -377,7 +377,7 @@ def main(argv=None):
         do_HEAD = do_GET
 
     try:
-        server = ThreadingHTTPServer((cfg["host"], cfg["port"]), Handler)
+        server = Server((cfg["host"], cfg["port"]), Handler)
     except OSError as err:
         print(f"FATAL  Error: listen {err.strerror}: {cfg['host']}:{cfg['port']}", file=sys.stderr)
         log_fatal(args.log_file, f"Error: listen {err.strerror}: {cfg['host']}:{cfg['port']}")
