@@ -20,9 +20,9 @@ BINDS = [("usr/local/etc", "/usr/local/etc"), ("usr/local/www", "/usr/local/www"
          ("var/db", "/var/db"), ("var/log", "/var/log"),
          ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf"),
          ("etc/resolv.conf", "/etc/resolv.conf")]
-# Files bound from the jail root that are created empty when missing: an empty
-# resolv.conf means what a missing one does (the resolver asks localhost).
-FILE_BINDS = ("etc/rc.conf", "etc/resolv.conf")
+# Files the jail may lack: an empty stand-in is bound instead (the jail's resolver then
+# has no nameserver, as a FreeBSD jail without /etc/resolv.conf; never the host's).
+OPTIONAL_FILES = {"etc/resolv.conf"}
 
 
 def record_namespace(spec):
@@ -69,7 +69,11 @@ def main():
     record_namespace(spec)
     for rel, target in BINDS:
         source = os.path.join(root, rel)
-        if rel in FILE_BINDS:
+        if rel in OPTIONAL_FILES:
+            if not os.path.isfile(source):
+                source = os.path.join(spec["run_dir"], "empty-file")
+                open(source, "a").close()
+        elif rel == "etc/rc.conf":
             if not os.path.exists(source):
                 os.makedirs(os.path.dirname(source), exist_ok=True)
                 open(source, "w").close()
