@@ -96,6 +96,7 @@ pub async fn migrate(
         for (number, step) in plan::steps(&migration).iter().enumerate() {
             progress.println(format!("{:>2}. {step}", number + 1));
         }
+        progress.finish().await;
         return Ok(None);
     }
     // The target's desired state after the move, rendered before any host is
@@ -119,9 +120,10 @@ pub async fn migrate(
             Err(err)
                 if host.name == migration.source.name || host.name == migration.target.name =>
             {
+                progress.finish().await;
                 return Err(err.into());
             }
-            Err(err) => warn(&progress, &err),
+            Err(err) => progress.warn(&err),
         }
     }
     let mover = Mover {
@@ -134,7 +136,7 @@ pub async fn migrate(
         elasticsearch: None,
     };
     let result = mover.run(started).await;
-    progress.finish();
+    progress.finish().await;
     for (_, remote) in remotes {
         // The work is done or failed already; closing changes nothing remotely.
         let _ = remote.close().await;
@@ -174,7 +176,7 @@ impl<R: Remote> Mover<'_, R> {
 
     /// A problem that does not stop the move: on stderr, like every diagnostic.
     fn warn(&self, problem: impl std::fmt::Display) {
-        warn(self.progress, problem);
+        self.progress.warn(problem);
     }
 
     async fn run(mut self, started: Instant) -> Result<Report> {
@@ -275,13 +277,6 @@ impl<R: Remote> Mover<'_, R> {
         let located = elasticsearch::locate::through_remotes(candidates, port).await?;
         Ok(located.client)
     }
-}
-
-/// Prints `warning: PROBLEM` on stderr, above the progress lines.
-fn warn(progress: &Progress, problem: impl std::fmt::Display) {
-    // The progress lines are on stdout; a warning between them stays readable.
-    let _ = progress;
-    eprintln!("warning: {problem:#}");
 }
 
 /// How long a drain may take.
