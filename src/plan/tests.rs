@@ -59,7 +59,10 @@ fn a_fresh_host_is_prepared_in_order_and_every_service_started() {
             format!("tar -xf /var/tmp/haelk-lab/media/14.3-RELEASE-base.txz -C {root} --unlink"),
             "write /etc/jail.conf.d/lab3-elasticsearch.conf".into(),
             format!("write {root}/etc/rc.conf"),
-            "service jail start lab3-elasticsearch".into(),
+            format!(
+                "{}; service jail start lab3-elasticsearch",
+                crate::freebsd::check_release(root.as_ref(), "14.3-RELEASE")
+            ),
             "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
         ]
     );
