@@ -517,13 +517,6 @@ pub fn zfs_available_bytes(dataset: &str) -> String {
     join(["zfs", "get", "-Hp", "-o", "value", "available", dataset])
 }
 
-/// `zpool list -H -o free POOL`: the pool's free space in human units (zfs-fuse
-/// has no `-p`), for [`parse_size`]. It includes space ZFS keeps for itself:
-/// [`zfs_available_bytes`] of the pool is what can be written.
-pub fn zpool_free(pool: &str) -> String {
-    join(["zpool", "list", "-H", "-o", "free", pool])
-}
-
 /// A size as zfs and zpool print it: exact bytes (`2256896`, with `-p`) or
 /// human units with powers of 1024 (`512`, `1.5K`, `2.15M`, `1013M`, `1.00T`;
 /// OpenZFS adds a `B`: `0B`, `96KB` is not printed but accepted). Human units are
@@ -623,7 +616,6 @@ mod replication_tests {
             zfs_available_bytes("lab2"),
             "zfs get -Hp -o value available lab2"
         );
-        assert_eq!(zpool_free("my pool"), "zpool list -H -o free 'my pool'");
     }
 
     #[test]

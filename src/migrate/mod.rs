@@ -70,10 +70,12 @@ pub struct Report {
     pub inventory: InventoryUpdate,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InventoryUpdate {
-    Written(PathBuf),
-    Manual(String),
+    /// haelk wrote the moved jail into the inventory file.
+    Written,
+    /// The operator must edit it (what to do was said).
+    Manual,
 }
 
 /// Moves `jail` to host `to`. `Ok(None)` for a dry run.
