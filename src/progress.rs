@@ -151,6 +151,28 @@ impl Progress {
         }
     }
 
+    /// A display that records the events it gets, for tests of what an engine
+    /// shows.
+    #[cfg(test)]
+    pub(crate) fn recording() -> (Self, std::sync::Arc<Mutex<Vec<Event>>>) {
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (messages, mut receiver) = unbounded_channel();
+        let record = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Message::Event(event)) = receiver.recv().await {
+                record
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(event);
+            }
+        });
+        let progress = Self {
+            messages,
+            task: Mutex::new(Some(task)),
+        };
+        (progress, seen)
+    }
+
     /// Sends `event` to the display. After [`Progress::finish`] the display is
     /// gone and the event is dropped.
     pub fn send(&self, event: Event) {

@@ -15,6 +15,7 @@ use crate::facts::HostFacts;
 use crate::inventory::{Host, Inventory, Role};
 use crate::plan::{HostPlan, JailPlan, ServiceAction, Step};
 use crate::playbook::{Play, Playbook};
+use crate::progress::Event;
 use crate::remote::scripted::{InFlight, ScriptedRemote, failed, ok};
 
 /// What the engine borrows: built once per test.
@@ -474,7 +475,27 @@ async fn a_host_whose_node_fails_to_start_stops_only_its_own_work_and_the_batch_
     );
     // A first deploy: nothing is asked of a cluster that has not formed.
     engine.phase = crate::desired::ClusterPhase::Bootstrap;
+    let (progress, shown) = Progress::recording();
+    engine.progress = progress;
     assert!(engine.play(world.play("elasticsearch")).await.is_err());
+    engine.progress.finish().await;
+    let shown = shown.lock().unwrap().clone();
+    let failed: Vec<&Event> = shown
+        .iter()
+        .filter(|e| matches!(e, Event::Failed { .. }))
+        .collect();
+    assert!(
+        !failed.is_empty()
+            && failed.iter().all(|e| **e
+                == Event::Failed {
+                    host: "lab1".into()
+                }),
+        "lab1's line shows it failed as soon as its batch is over: {shown:#?}"
+    );
+    assert!(
+        shown.contains(&Event::Line("  lab2-elasticsearch: start".into())),
+        "{shown:#?}"
+    );
     let errors = engine.summary().errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].starts_with("lab1: "), "{errors:?}");

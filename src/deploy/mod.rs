@@ -275,8 +275,17 @@ impl<'a, R: Remote> Engine<'a, R> {
         Ok(())
     }
 
+    /// Shows each failed host as failed on its progress line, as soon as a step
+    /// or batch is over (the reason is reported once, at the end).
+    fn show_failed(&self) {
+        for run in self.hosts.iter().filter(|run| !run.ok()) {
+            self.progress.ended(run.name(), false);
+        }
+    }
+
     /// Stops the run when a host failed, naming the step.
     fn check_hosts(&self, step: &str) -> Result<(), Stop> {
+        self.show_failed();
         if self.hosts.iter().all(HostRun::ok) {
             Ok(())
         } else {
