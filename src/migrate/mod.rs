@@ -109,6 +109,13 @@ pub async fn migrate(
         .into_iter()
         .find(|h| h.host == migration.target.name)
         .ok_or_else(|| anyhow!("{} is not in the moved inventory", migration.target.name))?;
+    let ends = [
+        migration.source.name.as_str(),
+        migration.target.name.as_str(),
+    ];
+    for host in ends {
+        progress.started(host, "connecting");
+    }
     let hosts: Vec<_> = inventory.hosts.iter().collect();
     let connections = ssh::connect_all(&hosts, options.host_keys, hosts.len()).await;
     let mut remotes = HashMap::new();
@@ -138,6 +145,9 @@ pub async fn migrate(
         elasticsearch: None,
     };
     let result = mover.run(started).await;
+    for host in ends {
+        progress.ended(host, result.is_ok());
+    }
     progress.finish().await;
     for (_, remote) in remotes {
         // The work is done or failed already; closing changes nothing remotely.
