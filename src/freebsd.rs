@@ -101,6 +101,33 @@ pub fn extract_base(base: &Path, root: &Path) -> String {
     ])
 }
 
+/// Fails unless the userland in jail root ROOT is FreeBSD `release`
+/// (`jails.release`) or a patch level of it (`RELEASE-pN`), saying what it is.
+/// FreeBSD's `bin/freebsd-version` is a script whose `USERLAND_VERSION="..."`
+/// line names the userland it came with; it is read here, not run.
+pub fn check_release(root: &Path, release: &str) -> String {
+    let script = quote(&root.join("bin/freebsd-version").to_string_lossy());
+    let escaped = release.replace('.', "\\.");
+    let line = quote(&format!(
+        "USERLAND_VERSION=\"{escaped}\\(-p[0-9]\\{{1,\\}}\\)\\{{0,1\\}}\""
+    ));
+    format!(
+        "grep -qx {line} {script} || {{ echo {script}': userland '\"$(sed -n \
+         's/^USERLAND_VERSION=//p' {script} 2>/dev/null)\"', not jails.release '{release} >&2; \
+         exit 1; }}",
+        release = quote(release),
+    )
+}
+
+/// `service jail start NAME`, once [`check_release`] passed on its root.
+pub fn jail_start_checked(root: &Path, release: &str, jail: &str) -> String {
+    format!(
+        "{}; {}",
+        check_release(root, release),
+        jail_service("start", jail)
+    )
+}
+
 /// `pkg -j JAIL install -y PKG...` (the jail must be running).
 pub fn pkg_install(jail: &str, packages: &[String]) -> String {
     let mut words = vec!["pkg", "-j", jail, "install", "-y"];
@@ -308,6 +335,66 @@ mod tests {
     }
 
     #[test]
+    fn the_release_check_accepts_the_release_and_its_patch_levels_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("it's a jail");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let run = |userland: Option<&str>| {
+            let script = root.join("bin/freebsd-version");
+            match userland {
+                // The shape of FreeBSD's bin/freebsd-version.
+                Some(version) => std::fs::write(
+                    &script,
+                    format!("#!/bin/sh\nset -ef\n\nUSERLAND_VERSION=\"{version}\"\n"),
+                )
+                .unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(&script);
+                }
+            }
+            let output = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(check_release(&root, "14.3-RELEASE"))
+                .output()
+                .unwrap();
+            (
+                output.status.success(),
+                String::from_utf8(output.stderr).unwrap(),
+            )
+        };
+        assert_eq!(run(Some("14.3-RELEASE")), (true, String::new()));
+        assert_eq!(run(Some("14.3-RELEASE-p2")), (true, String::new()));
+        for other in [
+            "14.2-RELEASE-p1",
+            "14.3-RELEASE-p",
+            "14x3-RELEASE",
+            "14.3-STABLE",
+        ] {
+            let (ok, said) = run(Some(other));
+            assert!(!ok, "{other} passed");
+            assert_eq!(
+                said,
+                format!(
+                    "{}/bin/freebsd-version: userland \"{other}\", not jails.release 14.3-RELEASE\n",
+                    root.display()
+                )
+            );
+        }
+        let (ok, said) = run(None);
+        assert!(!ok, "a root without freebsd-version passed");
+        assert!(
+            said.ends_with(": userland , not jails.release 14.3-RELEASE\n"),
+            "{said}"
+        );
+        assert_eq!(
+            jail_start_checked(Path::new("/j/es"), "14.3-RELEASE", "es")
+                .rsplit("; ")
+                .next(),
+            Some("service jail start es")
+        );
+    }
+
+    #[test]
     fn the_written_file_round_trips_through_a_real_shell() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -472,13 +559,6 @@ pub fn zfs_available_bytes(dataset: &str) -> String {
     join(["zfs", "get", "-Hp", "-o", "value", "available", dataset])
 }
 
-/// `zpool list -H -o free POOL`: the pool's free space in human units (zfs-fuse
-/// has no `-p`), for [`parse_size`]. It includes space ZFS keeps for itself:
-/// [`zfs_available_bytes`] of the pool is what can be written.
-pub fn zpool_free(pool: &str) -> String {
-    join(["zpool", "list", "-H", "-o", "free", pool])
-}
-
 /// A size as zfs and zpool print it: exact bytes (`2256896`, with `-p`) or
 /// human units with powers of 1024 (`512`, `1.5K`, `2.15M`, `1013M`, `1.00T`;
 /// OpenZFS adds a `B`: `0B`, `96KB` is not printed but accepted). Human units are
@@ -578,7 +658,6 @@ mod replication_tests {
             zfs_available_bytes("lab2"),
             "zfs get -Hp -o value available lab2"
         );
-        assert_eq!(zpool_free("my pool"), "zpool list -H -o free 'my pool'");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod lint;
 pub mod migrate;
 pub mod plan;
 pub mod playbook;
+pub mod progress;
 pub mod remote;
 pub mod render;
 pub mod secret;

@@ -20,7 +20,10 @@ DIRS = ["bin", "boot", "dev", "etc", "etc/defaults", "root", "tmp", "usr", "usr/
 # path -> (mode, text)
 FILES = {
     "COPYRIGHT": (0o644, "Stand-in for the FreeBSD base system of haelk's local lab.\n"),
-    "bin/freebsd-version": (0o755, "#!/bin/sh\necho 14.3-RELEASE\n"),
+    # The shape of FreeBSD's script: the USERLAND_VERSION line is what the
+    # release check before a jail's start reads.
+    "bin/freebsd-version": (0o755, '#!/bin/sh\nset -ef\n\nUSERLAND_VERSION="14.3-RELEASE"\n\n'
+                                   'echo $USERLAND_VERSION\n'),
     "etc/defaults/rc.conf": (0o644, "# stand-in of FreeBSD's /etc/defaults/rc.conf\n"),
     # A jail's exec.start/exec.stop `sh /etc/rc[.shutdown]` runs the lab's stand-ins
     # (freebsd/rc.py); these files only make the jail's base have them.

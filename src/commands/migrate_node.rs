@@ -9,6 +9,7 @@ use crate::cli::{GlobalArgs, InventoryOption};
 use crate::exit::Outcome;
 use crate::migrate::{self, InventoryUpdate, Options, Refusal, Strategy};
 use crate::remote::ssh::HostKeyPolicy;
+use crate::units::human_bytes;
 
 /// Move a jail (and its ZFS dataset) to another physical host with minimal
 /// downtime, then update the inventory. Re-run the same command after a failure:
@@ -78,14 +79,15 @@ pub fn run(args: MigrateNodeArgs, global: &GlobalArgs) -> Result<Outcome> {
         |d| format!("{:.1} s", d.as_secs_f64()),
     );
     println!(
-        "migrated {} to {}: downtime {downtime}, total {:.1} s",
+        "migrated {} to {}: downtime {downtime}, total {:.1} s, sent {}",
         args.jail,
         args.to,
-        report.elapsed.as_secs_f64()
+        report.elapsed.as_secs_f64(),
+        human_bytes(report.sent.iter().sum())
     );
     Ok(match report.inventory {
-        InventoryUpdate::Written(_) => Outcome::Success,
+        InventoryUpdate::Written => Outcome::Success,
         // The move is done but the inventory disagrees until the operator edits it.
-        InventoryUpdate::Manual(_) => Outcome::Failed,
+        InventoryUpdate::Manual => Outcome::Failed,
     })
 }

@@ -1,7 +1,10 @@
 //! The deploy engine's plays driven against scripted hosts
-//! ([`ScriptedRemote`]), no lab: the host_ready gate's wait and timeout,
-//! `--forks` over a play, the haproxy play's gates reading each host once, and
-//! finding an Elasticsearch node.
+//! ([`ScriptedRemote`]) and loopback stand-ins of the Elasticsearch API, no
+//! lab: the host_ready gate's wait and timeout, `--forks` over a play, the
+//! haproxy play's gates reading each host once, finding an Elasticsearch node,
+//! the Elasticsearch play (refusing a rolling restart when the cluster is not
+//! green, the elected master never first, a failing host stopping only its own
+//! work in its batch), and a `--limit`ed host play checking every host.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +15,8 @@ use crate::facts::HostFacts;
 use crate::inventory::{Host, Inventory, Role};
 use crate::plan::{HostPlan, JailPlan, ServiceAction, Step};
 use crate::playbook::{Play, Playbook};
-use crate::remote::scripted::{InFlight, ScriptedRemote, ok};
+use crate::progress::Event;
+use crate::remote::scripted::{InFlight, ScriptedRemote, failed, ok};
 
 /// What the engine borrows: built once per test.
 struct World {
@@ -339,4 +343,264 @@ async fn a_host_whose_bridge_is_missing_without_an_uplink_is_refused_before_any_
         }
         assert!(run.remote.as_ref().expect("connected").ran().is_empty());
     }
+}
+
+// ---------------------------------------------------- the Elasticsearch play --
+
+const ES_PLAY: &str = "  - { name: elasticsearch, target: elasticsearch, serial: 1, gate: elasticsearch_green, gate_timeout: 1s }\n";
+
+/// The lab's Elasticsearch jails, in file order.
+const ES_JAILS: [&str; 3] = [
+    "lab1-elasticsearch",
+    "lab2-elasticsearch",
+    "lab3-elasticsearch",
+];
+
+/// `host`'s Elasticsearch jail with `action` to do (`was_running`: it serves).
+fn es_plan(host: &Host, action: ServiceAction, was_running: bool) -> HostPlan {
+    HostPlan {
+        jails: host
+            .jails
+            .iter()
+            .filter(|j| j.role == Role::Elasticsearch)
+            .map(|jail| JailPlan {
+                name: jail.name.clone(),
+                role: Role::Elasticsearch,
+                root: format!("/jails/{}", jail.name).into(),
+                service: "elasticsearch".into(),
+                writes: Vec::new(),
+                action,
+                was_running,
+            })
+            .collect(),
+        prepare: Vec::new(),
+        ..one_step(host)
+    }
+}
+
+/// One node of a formed three-node cluster whose elected master is `master`
+/// and whose health is `health`, answering as `name`.
+async fn es_node(name: &str, master: &str, health: &str) -> std::net::SocketAddr {
+    use crate::remote::scripted::http_server;
+    let id = |node: &str| format!("id-{node}");
+    let info: Vec<String> = ES_JAILS
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                r#""{}":{{"name":"{n}","ip":"127.0.20.{}4","roles":["master","data"]}}"#,
+                id(n),
+                i + 1
+            )
+        })
+        .collect();
+    let state: Vec<String> = ES_JAILS
+        .iter()
+        .map(|n| format!(r#""{}":{{"name":"{n}","ephemeral_id":"e-{n}"}}"#, id(n)))
+        .collect();
+    http_server(vec![
+        (
+            "/",
+            200,
+            format!(
+                r#"{{"name":"{name}","cluster_name":"lab","cluster_uuid":"u-1","version":{{"number":"8.15.0"}}}}"#
+            ),
+        ),
+        (
+            "/_cluster/health",
+            200,
+            format!(
+                r#"{{"cluster_name":"lab","status":"{health}","timed_out":false,"number_of_nodes":3,"number_of_data_nodes":3,"active_primary_shards":1,"active_shards":1,"relocating_shards":0,"initializing_shards":0,"unassigned_shards":1,"delayed_unassigned_shards":0,"number_of_pending_tasks":0,"number_of_in_flight_fetch":0,"task_max_waiting_in_queue_millis":0,"active_shards_percent_as_number":50.0}}"#
+            ),
+        ),
+        ("/_cluster/settings", 200, r#"{"persistent":{},"transient":{}}"#.to_owned()),
+        ("/_nodes", 200, format!(r#"{{"nodes":{{{}}}}}"#, info.join(","))),
+        (
+            "/_cluster/state/master_node,nodes",
+            200,
+            format!(
+                r#"{{"cluster_name":"lab","master_node":"{}","nodes":{{{}}}}}"#,
+                id(master),
+                state.join(",")
+            ),
+        ),
+    ])
+    .await
+}
+
+/// An engine whose every Elasticsearch node must restart, over a cluster of
+/// `health` whose elected master is `master`.
+async fn restarting_engine<'w>(
+    world: &'w World,
+    master: &str,
+    health: &str,
+) -> Engine<'w, ScriptedRemote> {
+    let mut nodes = std::collections::BTreeMap::new();
+    for jail in ES_JAILS {
+        nodes.insert(jail, es_node(jail, master, health).await);
+    }
+    world.engine(
+        |host| {
+            let jail = format!("{}-elasticsearch", host.name);
+            let remote =
+                ScriptedRemote::new(host.name.as_str()).answer("show stat", ok(&stats_up(host)));
+            match nodes.get(jail.as_str()) {
+                Some(node) => remote.with_tunnel(*node),
+                None => remote,
+            }
+        },
+        |host| es_plan(host, ServiceAction::Restart, true),
+    )
+}
+
+#[tokio::test]
+async fn a_rolling_restart_is_refused_when_the_cluster_is_not_green_and_nothing_stops() {
+    let world = World::new(&format!("{HOSTS_PLAY}{ES_PLAY}"), None);
+    let mut engine = restarting_engine(&world, "lab1-elasticsearch", "yellow").await;
+    assert!(engine.play(world.play("elasticsearch")).await.is_err());
+    let errors = engine.summary().errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("the cluster is yellow")
+            && errors[0].contains("refusing to stop a node"),
+        "{errors:?}"
+    );
+    for host in ["lab1", "lab2", "lab3", "lab4"] {
+        let ran = World::remote(&engine, host);
+        // Read, and its server (never drained) left ready; no node stopped.
+        assert!(
+            ran.iter()
+                .all(|s| s.contains("show stat") || s.contains("state ready'")),
+            "{host}: {ran:#?}"
+        );
+        assert!(
+            !ran.iter()
+                .any(|s| s.contains("restart") || s.contains("maint")),
+            "{host}: {ran:#?}"
+        );
+    }
+    assert!(engine.verified.is_empty(), "no gate passed");
+}
+
+#[tokio::test]
+async fn the_elected_master_is_never_the_first_node_a_rolling_restart_stops() {
+    // The refusal (yellow) names the first node the play went for: never the
+    // master, whichever node that is; the others keep their file order.
+    for (master, first) in [
+        ("lab1-elasticsearch", "lab2-elasticsearch"),
+        ("lab2-elasticsearch", "lab1-elasticsearch"),
+        ("lab3-elasticsearch", "lab1-elasticsearch"),
+    ] {
+        let world = World::new(&format!("{HOSTS_PLAY}{ES_PLAY}"), None);
+        let mut engine = restarting_engine(&world, master, "yellow").await;
+        assert!(engine.play(world.play("elasticsearch")).await.is_err());
+        let errors = engine.summary().errors();
+        let host = &first[..4];
+        assert!(
+            errors.len() == 1 && errors[0].starts_with(&format!("{host}: {first}: ")),
+            "master {master}: {errors:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_host_whose_node_fails_to_start_stops_only_its_own_work_and_the_batch_finishes() {
+    let world = World::new(&format!("{HOSTS_PLAY}{ES_PLAY}"), None);
+    let mut engine = world.engine(
+        |host| {
+            let remote = ScriptedRemote::new(host.name.as_str());
+            if host.name.as_str() == "lab1" {
+                remote.answer("", failed(1, "jail: lab1-elasticsearch: failed to start"))
+            } else {
+                remote.answer("", ok(""))
+            }
+        },
+        |host| es_plan(host, ServiceAction::Start, false),
+    );
+    // A first deploy: nothing is asked of a cluster that has not formed.
+    engine.phase = crate::desired::ClusterPhase::Bootstrap;
+    let (progress, shown) = Progress::recording();
+    engine.progress = progress;
+    assert!(engine.play(world.play("elasticsearch")).await.is_err());
+    engine.progress.finish().await;
+    let shown = shown.lock().unwrap().clone();
+    let failed: Vec<&Event> = shown
+        .iter()
+        .filter(|e| matches!(e, Event::Failed { .. }))
+        .collect();
+    assert!(
+        !failed.is_empty()
+            && failed.iter().all(|e| **e
+                == Event::Failed {
+                    host: "lab1".into()
+                }),
+        "lab1's line shows it failed as soon as its batch is over: {shown:#?}"
+    );
+    assert!(
+        shown.contains(&Event::Line("  lab2-elasticsearch: start".into())),
+        "{shown:#?}"
+    );
+    let errors = engine.summary().errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("lab1: "), "{errors:?}");
+    for host in ["lab2", "lab3"] {
+        let ran = World::remote(&engine, host);
+        assert_eq!(ran.len(), 1, "{host} started its node: {ran:#?}");
+        assert!(
+            ran[0].contains(&format!("{host}-elasticsearch")),
+            "{}",
+            ran[0]
+        );
+    }
+    assert_eq!(
+        engine
+            .summary()
+            .hosts
+            .iter()
+            .map(|h| h.changed)
+            .collect::<Vec<_>>(),
+        [0, 1, 1, 0],
+        "the others' starts count; the failed one does not"
+    );
+    assert!(engine.verified.is_empty(), "no gate after a failed batch");
+}
+
+// ------------------------------------------------------------------ --limit --
+
+#[tokio::test]
+async fn a_limited_host_play_changes_only_its_host_and_checks_every_host() {
+    let world = World::new(HOSTS_PLAY, None);
+    let mut engine = world.engine(
+        |host| ScriptedRemote::new(host.name.as_str()).answer("jls", ok(&every_jail(host))),
+        one_step,
+    );
+    for run in &mut engine.hosts {
+        run.changes = run.name() == "lab2";
+        let running = crate::facts::JailFacts {
+            running: true,
+            ..Default::default()
+        };
+        let facts = run.facts.as_mut().expect("set by the world");
+        for jail in &run.host.jails {
+            facts.jails.insert(jail.name.to_string(), running.clone());
+        }
+    }
+    // lab3's facts say a jail is stopped: the check covers hosts not changed.
+    engine.hosts[2]
+        .facts
+        .as_mut()
+        .expect("set")
+        .jails
+        .values_mut()
+        .for_each(|j| j.running = false);
+    assert!(engine.play(world.play("hosts")).await.is_err());
+    assert_eq!(World::remote(&engine, "lab1"), Vec::<String>::new());
+    assert_eq!(World::remote(&engine, "lab3"), Vec::<String>::new());
+    assert_eq!(World::remote(&engine, "lab4"), Vec::<String>::new());
+    assert_eq!(World::remote(&engine, "lab2").len(), 1, "lab2's host play");
+    assert_eq!(
+        engine.summary().errors(),
+        ["lab3: gate host_ready: jails not running: lab3-elasticsearch"],
+        "a host the limit leaves alone is still checked"
+    );
 }

@@ -11,7 +11,6 @@
 //! a failed batch or gate.
 
 mod plays;
-mod progress;
 mod report;
 mod watch;
 
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use futures_util::{StreamExt, stream};
 
-pub use progress::Progress;
+pub use crate::progress::Progress;
 pub use report::{HostSummary, Summary};
 
 use crate::desired::inputs::Inputs;
@@ -99,7 +98,7 @@ pub async fn deploy(
     let forks = options.forks.unwrap_or(hosts.len()).max(1);
     let mut engine = Engine::new(inventory, playbook, rendered, options, progress, forks);
     for host in &hosts {
-        engine.progress.step(host.name.as_str(), "connecting");
+        engine.progress.started(host.name.as_str(), "connecting");
     }
     let connected = Instant::now();
     let connections = ssh::connect_all(&hosts, options.host_keys, forks).await;
@@ -247,7 +246,10 @@ impl<'a, R: Remote> Engine<'a, R> {
         if let Err(stop) = self.converge().await {
             self.failures.extend(stop.0);
         }
-        self.progress.finish();
+        for run in &self.hosts {
+            self.progress.ended(run.name(), run.ok());
+        }
+        self.progress.finish().await;
         self.summary()
     }
 
@@ -273,8 +275,17 @@ impl<'a, R: Remote> Engine<'a, R> {
         Ok(())
     }
 
+    /// Shows each failed host as failed on its progress line, as soon as a step
+    /// or batch is over (the reason is reported once, at the end).
+    fn show_failed(&self) {
+        for run in self.hosts.iter().filter(|run| !run.ok()) {
+            self.progress.ended(run.name(), false);
+        }
+    }
+
     /// Stops the run when a host failed, naming the step.
     fn check_hosts(&self, step: &str) -> Result<(), Stop> {
+        self.show_failed();
         if self.hosts.iter().all(HostRun::ok) {
             Ok(())
         } else {

@@ -52,6 +52,7 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     fn stop_if_failed(&self) -> Result<(), Stop> {
+        self.show_failed();
         if self.hosts.iter().all(|run| run.ok()) {
             Ok(())
         } else {

@@ -142,6 +142,7 @@ impl Builder<'_> {
         Ok(HostState {
             host: host.name.clone(),
             base: host.jail_defaults.base.clone(),
+            release: host.jail_defaults.release.clone(),
             datasets,
             rc_conf,
             rc_conf_words,

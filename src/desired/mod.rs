@@ -39,6 +39,9 @@ pub struct HostState {
     pub host: Name,
     /// `base.txz` on the host, extracted into new jail roots.
     pub base: PathBuf,
+    /// The FreeBSD release of the jails' userland (`jails.release`), checked in
+    /// a jail's root before it is started.
+    pub release: String,
     /// Parent dataset first, then one per jail.
     pub datasets: Vec<Dataset>,
     /// Keys haelk owns in the host's `/etc/rc.conf` (set with `sysrc`).

@@ -57,10 +57,6 @@ impl Client {
         Ok(Self { http, base_url })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// `GET /`: the answering node's name, the cluster name and UUID, the version.
     pub async fn root(&self) -> Result<RootInfo, EsError> {
         self.json(Method::GET, "/", None).await

@@ -2,7 +2,8 @@
 //! Elastic's rolling-restart procedure and ECK do it: only from green; replicas
 //! held in place (`allocation.enable: primaries`) while the node is away, so they
 //! are not rebuilt elsewhere; allocation always restored; green again before the
-//! next node. [`restart_order`] is the order ECK uses.
+//! next node. The order (the elected master last) is deploy's: see the
+//! Elasticsearch play.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -24,24 +25,6 @@ const REJOIN_POLL: Duration = Duration::from_millis(500);
 const GREEN_SLICE: Duration = Duration::from_secs(2);
 /// Attempts at restoring allocation while a master may be being elected.
 const RESTORE_ATTEMPTS: u32 = 5;
-
-/// The order to restart nodes in: nodes that are not master-eligible first, then
-/// master-eligible ones, the elected master last, so the cluster re-elects a
-/// master once at most. Within each group the input order is kept.
-pub fn restart_order(nodes: &[Node], elected_master: &str) -> Vec<String> {
-    let rank = |node: &Node| {
-        if node.name == elected_master {
-            2
-        } else if node.is_master_eligible() {
-            1
-        } else {
-            0
-        }
-    };
-    let mut ordered: Vec<&Node> = nodes.iter().collect();
-    ordered.sort_by_key(|node| rank(node));
-    ordered.into_iter().map(|node| node.name.clone()).collect()
-}
 
 /// What a restart needs from its caller while it runs: the declared nodes as
 /// they are now, and a place to say what it is waiting for.
@@ -306,48 +289,5 @@ async fn restore_allocation(client: &Client) -> Result<(), EsError> {
             }
             result => return result,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn node(name: &str, roles: &[&str]) -> Node {
-        Node {
-            id: format!("id-{name}"),
-            name: name.to_owned(),
-            ip: "10.0.0.1".to_owned(),
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            ephemeral_id: format!("eph-{name}"),
-            elected_master: false,
-        }
-    }
-
-    #[test]
-    fn data_only_nodes_go_first_and_the_elected_master_last() {
-        let nodes = [
-            node("m1", &["master", "data"]),
-            node("m2", &["master", "data"]),
-            node("d1", &["data"]),
-            node("tie", &["master", "voting_only"]),
-            node("coord", &[]),
-            node("hot", &["data_hot", "ingest"]),
-        ];
-        assert_eq!(
-            restart_order(&nodes, "m1"),
-            ["d1", "coord", "hot", "m2", "tie", "m1"]
-        );
-        assert_eq!(
-            restart_order(&nodes, "tie"),
-            ["d1", "coord", "hot", "m1", "m2", "tie"]
-        );
-    }
-
-    #[test]
-    fn an_unknown_master_changes_nothing_but_keeps_every_node() {
-        let nodes = [node("b", &["master"]), node("a", &["data"])];
-        assert_eq!(restart_order(&nodes, "gone"), ["a", "b"]);
-        assert!(restart_order(&[], "m1").is_empty());
     }
 }

@@ -30,6 +30,7 @@ fn desired(base: &Path) -> HostState {
     HostState {
         host: Name::new("h1").unwrap(),
         base: "/media/base.txz".into(),
+        release: "14.3-RELEASE".into(),
         datasets: vec![
             Dataset {
                 name: "tank/jails".into(),

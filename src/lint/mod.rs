@@ -15,8 +15,8 @@ pub mod rules;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-pub use report::{Diagnostic, Report, Severity, Subject, SubjectKind};
-pub use rules::{RULES, Rule};
+pub use report::Report;
+pub use rules::RULES;
 
 use crate::inventory::Inventory;
 

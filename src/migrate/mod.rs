@@ -70,10 +70,12 @@ pub struct Report {
     pub inventory: InventoryUpdate,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InventoryUpdate {
-    Written(PathBuf),
-    Manual(String),
+    /// haelk wrote the moved jail into the inventory file.
+    Written,
+    /// The operator must edit it (what to do was said).
+    Manual,
 }
 
 /// Moves `jail` to host `to`. `Ok(None)` for a dry run.
@@ -96,6 +98,7 @@ pub async fn migrate(
         for (number, step) in plan::steps(&migration).iter().enumerate() {
             progress.println(format!("{:>2}. {step}", number + 1));
         }
+        progress.finish().await;
         return Ok(None);
     }
     // The target's desired state after the move, rendered before any host is
@@ -106,6 +109,13 @@ pub async fn migrate(
         .into_iter()
         .find(|h| h.host == migration.target.name)
         .ok_or_else(|| anyhow!("{} is not in the moved inventory", migration.target.name))?;
+    let ends = [
+        migration.source.name.as_str(),
+        migration.target.name.as_str(),
+    ];
+    for host in ends {
+        progress.started(host, "connecting");
+    }
     let hosts: Vec<_> = inventory.hosts.iter().collect();
     let connections = ssh::connect_all(&hosts, options.host_keys, hosts.len()).await;
     let mut remotes = HashMap::new();
@@ -119,9 +129,10 @@ pub async fn migrate(
             Err(err)
                 if host.name == migration.source.name || host.name == migration.target.name =>
             {
+                progress.finish().await;
                 return Err(err.into());
             }
-            Err(err) => warn(&progress, &err),
+            Err(err) => progress.warn(&err),
         }
     }
     let mover = Mover {
@@ -134,7 +145,10 @@ pub async fn migrate(
         elasticsearch: None,
     };
     let result = mover.run(started).await;
-    progress.finish();
+    for host in ends {
+        progress.ended(host, result.is_ok());
+    }
+    progress.finish().await;
     for (_, remote) in remotes {
         // The work is done or failed already; closing changes nothing remotely.
         let _ = remote.close().await;
@@ -174,7 +188,7 @@ impl<R: Remote> Mover<'_, R> {
 
     /// A problem that does not stop the move: on stderr, like every diagnostic.
     fn warn(&self, problem: impl std::fmt::Display) {
-        warn(self.progress, problem);
+        self.progress.warn(problem);
     }
 
     async fn run(mut self, started: Instant) -> Result<Report> {
@@ -275,13 +289,6 @@ impl<R: Remote> Mover<'_, R> {
         let located = elasticsearch::locate::through_remotes(candidates, port).await?;
         Ok(located.client)
     }
-}
-
-/// Prints `warning: PROBLEM` on stderr, above the progress lines.
-fn warn(progress: &Progress, problem: impl std::fmt::Display) {
-    // The progress lines are on stdout; a warning between them stays readable.
-    let _ = progress;
-    eprintln!("warning: {problem:#}");
 }
 
 /// How long a drain may take.

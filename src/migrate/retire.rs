@@ -107,11 +107,11 @@ impl<R: Remote> Mover<'_, R> {
                     migration.target.name,
                     source.display()
                 ));
-                InventoryUpdate::Written(source.clone())
+                InventoryUpdate::Written
             }
             Err(instruction) => {
                 self.say(format!("update the inventory by hand: {instruction}"));
-                InventoryUpdate::Manual(instruction)
+                InventoryUpdate::Manual
             }
         }
     }

@@ -393,7 +393,11 @@ impl Planner<'_> {
                     }
                 }
             }
-            self.command(freebsd::jail_service("start", jail.name.as_str()));
+            self.command(freebsd::jail_start_checked(
+                &jail.root,
+                &desired.release,
+                jail.name.as_str(),
+            ));
             if facts.pending != OnChange::Nothing {
                 // A fresh start owes nothing more.
                 self.command(freebsd::clear_pending(&jail.root));

@@ -64,7 +64,10 @@ fn a_fresh_host_is_prepared_in_order_and_every_service_started() {
             "write /etc/jail.conf.d/lab3-elasticsearch.conf".into(),
             format!("write {root}/etc/rc.conf"),
             format!("write {root}/etc/resolv.conf"),
-            "service jail start lab3-elasticsearch".into(),
+            format!(
+                "{}; service jail start lab3-elasticsearch",
+                crate::freebsd::check_release(root.as_ref(), "14.3-RELEASE")
+            ),
             "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
         ]
     );

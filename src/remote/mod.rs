@@ -10,6 +10,7 @@
 //! standard output or input piped to haelk ([`stream`] joins two of them).
 
 pub mod forward;
+#[cfg(test)]
 pub mod local;
 #[cfg(test)]
 pub mod scripted;
@@ -237,10 +238,6 @@ impl<'a, Pipe> Streaming<'a, Pipe> {
             stderr,
             exit,
         }
-    }
-
-    pub fn host(&self) -> &str {
-        &self.host
     }
 
     /// The piped stream; `None` once taken.

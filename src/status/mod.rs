@@ -14,5 +14,5 @@ pub mod render;
 mod tests;
 
 pub use gather::{Connections, gather};
-pub use model::{Estate, Observed};
+pub use model::Estate;
 pub use render::{Style, render};

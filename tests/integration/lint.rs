@@ -143,4 +143,94 @@ fn lint_command_prints_the_documented_json() {
         quorum["location"],
         serde_json::json!({"line": 39, "column": 3})
     );
+    assert_documented_shape(&json);
+}
+
+/// The shape docs/lint.md documents, every field of every diagnostic: exactly
+/// these keys, of these types, and counts that match the diagnostics.
+fn assert_documented_shape(json: &serde_json::Value) {
+    use serde_json::Value;
+    let keys = |value: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = value
+            .as_object()
+            .unwrap_or_else(|| panic!("an object: {value}"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(json),
+        ["diagnostics", "errors", "file", "version", "warnings"]
+    );
+    assert!(json["file"].is_string(), "{json}");
+    let diagnostics = json["diagnostics"].as_array().expect("an array");
+    assert!(!diagnostics.is_empty());
+    let count = |severity: &str| {
+        diagnostics
+            .iter()
+            .filter(|d| d["severity"] == severity)
+            .count()
+    };
+    assert_eq!(json["errors"], count("error"));
+    assert_eq!(json["warnings"], count("warning"));
+    for d in diagnostics {
+        assert_eq!(
+            keys(d),
+            [
+                "code", "hint", "location", "message", "name", "notes", "severity", "subject"
+            ],
+            "{d}"
+        );
+        assert!(
+            matches!(d["severity"].as_str(), Some("error" | "warning")),
+            "{d}"
+        );
+        let code = d["code"].as_str().expect("a code");
+        assert!(
+            code.len() == 5
+                && code.starts_with("HA")
+                && code[2..].bytes().all(|b| b.is_ascii_digit()),
+            "{d}"
+        );
+        let name = d["name"].as_str().expect("a name");
+        assert!(
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            "a slug: {d}"
+        );
+        let message = d["message"].as_str().expect("a message");
+        assert!(
+            !message.is_empty() && !message.contains('\n'),
+            "one line: {d}"
+        );
+        assert!(
+            d["notes"]
+                .as_array()
+                .expect("notes")
+                .iter()
+                .all(Value::is_string),
+            "{d}"
+        );
+        assert!(d["hint"].is_string() || d["hint"].is_null(), "{d}");
+        match &d["subject"] {
+            Value::Null => {}
+            subject => {
+                assert_eq!(keys(subject), ["kind", "name"], "{d}");
+                assert!(
+                    matches!(subject["kind"].as_str(), Some("host" | "jail" | "vip")),
+                    "{d}"
+                );
+                assert!(subject["name"].is_string(), "{d}");
+            }
+        }
+        match &d["location"] {
+            Value::Null => {}
+            location => {
+                assert_eq!(keys(location), ["column", "line"], "{d}");
+                assert!(location["line"].as_u64().is_some_and(|n| n >= 1), "{d}");
+                assert!(location["column"].as_u64().is_some_and(|n| n >= 1), "{d}");
+            }
+        }
+    }
 }
