@@ -436,7 +436,11 @@ fn a_stopped_jail_with_its_packages_gets_every_file_before_its_rc_starts_the_ser
         commands(&plan.prepare),
         [
             format!("write {}", yml.path.display()),
-            format!("service jail start {}", kibana.name),
+            format!(
+                "{}; service jail start {}",
+                crate::freebsd::check_release(&kibana.root, "14.3-RELEASE"),
+                kibana.name
+            ),
         ]
     );
     let jail = plan.jail(kibana.name.as_str()).unwrap();
@@ -469,7 +473,10 @@ fn a_stopped_jail_without_its_packages_gets_its_service_files_after_pkg() {
         [
             format!("write {root}/etc/rc.conf"),
             format!("write {root}/etc/resolv.conf"),
-            "service jail start lab3-elasticsearch".into(),
+            format!(
+                "{}; service jail start lab3-elasticsearch",
+                crate::freebsd::check_release(root.as_ref(), "14.3-RELEASE")
+            ),
             "pkg -j lab3-elasticsearch install -y elasticsearch8".into(),
         ]
     );
