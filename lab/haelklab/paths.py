@@ -42,6 +42,9 @@ HOST_BINDS = [
     ("/usr/local/jails", "usr/local/jails", "dir"),
     ("/var/db", "var/db", "dir"),
     ("/run/sshd", "run/sshd", "dir"),
+    # The host's own resolver configuration (empty: no nameserver), never Linux's,
+    # whose servers are not on the lab network.
+    ("/etc/resolv.conf", "etc/resolv.conf", "file"),
 ]
 
 # Users the FreeBSD ports create, with FreeBSD's uids (name, uid, home).

@@ -16,7 +16,11 @@ from haelklab import paths  # noqa: E402
 from haelklab.freebsd import userdb  # noqa: E402
 
 BINDS = [("usr/local/etc", "/usr/local/etc"), ("var/db", "/var/db"), ("var/log", "/var/log"),
-         ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf")]
+         ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf"),
+         ("etc/resolv.conf", "/etc/resolv.conf")]
+# Files the jail may lack: an empty stand-in is bound instead (the jail's resolver then
+# has no nameserver, as a FreeBSD jail without /etc/resolv.conf; never the host's).
+OPTIONAL_FILES = {"etc/resolv.conf"}
 
 
 def record_namespace(spec):
@@ -63,7 +67,11 @@ def main():
     record_namespace(spec)
     for rel, target in BINDS:
         source = os.path.join(root, rel)
-        if rel == "etc/rc.conf":
+        if rel in OPTIONAL_FILES:
+            if not os.path.isfile(source):
+                source = os.path.join(spec["run_dir"], "empty-file")
+                open(source, "a").close()
+        elif rel == "etc/rc.conf":
             if not os.path.exists(source):
                 os.makedirs(os.path.dirname(source), exist_ok=True)
                 open(source, "w").close()
