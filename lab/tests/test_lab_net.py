@@ -164,3 +164,15 @@ def test_reboot_runs_the_hosts_rc_network_and_jails(jail_name):
         write(host, "/etc/rc.conf", before)
         ssh(host, f"jls -j {name} >/dev/null 2>&1 && service jail stop {name}")
         ssh(host, "ifconfig bridge0 >/dev/null 2>&1 && ifconfig bridge0 destroy")
+
+
+def test_an_epair_has_the_same_macs_each_time_it_is_created_as_ether_gen_addr_gives():
+    def macs():
+        out = ssh("lab4", "ifconfig epair7a create >/dev/null && ip -j link show; "
+                          "ifconfig epair7a destroy", check=True).stdout
+        found = {link["ifname"]: link["address"] for link in json.loads(out)}
+        return found["epair7a"], found["epair7b"]
+    first = macs()
+    assert first == macs()
+    assert first[0] != first[1]
+    assert all(mac.startswith("58:9c:fc:") for mac in first)

@@ -14,13 +14,20 @@ Linux quirk hidden here: an address on a bridge port stops receiving, where on F
 it keeps working on the member. `addm IF` therefore moves IF's addresses (and the
 routes through it) onto the bridge, remembered in the host's state, and the listing
 still shows them on IF; `deletem` and the bridge's `destroy` put them back.
+
+An epair's two ends get the MACs FreeBSD 14's ether_gen_addr(9) gives them: derived
+from the host and the interface name (under the FreeBSD Foundation's 58:9c:fc
+prefix), so a host that reboots and re-creates `epairN` answers with the same MACs
+and its neighbours' ARP entries stay right, as on FreeBSD.
 """
+import hashlib
 import ipaddress
 import json
 import os
 import re
 import subprocess
 
+from haelklab import paths
 from haelklab.freebsd import carp
 from haelklab.freebsd.common import Fail, current_jail, locked_state, read_state, run_main, run_dir
 
@@ -35,6 +42,14 @@ USAGE = ("usage: ifconfig [-j jail] [-DkLmn] [-f type:format] interface address_
 
 
 # ----------------------------------------------------------------- kernel ---
+
+def generated_mac(ifname):
+    """ether_gen_addr(9): 58:9c:fc and three bytes of a hash of the host and IFNAME."""
+    with open(os.path.join(paths.SELF, "hostname")) as f:
+        host = f.read().strip()
+    digest = hashlib.sha1(f"{host}-{ifname}".encode()).digest()
+    return "58:9c:fc:" + ":".join(f"{b:02x}" for b in digest[:3])
+
 
 def ip(*args, check=True):
     result = subprocess.run(["ip", *args], capture_output=True, text=True)
@@ -167,7 +182,8 @@ def create(name):
         # The unit is taken while its a end exists (its b end may be in a jail).
         if a in have or b in have:
             raise Fail("ifconfig: SIOCIFCREATE2: File exists")
-        ip("link", "add", a, "type", "veth", "peer", "name", b)
+        ip("link", "add", a, "address", generated_mac(a), "type", "veth",
+           "peer", "name", b, "address", generated_mac(b))
         print(a)
         return a
     bridge = f"bridge{unit}"
