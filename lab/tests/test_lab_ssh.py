@@ -14,7 +14,7 @@ def test_an_unpinned_host_key_is_refused(tmp_path):
     empty.write_text("")
     result = subprocess.run(
         ["ssh", "-i", paths.CLIENT_KEY, "-o", f"UserKnownHostsFile={empty}",
-         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "root@127.0.10.1", "true"],
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{HOSTS['lab1']}", "true"],
         capture_output=True, text=True)
     assert result.returncode == 255
     assert "Host key verification failed" in result.stderr
@@ -23,7 +23,7 @@ def test_an_unpinned_host_key_is_refused(tmp_path):
 def test_password_login_is_refused():
     result = subprocess.run(
         ["ssh", "-o", f"UserKnownHostsFile={paths.KNOWN_HOSTS}", "-o", "StrictHostKeyChecking=yes",
-         "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no", "root@127.0.10.1", "true"],
+         "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no", f"root@{HOSTS['lab1']}", "true"],
         capture_output=True, text=True)
     assert result.returncode == 255
 
@@ -39,15 +39,15 @@ def test_standins_come_first_on_a_non_interactive_path():
 def test_multiplexed_connections_work(tmp_path):
     sock = str(tmp_path / "mux")
     base = SSH + ["-S", sock]
-    subprocess.run(base + ["-M", "-fN", "root@127.0.10.2"], check=True, timeout=30)
+    subprocess.run(base + ["-M", "-fN", f"root@{HOSTS['lab2']}"], check=True, timeout=30)
     try:
-        out = subprocess.run(base + ["root@127.0.10.2", "hostname"], capture_output=True,
+        out = subprocess.run(base + [f"root@{HOSTS['lab2']}", "hostname"], capture_output=True,
                              text=True, check=True).stdout
         assert out.strip() == "lab2"
-        check = subprocess.run(base + ["-O", "check", "root@127.0.10.2"], capture_output=True, text=True)
+        check = subprocess.run(base + ["-O", "check", f"root@{HOSTS['lab2']}"], capture_output=True, text=True)
         assert check.returncode == 0
     finally:
-        subprocess.run(base + ["-O", "exit", "root@127.0.10.2"], capture_output=True)
+        subprocess.run(base + ["-O", "exit", f"root@{HOSTS['lab2']}"], capture_output=True)
 
 
 def test_hosts_cannot_see_each_others_files():

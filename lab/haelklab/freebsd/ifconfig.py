@@ -126,6 +126,10 @@ def carp_state_dir():
 def move_addresses(source, target):
     """Move SOURCE's addresses and the routes through it to TARGET."""
     saved = routes(source)
+    if saved:
+        # The kernel takes a route only through a link that is up; on FreeBSD the
+        # addresses (and routes) never left the member, which is up.
+        ip("link", "set", target, "up")
     for addr, plen in addresses(source):
         ip("addr", "del", f"{addr}/{plen}", "dev", source)
         ip("addr", "add", f"{addr}/{plen}", "dev", target)
