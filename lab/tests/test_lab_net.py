@@ -168,7 +168,7 @@ def test_reboot_runs_the_hosts_rc_network_and_jails(jail_name):
 
 def test_an_epair_has_the_same_macs_each_time_it_is_created_as_ether_gen_addr_gives():
     def macs():
-        out = ssh("lab4", "ifconfig epair7a create >/dev/null && ip -j link show; "
+        out = ssh("lab4", "ifconfig epair7 create >/dev/null && ip -j link show; "
                           "ifconfig epair7a destroy", check=True).stdout
         found = {link["ifname"]: link["address"] for link in json.loads(out)}
         return found["epair7a"], found["epair7b"]
