@@ -45,6 +45,8 @@ fn deploy_without_failure(inventory: &str) -> String {
 #[ignore = "needs the local lab: lab/labctl up"]
 fn a_jail_stopped_by_hand_whose_config_changed_starts_with_the_new_config() {
     let _lab = lab();
+    // A fresh lab: earlier tests leave moved jails and changed hosts behind.
+    crate::labkit::reset_lab();
     deploy("inventories/lab.yaml");
     let before = heap_of("lab3-elasticsearch");
     on_host("lab3", "service jail stop lab3-elasticsearch");
@@ -73,6 +75,8 @@ fn a_jail_stopped_by_hand_whose_config_changed_starts_with_the_new_config() {
 #[ignore = "needs the local lab: lab/labctl up"]
 fn a_rebooted_host_is_brought_back_to_green_by_deploy() {
     let _lab = lab();
+    // A fresh lab: earlier tests leave moved jails and changed hosts behind.
+    crate::labkit::reset_lab();
     deploy("inventories/lab.yaml");
     let reboot = std::process::Command::new(repo().join("lab/labctl"))
         .args(["reboot", "lab2"])
