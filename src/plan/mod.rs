@@ -18,14 +18,13 @@ use std::path::PathBuf;
 use crate::desired::{HostState, JailState, ManagedFile, OnChange};
 use crate::facts::{FileFacts, HostFacts, JailFacts};
 use crate::freebsd;
-use crate::inventory::{Name, Role};
+use crate::inventory::Name;
 
 pub(crate) use script::running_jails;
 
 /// Everything deploy would do on one host.
 #[derive(Debug, Clone)]
 pub struct HostPlan {
-    pub host: Name,
     /// The host play, in order.
     pub prepare: Vec<Step>,
     /// The service plays' work, one entry per jail in inventory order (also for
@@ -97,7 +96,6 @@ impl ServiceAction {
 #[derive(Debug, Clone)]
 pub struct JailPlan {
     pub name: Name,
-    pub role: Role,
     pub root: PathBuf,
     /// The rc.d service the jail runs.
     pub service: String,
@@ -221,7 +219,6 @@ pub fn plan_host(desired: &HostState, facts: &HostFacts) -> Result<HostPlan, Pla
         .map(|jail| planner.jail(desired, jail))
         .collect();
     Ok(HostPlan {
-        host: desired.host.clone(),
         prepare: planner.steps,
         jails,
         unchanged: planner.unchanged,
@@ -421,7 +418,6 @@ impl Planner<'_> {
         }
         JailPlan {
             name: jail.name.clone(),
-            role: jail.role,
             root: jail.root.clone(),
             service: jail.services.first().cloned().unwrap_or_default(),
             writes,

@@ -1,6 +1,7 @@
 use super::*;
 use crate::desired::{self, ClusterPhase};
 use crate::facts::HostFacts;
+use crate::inventory::Role;
 use crate::secret::Secrets;
 use crate::templates::Templates;
 
