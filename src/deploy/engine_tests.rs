@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::super::{Engine, Options, Progress, Rendered};
+use super::{Engine, Options, Progress, Rendered};
 use crate::facts::HostFacts;
 use crate::inventory::{Host, Inventory, Role};
 use crate::plan::{HostPlan, JailPlan, ServiceAction, Step};

@@ -10,6 +10,13 @@
 //! of the same batch finish theirs, and then the run stops - no play proceeds past
 //! a failed batch or gate.
 
+mod drain;
+mod elasticsearch_play;
+#[cfg(test)]
+mod engine_tests;
+mod es_clients;
+mod gates;
+mod host_play;
 mod plays;
 mod report;
 mod watch;
@@ -176,6 +183,13 @@ impl<R> HostRun<'_, R> {
     fn ok(&self) -> bool {
         self.error.is_none()
     }
+
+    /// The connection to the host; an error naming the host when there is none.
+    fn connected(&self) -> Result<&R, String> {
+        self.remote
+            .as_ref()
+            .ok_or_else(|| format!("{}: not connected", self.name()))
+    }
 }
 
 /// The state of one deploy run, generic over the transport so it can be driven
@@ -198,7 +212,7 @@ struct Engine<'a, R> {
     elasticsearch: HashMap<String, Arc<elasticsearch::Client>>,
     /// What a haproxy gate of the running play saw on each host it passed on:
     /// the play's closing gate over every host does not read them again.
-    backends_seen: BTreeMap<String, Vec<plays::Backend>>,
+    backends_seen: BTreeMap<String, Vec<gates::Backend>>,
 }
 
 impl<'a, R: Remote> Engine<'a, R> {
