@@ -9,6 +9,7 @@ use crate::playbook::{Batch, Play, Target};
 use crate::remote::Remote;
 
 impl<'a, R: Remote> Engine<'a, R> {
+    /// Runs `play` with the runner of its target.
     pub(super) async fn play(&mut self, play: &Play) -> Result<(), Stop> {
         match play.target {
             Target::Hosts => self.host_play(play).await,
