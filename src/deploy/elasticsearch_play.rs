@@ -10,7 +10,7 @@ use super::{Engine, Stop, at_most};
 use crate::desired::ClusterPhase;
 use crate::elasticsearch::locate::Located;
 use crate::elasticsearch::rolling::{self, Watch};
-use crate::elasticsearch::{self, liveness};
+use crate::elasticsearch::{self, HealthStatus, liveness};
 use crate::freebsd;
 use crate::haproxy::AdminState;
 use crate::inventory::{Jail, Role};
@@ -30,7 +30,7 @@ impl<'a, R: Remote> Engine<'a, R> {
             .collect();
         let mut back_into_haproxy = Vec::new();
         if self.phase == ClusterPhase::Formed {
-            back_into_haproxy = self.finish_cut_off_restart().await?;
+            back_into_haproxy = self.finish_cut_off_restart(play.gate_timeout).await?;
         }
         let work = batches.iter().flatten().any(|jail| {
             self.jail_plan(jail)
@@ -118,11 +118,19 @@ impl<'a, R: Remote> Engine<'a, R> {
     /// replicas unassigned for good - and its node in MAINT in the haproxies in
     /// front of it. Restores allocation now (see [`cut_off_restart`]) and
     /// returns the servers to put back once the cluster is green again.
-    async fn finish_cut_off_restart(&mut self) -> Result<Vec<String>, Stop> {
+    ///
+    /// A cluster that has just lost a node (a host rebooted) may still be
+    /// electing a master, and the settings need one: waits for an elected
+    /// master (any health answer) for at most `timeout` first.
+    async fn finish_cut_off_restart(&mut self, timeout: Duration) -> Result<Vec<String>, Stop> {
         let Ok(Located { client, .. }) = self.es_client(None).await else {
             // Nobody answers: the gate will say so.
             return Ok(Vec::new());
         };
+        client
+            .wait_for_health(HealthStatus::Red, timeout)
+            .await
+            .map_err(|err| Stop::because(format!("waiting for an elected master: {err}")))?;
         let allocation = client
             .allocation_enable()
             .await

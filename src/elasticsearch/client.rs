@@ -18,8 +18,13 @@ use super::types::{
 };
 use crate::remote::error_chain;
 
-/// Timeout of a request that does not wait on the cluster.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Elasticsearch's default `master_timeout`: how long a node holds a request
+/// that needs the elected master while there is none.
+const MASTER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of a request that does not wait on the cluster's health. Longer than
+/// [`MASTER_TIMEOUT`], so that a cluster without an elected master answers with
+/// its own error (`master_not_discovered_exception`) instead of a timeout.
+const REQUEST_TIMEOUT: Duration = MASTER_TIMEOUT.saturating_add(SLACK);
 /// Timeout of a liveness probe: a node that is up answers `GET /` from memory.
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one `wait_for_status` request asks ES to wait: short enough that a
