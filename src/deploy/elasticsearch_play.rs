@@ -3,7 +3,7 @@
 //! leftovers of a cut-off rolling restart finished, and the cluster UUID
 //! recorded on the datasets once the cluster is formed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::plays::describe;
 use super::{Engine, Stop, at_most};
@@ -18,6 +18,8 @@ use crate::plan::ServiceAction;
 use crate::playbook::Play;
 use crate::remote::Remote;
 
+/// How long one wait for an elected master goes before it is reported.
+const MASTER_SLICE: Duration = Duration::from_secs(5);
 /// How long requests already sent to a node may take before it is stopped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -113,6 +115,36 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.record_cluster_uuid().await
     }
 
+    /// Waits, in slices that are each reported, until the cluster `client`
+    /// talks to has an elected master: any health answer says so.
+    async fn wait_for_master(
+        &self,
+        client: &elasticsearch::Client,
+        timeout: Duration,
+    ) -> Result<(), elasticsearch::EsError> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(MASTER_SLICE);
+            match client.wait_for_health(HealthStatus::Red, slice).await {
+                Err(elasticsearch::EsError::HealthTimeout { last, .. }) => {
+                    if Instant::now() >= deadline {
+                        return Err(elasticsearch::EsError::Timeout {
+                            what: "the election of a master".to_owned(),
+                            waited: timeout,
+                            last,
+                        });
+                    }
+                    self.progress
+                        .waiting(None, "an elected master", started.elapsed(), &last);
+                }
+                result => return result.map(|_| ()),
+            }
+        }
+    }
+
     /// A rolling restart cut off part way (haelk killed, the connection to the
     /// API lost) leaves `cluster.routing.allocation.enable` at `primaries` -
     /// replicas unassigned for good - and its node in MAINT in the haproxies in
@@ -127,10 +159,9 @@ impl<'a, R: Remote> Engine<'a, R> {
             // Nobody answers: the gate will say so.
             return Ok(Vec::new());
         };
-        client
-            .wait_for_health(HealthStatus::Red, timeout)
+        self.wait_for_master(&client, timeout)
             .await
-            .map_err(|err| Stop::because(format!("waiting for an elected master: {err}")))?;
+            .map_err(|err| Stop::because(err.to_string()))?;
         let allocation = client
             .allocation_enable()
             .await

@@ -479,6 +479,66 @@ async fn a_rolling_restart_is_refused_when_the_cluster_is_not_green_and_nothing_
     assert!(engine.verified.is_empty(), "no gate passed");
 }
 
+/// A node of a cluster that has no elected master: it answers `GET /`, and
+/// holds every request that needs the master until ES gives up (503).
+async fn es_node_without_master(name: &str) -> std::net::SocketAddr {
+    use crate::remote::scripted::http_server;
+    let no_master =
+        r#"{"error":{"type":"master_not_discovered_exception","reason":null},"status":503}"#;
+    http_server(vec![
+        (
+            "/",
+            200,
+            format!(
+                r#"{{"name":"{name}","cluster_name":"lab","cluster_uuid":"u-1","version":{{"number":"8.15.0"}}}}"#
+            ),
+        ),
+        ("/_cluster/health", 503, no_master.to_owned()),
+        ("/_cluster/settings", 503, no_master.to_owned()),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_formed_cluster_without_an_elected_master_stops_the_play_before_any_node_is_touched() {
+    // A host just rebooted: the cluster may still be electing. The play waits
+    // for a master (gate_timeout, 1 s here), then stops, saying why.
+    let world = World::new(&format!("{HOSTS_PLAY}{ES_PLAY}"), None);
+    let mut nodes = std::collections::BTreeMap::new();
+    for jail in ES_JAILS {
+        nodes.insert(jail, es_node_without_master(jail).await);
+    }
+    let mut engine = world.engine(
+        |host| {
+            let jail = format!("{}-elasticsearch", host.name);
+            let remote =
+                ScriptedRemote::new(host.name.as_str()).answer("show stat", ok(&stats_up(host)));
+            match nodes.get(jail.as_str()) {
+                Some(node) => remote.with_tunnel(*node),
+                None => remote,
+            }
+        },
+        |host| es_plan(host, ServiceAction::Restart, true),
+    );
+    let stop = engine
+        .play(world.play("elasticsearch"))
+        .await
+        .expect_err("no master: the play stops");
+    let why = format!("{stop:?}");
+    assert!(
+        why.contains("the election of a master did not happen within 1s")
+            && why.contains("master_not_discovered_exception"),
+        "{why}"
+    );
+    for host in ["lab1", "lab2", "lab3", "lab4"] {
+        let ran = World::remote(&engine, host);
+        assert!(
+            ran.is_empty(),
+            "{host}: nothing runs on the hosts: {ran:#?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_elected_master_is_never_the_first_node_a_rolling_restart_stops() {
     // The refusal (yellow) names the first node the play went for: never the
