@@ -295,15 +295,16 @@ def reboot(host):
                          "shutdown")
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
+        if result.returncode != 0:
+            raise LabError(f"{host}: the shutdown could not stop every jail (above)")
+    # The jails' processes went with `jail -r`, which finds them by their root. The
+    # namespace ids recorded in the host's run/namespaces are not used here: the kernel
+    # reuses an id once its namespace is gone, so an old entry may name another host's
+    # jail now. What is left is the host's own: its sshd's and holder's namespaces.
     namespaces = set()
     for ref in (entry.get("sshd"), entry.get("holder")):
         if alive(ref):
             namespaces.add(mount_ns(ref["pid"]))
-    try:
-        with open(os.path.join(host_dir(host), "run", "namespaces")) as f:
-            namespaces.update(line.strip() for line in f if line.strip())
-    except FileNotFoundError:
-        pass
     namespaces.discard(mount_ns(os.getpid()))
     namespaces.discard(None)
     stop_namespaces(namespaces)

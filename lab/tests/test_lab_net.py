@@ -166,6 +166,25 @@ def test_reboot_runs_the_hosts_rc_network_and_jails(jail_name):
         ssh(host, "ifconfig bridge0 >/dev/null 2>&1 && ifconfig bridge0 destroy")
 
 
+def test_a_reboot_leaves_other_hosts_jails_running_whatever_ids_it_recorded(jail_name):
+    # The kernel reuses a mount namespace's id once the namespace is gone, so a host's
+    # run/namespaces may list ids that now belong to another host's jail: here lab3's
+    # live ones, written into lab4's record. Rebooting lab4 must not touch them.
+    other = "lab3"
+    name = jail_name(other, "stays")
+    make_vnet_jail(other, name, 77, "198.51.100.177")
+    listen_in(other, name, "alive")
+    runs = f"{paths.STATE}/hosts"
+    with open(f"{runs}/{other}/run/namespaces") as f:
+        theirs = f.read()
+    with open(f"{runs}/lab4/run/namespaces", "a") as f:
+        f.write(theirs)
+    result = subprocess.run([LABCTL, "reboot", "lab4"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert ask("198.51.100.177") == "alive"
+
+
 def test_an_epair_has_the_same_macs_each_time_it_is_created_as_ether_gen_addr_gives():
     def macs():
         out = ssh("lab4", "ifconfig epair7 create >/dev/null && ip -j link show; "
