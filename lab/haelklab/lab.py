@@ -33,6 +33,12 @@ def run(cmd, check=True, **kw):
 
 # ---------------------------------------------------------------- record ---
 
+def boot_id():
+    """This boot's id: a record made under another one is a dead lab's."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
 def load_record():
     try:
         with open(paths.RECORD) as f:
@@ -148,8 +154,12 @@ def ensure_zfs_fuse(record):
     raise LabError("zfs-fuse did not answer within 20 s")
 
 
+def pool_imported(pool):
+    return run(["zpool", "list", "-H", pool], check=False).returncode == 0
+
+
 def ensure_pool(record, host, pool):
-    if run(["zpool", "list", "-H", pool], check=False).returncode == 0:
+    if pool_imported(pool):
         return
     os.makedirs(paths.POOLS, exist_ok=True)
     image = os.path.join(paths.POOLS, f"{pool}.img")
@@ -158,9 +168,18 @@ def ensure_pool(record, host, pool):
     if os.path.exists(image):
         imported = run(["zpool", "import", "-d", paths.POOLS, "-o", "cachefile=none", pool],
                        check=False)
-        if imported.returncode == 0:
+        # A pool can be imported although the import fails: zpool then could not
+        # mount one of its datasets. Its image is in use and must stay.
+        if imported.returncode == 0 or pool_imported(pool):
             return
-        os.unlink(image)  # destroyed by an interrupted `down`: start afresh
+        # Only an image no pool can be imported from (a pool destroyed by an
+        # interrupted `down`) is replaced; any other failure keeps the image.
+        importable = run(["zpool", "import", "-d", paths.POOLS], check=False)
+        if importable.returncode != 0 or f"pool: {pool}\n" in importable.stdout:
+            raise LabError(f"zpool import {pool} from {image} failed: "
+                           f"{imported.stderr.strip()} (zfs-fuse log: "
+                           f"{os.path.join(paths.STATE, 'zfs-fuse.log')})")
+        os.unlink(image)
     with open(image, "wb") as f:
         f.truncate(POOL_SIZE)
     run(["zpool", "create", "-o", "cachefile=none", "-m", "none", pool, image])
@@ -342,10 +361,17 @@ def up(inventory):
     if os.geteuid() != 0:
         raise LabError("the lab needs root (mounts, zfs-fuse, users)")
     hosts = read_hosts(inventory)
+    if load_record().get("boot_id") not in (None, boot_id()):
+        # A lab that was up when the machine went down: its processes, mounts and
+        # network went with that boot, and its pools were never exported. Undo what
+        # outlived it (users, files, state) and start afresh.
+        print("labctl up: clearing the lab left by an earlier boot", file=sys.stderr)
+        down()
     os.makedirs(paths.STATE, exist_ok=True)
     os.makedirs(paths.SELF, exist_ok=True)
     os.makedirs(paths.MNT, exist_ok=True)
     record = load_record()
+    record["boot_id"] = boot_id()
     record["inventory"] = os.path.abspath(inventory)
     save_record(record)
     ensure_propagation(record)
