@@ -361,7 +361,8 @@ def up(inventory):
     if os.geteuid() != 0:
         raise LabError("the lab needs root (mounts, zfs-fuse, users)")
     hosts = read_hosts(inventory)
-    if load_record().get("boot_id") not in (None, boot_id()):
+    stale = load_record()
+    if stale.get("hosts") and stale.get("boot_id") != boot_id():
         # A lab that was up when the machine went down: its processes, mounts and
         # network went with that boot, and its pools were never exported. Undo what
         # outlived it (users, files, state) and start afresh.
