@@ -697,3 +697,141 @@ mod replication_tests {
         }
     }
 }
+
+/// `jexec JAIL ifconfig INTERFACE`: the interface as the jail sees it, with a
+/// `carp:` line per vhid configured on it.
+pub fn jail_ifconfig(jail: &str, interface: &str) -> String {
+    join(["jexec", jail, "ifconfig", interface])
+}
+
+/// A CARP member's state, as carp(4) names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CarpState {
+    /// Not taking part (the interface is down, or the vhid was just added).
+    Init,
+    Backup,
+    /// Answers for the VIP.
+    Master,
+}
+
+impl CarpState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Init => "INIT",
+            Self::Backup => "BACKUP",
+            Self::Master => "MASTER",
+        }
+    }
+}
+
+impl std::fmt::Display for CarpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `carp: STATE vhid N advbase B advskew S` line of ifconfig(8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarpVhid {
+    pub state: CarpState,
+    pub vhid: u8,
+    pub advbase: u8,
+    pub advskew: u8,
+}
+
+/// The CARP vhids in what [`jail_ifconfig`] printed (sbin/ifconfig/carp.c);
+/// lines that are not `carp:` lines are skipped.
+pub fn parse_carp_status(ifconfig: &str) -> Vec<CarpVhid> {
+    ifconfig
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.trim().strip_prefix("carp: ")?.split_whitespace();
+            let state = match words.next()? {
+                "INIT" => CarpState::Init,
+                "BACKUP" => CarpState::Backup,
+                "MASTER" => CarpState::Master,
+                _ => return None,
+            };
+            let mut value = |key: &str| -> Option<u8> {
+                (words.next()? == key).then_some(())?;
+                words.next()?.parse().ok()
+            };
+            Some(CarpVhid {
+                state,
+                vhid: value("vhid")?,
+                advbase: value("advbase")?,
+                advskew: value("advskew")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod carp_tests {
+    use super::*;
+
+    /// What FreeBSD 14's ifconfig prints for a VNET jail's interface with one vhid.
+    const VNET0: &str = "vnet0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
+\tether 02:5c:3e:a1:0b:0b\n\
+\tinet 10.0.0.31 netmask 0xffffff00 broadcast 10.0.0.255\n\
+\tinet 10.0.0.10 netmask 0xffffffff vhid 1\n\
+\tcarp: MASTER vhid 1 advbase 1 advskew 100\n\
+\t      peer 224.0.0.18 peer6 ff02::12\n\
+\tcarp: BACKUP vhid 7 advbase 2 advskew 0\n\
+\t      peer 224.0.0.18 peer6 ff02::12\n\
+\tgroups: epair\n";
+
+    #[test]
+    fn ifconfig_in_a_jail_is_one_quoted_command() {
+        assert_eq!(
+            jail_ifconfig("9fbb-haproxy", "vnet0"),
+            "jexec 9fbb-haproxy ifconfig vnet0"
+        );
+        assert_eq!(jail_ifconfig("a b", "vnet0"), "jexec 'a b' ifconfig vnet0");
+    }
+
+    #[test]
+    fn every_carp_line_is_read_and_nothing_else() {
+        assert_eq!(
+            parse_carp_status(VNET0),
+            [
+                CarpVhid {
+                    state: CarpState::Master,
+                    vhid: 1,
+                    advbase: 1,
+                    advskew: 100
+                },
+                CarpVhid {
+                    state: CarpState::Backup,
+                    vhid: 7,
+                    advbase: 2,
+                    advskew: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interface_without_carp_or_with_a_garbled_line_has_no_vhid() {
+        assert!(parse_carp_status("lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST>\n").is_empty());
+        assert!(parse_carp_status("\tcarp: MASTER vhid x advbase 1 advskew 0\n").is_empty());
+        assert!(parse_carp_status("\tcarp: DEMOTED vhid 1 advbase 1 advskew 0\n").is_empty());
+        assert!(parse_carp_status("\tcarp: MASTER vhid 1\n").is_empty());
+    }
+}
+
+/// `jexec JAIL ifconfig INTERFACE vhid VHID state backup`: the jail gives up
+/// being CARP master of VHID (the other members elect a new one).
+pub fn jail_carp_backup(jail: &str, interface: &str, vhid: u8) -> String {
+    join([
+        "jexec",
+        jail,
+        "ifconfig",
+        interface,
+        "vhid",
+        &vhid.to_string(),
+        "state",
+        "backup",
+    ])
+}

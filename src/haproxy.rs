@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::freebsd::{self, CarpVhid};
 use crate::inventory::Role;
 use crate::remote::{Remote, RemoteError};
 use crate::shell::{join, quote};
@@ -14,7 +15,11 @@ use crate::shell::{join, quote};
 /// The admin socket inside every haproxy jail.
 pub const STATS_SOCKET: &str = "/var/run/haproxy.sock";
 
-const JAIL_HEADER: &str = "@@haelk haproxy";
+/// Starts a section of a script's output: `@@haelk KIND JAIL`.
+const SECTION: &str = "@@haelk";
+/// The section kinds: a jail's `show stat`, and its interface's `ifconfig`.
+const STATS: &str = "haproxy";
+const CARP: &str = "carp";
 
 /// The backend of the service a haproxy jail fronts (`templates/haproxy.conf.tera`).
 pub fn backend(service: Role) -> String {
@@ -44,17 +49,41 @@ impl ServerState {
 /// jail's socket could not be read.
 pub type HostStats = BTreeMap<String, Result<Vec<ServerState>, String>>;
 
-/// The script that dumps `show stat` of each jail.
-pub fn stats_script<'a>(jails: impl IntoIterator<Item = &'a str>) -> String {
+/// The CARP vhids on the VIP interface of every haproxy jail of a host, by jail;
+/// `Err` holds why a jail's interface could not be read.
+pub type HostCarp = BTreeMap<String, Result<Vec<CarpVhid>, String>>;
+
+/// The script that dumps `show stat` of each jail, and with `carp_interface` also
+/// `ifconfig` of that interface in each jail.
+pub fn stats_script<'a>(
+    jails: impl IntoIterator<Item = &'a str>,
+    carp_interface: Option<&str>,
+) -> String {
     let mut script = String::new();
     let command = format!("echo 'show stat' | nc -U {STATS_SOCKET}");
-    for jail in jails {
-        let _ = writeln!(script, "echo {}", quote(&format!("{JAIL_HEADER} {jail}")));
+    let mut section = |kind: &str, jail: &str, command: &str, failed: &str| {
         let _ = writeln!(
             script,
-            "{} 2>&1 || echo 'cannot read the haproxy stats socket'",
-            join(["jexec", jail, "sh", "-c", &command])
+            "echo {}",
+            quote(&format!("{SECTION} {kind} {jail}"))
         );
+        let _ = writeln!(script, "{command} 2>&1 || echo {}", quote(failed));
+    };
+    for jail in jails {
+        section(
+            STATS,
+            jail,
+            &join(["jexec", jail, "sh", "-c", &command]),
+            "cannot read the haproxy stats socket",
+        );
+        if let Some(interface) = carp_interface {
+            section(
+                CARP,
+                jail,
+                &freebsd::jail_ifconfig(jail, interface),
+                &format!("cannot read {interface}"),
+            );
+        }
     }
     script
 }
@@ -101,22 +130,67 @@ pub async fn read_stats<'a>(
     remote: &impl Remote,
     jails: impl IntoIterator<Item = &'a str>,
 ) -> Result<HostStats, RemoteError> {
-    let output = remote
-        .run(&stats_script(jails))
-        .await?
-        .check(remote.host(), "reading the haproxy stats")?;
-    Ok(parse_stats(&output.stdout))
+    let stdout = run_stats_script(remote, &stats_script(jails, None)).await?;
+    Ok(parse_stats(&stdout))
 }
 
-/// Parses what [`stats_script`] printed.
+/// Reads the stats of `jails` and the CARP vhids on their `carp_interface`, in
+/// the same round trip.
+pub async fn read_stats_and_carp<'a>(
+    remote: &impl Remote,
+    jails: impl IntoIterator<Item = &'a str>,
+    carp_interface: &str,
+) -> Result<(HostStats, HostCarp), RemoteError> {
+    let stdout = run_stats_script(remote, &stats_script(jails, Some(carp_interface))).await?;
+    Ok((parse_stats(&stdout), parse_carp(&stdout)))
+}
+
+async fn run_stats_script(remote: &impl Remote, script: &str) -> Result<String, RemoteError> {
+    let output = remote
+        .run(script)
+        .await?
+        .check(remote.host(), "reading the haproxy stats")?;
+    Ok(output.stdout)
+}
+
+/// The `(kind, jail, body)` sections of what [`stats_script`] printed.
+fn sections(stdout: &str) -> Vec<(&str, &str, &str)> {
+    let header = format!("{SECTION} ");
+    stdout
+        .split(header.as_str())
+        .skip(1)
+        .filter_map(|section| {
+            let (title, body) = section.split_once('\n').unwrap_or((section, ""));
+            let (kind, jail) = title.trim().split_once(' ')?;
+            Some((kind, jail, body))
+        })
+        .collect()
+}
+
+/// Parses the `show stat` sections of what [`stats_script`] printed.
 pub fn parse_stats(stdout: &str) -> HostStats {
-    let mut stats = HostStats::new();
-    let header = format!("{JAIL_HEADER} ");
-    for section in stdout.split(&header).skip(1) {
-        let (jail, body) = section.split_once('\n').unwrap_or((section, ""));
-        stats.insert(jail.trim().to_owned(), parse_csv(body));
-    }
-    stats
+    sections(stdout)
+        .into_iter()
+        .filter(|(kind, _, _)| *kind == STATS)
+        .map(|(_, jail, body)| (jail.to_owned(), parse_csv(body)))
+        .collect()
+}
+
+/// Parses the `ifconfig` sections of what [`stats_script`] printed: a jail
+/// whose interface could not be read has the error text.
+pub fn parse_carp(stdout: &str) -> HostCarp {
+    sections(stdout)
+        .into_iter()
+        .filter(|(kind, _, _)| *kind == CARP)
+        .map(|(_, jail, body)| {
+            let seen = if body.contains(": flags=") {
+                Ok(freebsd::parse_carp_status(body))
+            } else {
+                Err(body.trim().to_owned())
+            };
+            (jail.to_owned(), seen)
+        })
+        .collect()
 }
 
 /// The server rows of one `show stat` CSV dump.
@@ -165,7 +239,7 @@ elasticsearch_nodes,BACKEND,0,0,0,1,410,3,0,0,0,0,,0,0,0,0,UP,2\n\n";
     #[test]
     fn server_rows_are_read_by_column_name() {
         let output = format!(
-            "{JAIL_HEADER} lab1-haproxy-es\n{SHOW_STAT}{JAIL_HEADER} lab1-haproxy-kibana\ncannot read the haproxy stats socket\n"
+            "@@haelk haproxy lab1-haproxy-es\n{SHOW_STAT}@@haelk haproxy lab1-haproxy-kibana\ncannot read the haproxy stats socket\n"
         );
         let stats = parse_stats(&output);
         let servers = stats["lab1-haproxy-es"].as_ref().unwrap();
@@ -210,9 +284,37 @@ elasticsearch_nodes,BACKEND,0,0,0,1,410,3,0,0,0,0,,0,0,0,0,UP,2\n\n";
     #[test]
     fn the_script_reads_each_jails_socket_through_jexec() {
         assert_eq!(
-            stats_script(["j1"]),
+            stats_script(["j1"], None),
             "echo '@@haelk haproxy j1'\n\
              jexec j1 sh -c 'echo '\\''show stat'\\'' | nc -U /var/run/haproxy.sock' 2>&1 || echo 'cannot read the haproxy stats socket'\n"
+        );
+    }
+
+    #[test]
+    fn with_an_interface_the_script_also_reads_each_jails_carp_and_both_are_parsed() {
+        let script = stats_script(["j1", "j2"], Some("vnet0"));
+        assert!(
+            script.contains(
+                "echo '@@haelk carp j1'\njexec j1 ifconfig vnet0 2>&1 || echo 'cannot read vnet0'\n"
+            ),
+            "{script}"
+        );
+        let output = format!(
+            "@@haelk haproxy j1\n{SHOW_STAT}@@haelk carp j1\n\
+             vnet0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
+             \tcarp: BACKUP vhid 2 advbase 1 advskew 100\n\
+             @@haelk haproxy j2\n{SHOW_STAT}@@haelk carp j2\n\
+             jexec: jail \"j2\" not found\ncannot read vnet0\n"
+        );
+        let stats = parse_stats(&output);
+        assert_eq!(stats["j1"].as_ref().unwrap().len(), 2);
+        assert_eq!(stats["j2"].as_ref().unwrap().len(), 2);
+        let carp = parse_carp(&output);
+        let j1 = carp["j1"].as_ref().unwrap();
+        assert_eq!((j1[0].state, j1[0].vhid), (freebsd::CarpState::Backup, 2));
+        assert_eq!(
+            carp["j2"],
+            Err("jexec: jail \"j2\" not found\ncannot read vnet0".to_owned())
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The I/O of `haelk status`: connect to the hosts, then - all hosts at once - one
-//! facts round trip per host, one `show stat` round trip per host with haproxy
-//! jails (both on the same multiplexed connection, side by side), and the
+//! facts round trip per host, one round trip per host with haproxy jails for their
+//! `show stat` and the CARP state of their VIP interface (both round trips on the
+//! same multiplexed connection, side by side), and the
 //! Elasticsearch and Kibana APIs through SSH port forwards.
 //!
 //! Nothing here judges: what was seen goes into [`Observed`] and
@@ -17,7 +18,7 @@ use super::model::{Observed, ObservedCluster, ObservedHost};
 use crate::desired::DesiredState;
 use crate::elasticsearch::{self, EsError, locate};
 use crate::facts::{self, GatherError};
-use crate::haproxy;
+use crate::haproxy::{self, HostCarp};
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::kibana;
 use crate::remote::ssh::{self, HostKeyPolicy, SshRemote};
@@ -139,12 +140,13 @@ pub async fn gather_connected<R: Remote>(
     desired: &DesiredState,
 ) -> Observed {
     let conns = &*connections;
+    let carp_interface = inventory.cluster.carp.interface.as_str();
     let hosts = join_all(
         conns
             .hosts
             .iter()
             .enumerate()
-            .map(|(index, host)| observe_host(conns, index, host, desired)),
+            .map(|(index, host)| observe_host(conns, index, host, desired, carp_interface)),
     );
     let elasticsearch = observe_elasticsearch(conns, inventory);
     let kibana = observe_kibana(conns, inventory);
@@ -179,13 +181,14 @@ pub async fn gather_connected<R: Remote>(
     observed
 }
 
-/// Facts and haproxy stats of one host; the second value is set when the
-/// connection broke.
+/// Facts, haproxy stats and CARP states of one host; the second value is set
+/// when the connection broke.
 async fn observe_host<R: Remote>(
     conns: &Connections<'_, R>,
     index: usize,
     host: &Host,
     desired: &DesiredState,
+    carp_interface: &str,
 ) -> (ObservedHost, Option<String>) {
     let name = host.name.to_string();
     let remote = match &conns.remotes[index] {
@@ -195,6 +198,7 @@ async fn observe_host<R: Remote>(
                 name,
                 facts: Err(error.clone()),
                 haproxy: None,
+                carp: HostCarp::new(),
             };
             return (seen, None);
         }
@@ -204,6 +208,7 @@ async fn observe_host<R: Remote>(
             name,
             facts: Err("no desired state for this host".to_owned()),
             haproxy: None,
+            carp: HostCarp::new(),
         };
         return (seen, None);
     };
@@ -218,23 +223,29 @@ async fn observe_host<R: Remote>(
             return None;
         }
         Some(
-            haproxy::read_stats(remote, haproxy_jails.iter().copied())
+            haproxy::read_stats_and_carp(remote, haproxy_jails.iter().copied(), carp_interface)
                 .await
                 .map_err(|e| e.to_string()),
         )
     };
     let started = std::time::Instant::now();
     let (facts, haproxy) = tokio::join!(facts::gather(remote, state), stats);
-    tracing::debug!(host = %host.name, elapsed = ?started.elapsed(), "facts and haproxy stats");
+    tracing::debug!(host = %host.name, elapsed = ?started.elapsed(), "facts, haproxy stats and CARP");
     let broken = match &facts {
         Err(GatherError::Remote(err @ RemoteError::Transport { .. })) => Some(err.reason()),
         _ => None,
+    };
+    let (haproxy, carp) = match haproxy {
+        Some(Ok((stats, carp))) if broken.is_none() => (Some(Ok(stats)), carp),
+        Some(Err(error)) if broken.is_none() => (Some(Err(error)), HostCarp::new()),
+        _ => (None, HostCarp::new()),
     };
     let seen = ObservedHost {
         name,
         // The row names the host: the reason alone.
         facts: facts.map_err(|e| e.reason()),
-        haproxy: if broken.is_some() { None } else { haproxy },
+        haproxy,
+        carp,
     };
     (seen, broken)
 }

@@ -13,10 +13,13 @@ use serde::Serialize;
 use crate::desired::{DesiredState, HostState};
 use crate::elasticsearch::{Health, Node, NodeStats};
 use crate::facts::HostFacts;
-use crate::haproxy::HostStats;
+use crate::freebsd::{self, CarpState};
+use crate::haproxy::{HostCarp, HostStats};
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::kibana::KibanaStatus;
 use crate::plan::{self, Step};
+
+use super::carp;
 
 /// Everything gathered, before any judgement: the input of [`Estate::build`].
 #[derive(Debug, Clone, Default)]
@@ -38,6 +41,9 @@ pub struct ObservedHost {
     pub facts: Result<HostFacts, String>,
     /// `show stat` of its haproxy jails; `None` when it has none (or is unreachable).
     pub haproxy: Option<Result<HostStats, String>>,
+    /// The CARP vhids on its haproxy jails' VIP interface, by jail; empty when
+    /// they could not be read (`haproxy` says why).
+    pub carp: HostCarp,
 }
 
 /// What one Elasticsearch node answered about the cluster.
@@ -206,6 +212,10 @@ pub struct VipSection {
     pub service: Role,
     /// `ADDRESS:PORT`.
     pub vip: String,
+    /// Its CARP vhid.
+    pub vhid: u8,
+    /// The haproxy jail that is CARP MASTER, when exactly one is.
+    pub master: Option<String>,
     pub frontends: Vec<FrontendRow>,
 }
 
@@ -216,6 +226,9 @@ pub struct FrontendRow {
     pub host: String,
     /// Why its stats could not be read.
     pub error: Option<String>,
+    /// Its CARP state for the VIP's vhid: `MASTER`, `BACKUP` or `INIT`; `None`
+    /// when its interface could not be read or has no such vhid.
+    pub carp: Option<CarpState>,
     pub servers: Vec<ServerRow>,
 }
 
@@ -639,6 +652,7 @@ impl Builder<'_> {
         let mut sections = Vec::new();
         for (service, vip) in &self.inventory.cluster.vips {
             let mut frontends = Vec::new();
+            let mut carriers = Vec::new();
             for (host, seen) in selected {
                 let Ok(_) = &seen.facts else { continue };
                 for jail in host
@@ -646,18 +660,79 @@ impl Builder<'_> {
                     .iter()
                     .filter(|j| j.role == Role::Haproxy && j.fronts == Some(*service))
                 {
-                    frontends.push(self.frontend(host, jail, seen));
+                    let mut row = self.frontend(host, jail, seen);
+                    if let Some(Ok(vhids)) = seen.carp.get(jail.name.as_str()) {
+                        let state = vhids.iter().find(|v| v.vhid == vip.vhid).map(|v| v.state);
+                        row.carp = state;
+                        carriers.push(carp::Carrier {
+                            jail: jail.name.as_str(),
+                            state,
+                            haproxy_answers: row.error.is_none(),
+                        });
+                    }
+                    frontends.push(row);
                 }
             }
-            if !frontends.is_empty() {
-                sections.push(VipSection {
-                    service: *service,
-                    vip: format!("{}:{}", vip.address, vip.port),
-                    frontends,
-                });
+            if frontends.is_empty() {
+                continue;
             }
+            let label = format!("VIP {} (vhid {})", vip.address, vip.vhid);
+            for finding in carp::judge(&carriers) {
+                self.carp_problem(&label, vip.vhid, finding);
+            }
+            let master = carp::the_master(&carriers).map(str::to_owned);
+            sections.push(VipSection {
+                service: *service,
+                vip: format!("{}:{}", vip.address, vip.port),
+                vhid: vip.vhid,
+                master,
+                frontends,
+            });
         }
         sections
+    }
+
+    fn carp_problem(&mut self, vip: &str, vhid: u8, finding: carp::Finding<'_>) {
+        let interface = self.inventory.cluster.carp.interface.clone();
+        let host_of = |jail: &str| {
+            self.inventory
+                .find_jail(jail)
+                .map_or_else(String::new, |(host, _)| host.name.to_string())
+        };
+        match finding {
+            carp::Finding::NoMaster => self.problem(
+                format!("{vip}: no carrier is CARP MASTER: nothing answers for the VIP"),
+                format!(
+                    "check that {interface} is up in the carriers and that they share the password and vhid: haelk deploy {}",
+                    self.inventory.source.display()
+                ),
+            ),
+            carp::Finding::SplitBrain(masters) => self.problem(
+                format!(
+                    "{vip}: {} are all CARP MASTER (split brain): the carriers do not hear each other",
+                    masters.join(", ")
+                ),
+                "check the network between the carriers (one bridge, one subnet, multicast 224.0.0.18) and that they share the CARP password and vhid",
+            ),
+            carp::Finding::MasterWithoutHaproxy(jail) => {
+                let fix = format!(
+                    "start its haproxy: {}; or hand the VIP over: {}",
+                    self.deploy(&host_of(jail)),
+                    freebsd::jail_carp_backup(jail, &interface, vhid)
+                );
+                self.problem(
+                    format!("{vip}: the CARP MASTER {jail} has no haproxy answering: clients of the VIP get no answer"),
+                    fix,
+                );
+            }
+            carp::Finding::MissingVhid(jail) => {
+                let fix = self.deploy(&host_of(jail));
+                self.problem(
+                    format!("{vip}: {jail} has no vhid {vhid} on {interface}: it does not carry the VIP"),
+                    fix,
+                );
+            }
+        }
     }
 
     fn frontend(&mut self, host: &Host, jail: &Jail, seen: &ObservedHost) -> FrontendRow {
@@ -666,6 +741,7 @@ impl Builder<'_> {
             jail: name.to_owned(),
             host: host.name.to_string(),
             error: None,
+            carp: None,
             servers: Vec::new(),
         };
         let stats = match &seen.haproxy {

@@ -2,6 +2,7 @@
 //! HAProxy, Kibana), then the problems, each with what to do. Pure: the caller
 //! says how wide the terminal is and whether to colour.
 
+use crate::freebsd::CarpState;
 use crate::units::human_bytes;
 use std::fmt::Write as _;
 
@@ -292,14 +293,24 @@ impl Painter {
             return;
         }
         self.heading(out, "HAProxy");
-        let mut table = self.table(&["VIP", "haproxy", "server", "state", "sessions"]);
+        let mut table = self.table(&["VIP", "haproxy", "CARP", "server", "state", "sessions"]);
         for vip in &estate.haproxy {
-            let label = format!("{} {}", vip.service.as_str(), vip.vip);
+            let label = format!("{} {} vhid {}", vip.service.as_str(), vip.vip, vip.vhid);
             for frontend in &vip.frontends {
+                let carp = match frontend.carp {
+                    // The one master is as it should be; more than one is a split brain.
+                    Some(CarpState::Master) if vip.master.is_some() => {
+                        self.cell("MASTER", Tone::Good)
+                    }
+                    Some(CarpState::Backup) => self.cell("BACKUP", Tone::Plain),
+                    Some(state) => self.cell(state, Tone::Bad),
+                    None => self.cell("", Tone::Plain),
+                };
                 if let Some(error) = &frontend.error {
                     table.add_row(vec![
                         self.cell(&label, Tone::Plain),
                         self.cell(&frontend.jail, Tone::Plain),
+                        carp.clone(),
                         self.cell("", Tone::Plain),
                         self.cell(error, Tone::Bad),
                         self.cell("", Tone::Plain),
@@ -310,6 +321,7 @@ impl Painter {
                     table.add_row(vec![
                         self.cell(&label, Tone::Plain),
                         self.cell(&frontend.jail, Tone::Plain),
+                        carp.clone(),
                         self.cell(&server.server, Tone::Plain),
                         self.cell(&server.status, tone),
                         self.cell(server.sessions, Tone::Plain),

@@ -4,7 +4,8 @@ use super::model::*;
 use super::render::{Style, render};
 use crate::desired::{self, ClusterPhase, DesiredState};
 use crate::elasticsearch::{Health, HealthStatus, Node, NodeStats};
-use crate::haproxy::{HostStats, ServerState};
+use crate::freebsd::{CarpState, CarpVhid};
+use crate::haproxy::{HostCarp, HostStats, ServerState};
 use crate::inventory::{Inventory, Role};
 use crate::kibana::KibanaStatus;
 use crate::secret::Secrets;
@@ -59,6 +60,29 @@ fn haproxy_up(host: &str) -> HostStats {
     stats
 }
 
+/// The CARP states of a lab host's haproxy jails after a deploy: lab1's (advskew 0)
+/// are MASTER, lab2's (advskew 100) BACKUP; lab3 has none.
+fn carp_of(host: &str) -> HostCarp {
+    let state = match host {
+        "lab1" => CarpState::Master,
+        "lab2" => CarpState::Backup,
+        _ => return HostCarp::new(),
+    };
+    [("haproxy-es", 1), ("haproxy-kibana", 2)]
+        .into_iter()
+        .map(|(jail, vhid)| (format!("{host}-{jail}"), Ok(vec![vhid_state(vhid, state)])))
+        .collect()
+}
+
+fn vhid_state(vhid: u8, state: CarpState) -> CarpVhid {
+    CarpVhid {
+        state,
+        vhid,
+        advbase: 1,
+        advskew: if state == CarpState::Master { 0 } else { 100 },
+    }
+}
+
 fn node(name: &str, roles: &[&str], elected: bool) -> Node {
     Node {
         id: format!("id-{name}"),
@@ -103,6 +127,7 @@ fn healthy(lab: &Lab) -> Observed {
             name: state.host.to_string(),
             facts: Ok(crate::testing::converged_facts(state)),
             haproxy: (state.host.as_str() != "lab3").then(|| Ok(haproxy_up(state.host.as_str()))),
+            carp: carp_of(state.host.as_str()),
         })
         .collect();
     let cluster = ObservedCluster {
@@ -189,9 +214,17 @@ fn a_converged_estate_is_healthy_in_every_row() {
             .collect::<Vec<_>>(),
         ["lab1-elasticsearch"]
     );
-    // One section per VIP, each with the haproxy jails of both hosts.
+    // One section per VIP, each with the haproxy jails of both hosts; lab1's is MASTER.
     assert_eq!(estate.haproxy.len(), 2);
     assert!(estate.haproxy.iter().all(|vip| vip.frontends.len() == 2));
+    assert_eq!(
+        estate
+            .haproxy
+            .iter()
+            .map(|vip| vip.master.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("lab1-haproxy-es"), Some("lab1-haproxy-kibana")]
+    );
     insta::assert_snapshot!(render(&estate, PLAIN));
 }
 
@@ -445,6 +478,10 @@ fn the_json_document_has_the_documented_top_level_shape() {
     assert_eq!(json["jails"][0]["role"], "haproxy");
     assert_eq!(json["haproxy"][0]["service"], "elasticsearch");
     assert_eq!(json["haproxy"][0]["vip"], "198.51.100.10:9200");
+    assert_eq!(json["haproxy"][0]["vhid"], 1);
+    assert_eq!(json["haproxy"][0]["master"], "lab1-haproxy-es");
+    assert_eq!(json["haproxy"][0]["frontends"][0]["carp"], "MASTER");
+    assert_eq!(json["haproxy"][0]["frontends"][1]["carp"], "BACKUP");
     assert_eq!(json["elasticsearch"]["cluster"]["status"], "green");
     assert_eq!(json["elasticsearch"]["nodes"][0]["elected_master"], true);
     assert_eq!(json["took"]["round_trips"], 8);
@@ -556,4 +593,96 @@ async fn gathering_reports_every_host_and_finds_the_node_that_answers() {
     assert!(!kibana.contains_key("lab1-kibana"), "{kibana:?}");
     let lab2_kibana = kibana["lab2-kibana"].as_ref().unwrap_err();
     assert!(lab2_kibana.contains("no tunnel"), "{lab2_kibana}");
+}
+
+/// The problems of `observed` that are about a VIP.
+fn vip_problems(lab: &Lab, observed: &Observed) -> Vec<String> {
+    let estate = Estate::build(&lab.inventory, &lab.desired, observed);
+    assert_eq!(estate.healthy, estate.problems.is_empty());
+    problems(&estate)
+        .into_iter()
+        .filter(|p| p.starts_with("VIP "))
+        .collect()
+}
+
+fn set_carp(observed: &mut Observed, jail: &str, vhids: Vec<CarpVhid>) {
+    let host = jail.split('-').next().unwrap().to_owned();
+    host_mut(observed, &host)
+        .carp
+        .insert(jail.to_owned(), Ok(vhids));
+}
+
+#[test]
+fn a_vip_whose_carriers_are_all_backup_has_no_master() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    set_carp(
+        &mut observed,
+        "lab1-haproxy-es",
+        vec![vhid_state(1, CarpState::Backup)],
+    );
+    assert_eq!(
+        vip_problems(&lab, &observed),
+        [
+            "VIP 198.51.100.10 (vhid 1): no carrier is CARP MASTER: nothing answers for the VIP \
+          => check that vnet0 is up in the carriers and that they share the password and vhid: \
+          haelk deploy inventories/lab.yaml"
+        ]
+    );
+}
+
+#[test]
+fn two_masters_of_one_vip_are_a_split_brain() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    set_carp(
+        &mut observed,
+        "lab2-haproxy-kibana",
+        vec![vhid_state(2, CarpState::Master)],
+    );
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+    assert_eq!(estate.haproxy[1].master, None);
+    let found = vip_problems(&lab, &observed);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "VIP 198.51.100.20 (vhid 2): lab1-haproxy-kibana, lab2-haproxy-kibana are all CARP MASTER (split brain)"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_master_whose_haproxy_is_down_black_holes_the_vip_and_the_fix_hands_it_over() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    if let Some(Ok(stats)) = &mut host_mut(&mut observed, "lab1").haproxy {
+        stats.insert(
+            "lab1-haproxy-es".to_owned(),
+            Err("cannot read the haproxy stats socket".to_owned()),
+        );
+    }
+    let found = vip_problems(&lab, &observed);
+    assert_eq!(
+        found,
+        [
+            "VIP 198.51.100.10 (vhid 1): the CARP MASTER lab1-haproxy-es has no haproxy answering: \
+          clients of the VIP get no answer => start its haproxy: haelk deploy inventories/lab.yaml \
+          --limit lab1; or hand the VIP over: jexec lab1-haproxy-es ifconfig vnet0 vhid 1 state backup"
+        ]
+    );
+}
+
+#[test]
+fn a_carrier_without_the_vip_vhid_is_named_with_its_host_deploy() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    set_carp(&mut observed, "lab2-haproxy-es", vec![]);
+    assert_eq!(
+        vip_problems(&lab, &observed),
+        [
+            "VIP 198.51.100.10 (vhid 1): lab2-haproxy-es has no vhid 1 on vnet0: it does not carry the VIP \
+          => haelk deploy inventories/lab.yaml --limit lab2"
+        ]
+    );
 }

@@ -1,6 +1,6 @@
 //! `haelk status` against the local lab (`lab/labctl up` first): healthy after a
-//! deploy, an Elasticsearch jail stopped, a host whose sshd is down, a file edited
-//! by hand. Each test takes the lab, converges it, breaks one thing, checks the
+//! deploy (one CARP MASTER per VIP), an Elasticsearch jail stopped, the CARP
+//! master's haproxy stopped, a host whose sshd is down, a file edited by hand. Each test takes the lab, converges it, breaks one thing, checks the
 //! report and the exit status, and leaves the lab converged again.
 
 use std::process::{Command, Output};
@@ -110,6 +110,17 @@ fn assert_healthy() {
         "two servers behind each of four haproxy jails"
     );
     assert!(servers.iter().all(|(_, _, up)| *up), "{servers:?}");
+    // Exactly one CARP MASTER per VIP, named as the VIP's master.
+    for vip in estate["haproxy"].as_array().unwrap() {
+        let masters: Vec<&Value> = vip["frontends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["carp"] == "MASTER")
+            .collect();
+        assert_eq!(masters.len(), 1, "one MASTER: {vip}");
+        assert_eq!(vip["master"], masters[0]["jail"], "{vip}");
+    }
     let kibana = estate["kibana"].as_array().unwrap();
     assert_eq!(kibana.len(), 2);
     assert!(
@@ -217,6 +228,51 @@ fn a_stopped_elasticsearch_jail_is_reported_with_its_consequences_and_the_fix() 
         assert!(table_text.contains(expected), "{expected}: {table_text}");
     }
     // The deploy above restarted the jail.
+    assert_healthy();
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_carp_master_whose_haproxy_stopped_is_reported_as_black_holing_its_vip() {
+    let _lab = lab();
+    deploy(INVENTORY);
+    let (_, estate) = status_json(&[]);
+    let vip = &estate["haproxy"][0];
+    assert_eq!(vip["service"], "elasticsearch", "{vip}");
+    let master = vip["master"].as_str().expect("a master").to_owned();
+    let carrier = vip["frontends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["jail"] == master.as_str())
+        .unwrap();
+    let host = carrier["host"].as_str().unwrap().to_owned();
+    on_host(&host, &format!("jexec {master} service haproxy stop"));
+
+    // The VIP stays where it is: nothing demotes CARP when haproxy stops.
+    let (code, estate) = status_json(&[]);
+    let table = status_table();
+    deploy(INVENTORY);
+
+    assert_eq!(code, Some(1), "{}", problems(&estate));
+    assert_eq!(estate["haproxy"][0]["master"], master.as_str());
+    let problems = problems(&estate);
+    for expected in [
+        format!("VIP 198.51.100.10 (vhid 1): the CARP MASTER {master} has no haproxy answering"),
+        format!("haelk deploy inventories/lab.yaml --limit {host}"),
+        format!("jexec {master} ifconfig vnet0 vhid 1 state backup"),
+    ] {
+        assert!(problems.contains(&expected), "{expected}: {problems}");
+    }
+    let table_text = stdout(&table);
+    assert!(table_text.contains("MASTER"), "{table_text}");
+    assert!(
+        table_text.contains(&format!(
+            "the CARP MASTER {master} has no haproxy answering"
+        )),
+        "{table_text}"
+    );
+    // The deploy above started the haproxy again.
     assert_healthy();
 }
 
