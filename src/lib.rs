@@ -6,6 +6,7 @@
 //! should have) -> plan -> execution over a `Remote`. [`render`] and [`lint`]
 //! stop before any I/O beyond reading the inventory, templates and secrets.
 
+pub mod carp;
 pub mod cli;
 pub mod commands;
 pub mod deploy;

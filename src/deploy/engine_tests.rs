@@ -215,18 +215,35 @@ fn stats_up(host: &Host) -> String {
     out
 }
 
-#[tokio::test]
-async fn the_haproxy_play_reads_each_host_once_when_every_batch_was_gated() {
-    let world = World::new(
-        &format!(
-            "{HOSTS_PLAY}  - {{ name: haproxy, target: haproxy, serial: 1, gate: haproxy_backends_up, gate_timeout: 1s }}\n"
-        ),
-        None,
-    );
-    let mut engine = world.engine(
-        |host| {
+/// [`stats_up`] and the `ifconfig vnet0` of each haproxy jail, CARP `state` on
+/// its VIP's vhid (1: Elasticsearch, 2: Kibana, as in inventories/lab.yaml).
+fn stats_and_carp(host: &Host, state: &str) -> String {
+    let mut out = stats_up(host);
+    for jail in host.jails.iter().filter(|j| j.role == Role::Haproxy) {
+        let vhid = if jail.fronts == Some(Role::Kibana) {
+            2
+        } else {
+            1
+        };
+        out.push_str(&format!(
+            "@@haelk carp {}\nvnet0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
+             \tcarp: {state} vhid {vhid} advbase 1 advskew 0\n",
+            jail.name
+        ));
+    }
+    out
+}
+
+/// A haproxy play over both haproxy hosts (a reload each), the hosts answering
+/// with `stats`.
+fn haproxy_reload_engine<'w>(
+    world: &'w World,
+    stats: impl Fn(&Host) -> String + 'w,
+) -> Engine<'w, ScriptedRemote> {
+    world.engine(
+        move |host| {
             ScriptedRemote::new(host.name.as_str())
-                .answer("show stat", ok(&stats_up(host)))
+                .answer("show stat", ok(&stats(host)))
                 .answer("reload", ok(""))
         },
         |host| HostPlan {
@@ -246,7 +263,44 @@ async fn the_haproxy_play_reads_each_host_once_when_every_batch_was_gated() {
             prepare: Vec::new(),
             ..one_step(host)
         },
+    )
+}
+
+const HAPROXY_PLAY: &str = "  - { name: haproxy, target: haproxy, serial: 1, gate: haproxy_backends_up, gate_timeout: 1s }\n";
+
+#[tokio::test]
+async fn the_closing_haproxy_gate_waits_for_one_carp_master_per_vip_then_names_the_vip() {
+    let world = World::new(&format!("{HOSTS_PLAY}{HAPROXY_PLAY}"), None);
+    let mut engine = haproxy_reload_engine(&world, |host| stats_and_carp(host, "BACKUP"));
+    let Err(stop) = engine.play(world.play("haproxy")).await else {
+        panic!("a VIP without a CARP master passed the gate");
+    };
+    let text = format!("{stop:?}");
+    assert!(
+        text.contains("VIP 198.51.100.10: no carrier is CARP MASTER")
+            && text.contains("VIP 198.51.100.20: no carrier is CARP MASTER"),
+        "{text}"
     );
+    // It waited, reading the carriers again.
+    let reads = World::remote(&engine, "lab1")
+        .iter()
+        .filter(|s| s.contains("ifconfig vnet0"))
+        .count();
+    assert!(reads > 1, "{reads} reads");
+}
+
+#[tokio::test]
+async fn the_haproxy_play_reads_each_host_once_when_every_batch_was_gated() {
+    let world = World::new(&format!("{HOSTS_PLAY}{HAPROXY_PLAY}"), None);
+    // lab1's carriers are MASTER, lab2's BACKUP: one master per VIP.
+    let mut engine = haproxy_reload_engine(&world, |host| {
+        let state = if host.name.as_str() == "lab1" {
+            "MASTER"
+        } else {
+            "BACKUP"
+        };
+        stats_and_carp(host, state)
+    });
     let result = engine.play(world.play("haproxy")).await;
     assert!(result.is_ok(), "{:?}", engine.summary().errors());
     for host in ["lab1", "lab2"] {

@@ -1,6 +1,6 @@
 //! The gates after a batch: Kibana available, every haproxy backend server UP
-//! (a server left in MAINT is set ready), every Elasticsearch node up and the
-//! cluster green. Each prints its line for the verification summary.
+//! (a server left in MAINT is set ready) and one CARP MASTER per VIP, every
+//! Elasticsearch node up and the cluster green. Each prints its line for the verification summary.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use super::drain::set_server_state;
 use super::watch::DeployWatch;
 use super::{Engine, HostRun, Progress, Stop, at_most};
+use crate::desired::carp;
 use crate::elasticsearch::rolling::Watch;
 use crate::elasticsearch::{self, liveness};
-use crate::haproxy::{self, AdminState};
+use crate::haproxy::{self, AdminState, HostCarp};
 use crate::inventory::{Jail, Role};
 use crate::kibana;
 use crate::playbook::{Batch, Play};
@@ -105,16 +106,55 @@ impl<'a, R: Remote> Engine<'a, R> {
     }
 
     /// Waits until every backend server of every haproxy jail in the batch is UP,
-    /// hosts in parallel; the line counts each service's servers (UP in every
-    /// haproxy jail that fronts it). A host a gate of this play already passed
-    /// on is not read again ([`Engine::backends_seen`]).
+    /// hosts in parallel, and each VIP whose carriers have all been read has one
+    /// CARP MASTER with its haproxy answering; the line counts each service's
+    /// servers (UP in every haproxy jail that fronts it). A host a gate of this
+    /// play already passed on is not read again ([`Engine::backends_seen`]), so
+    /// the play's closing gate judges every VIP at no extra round trip.
     async fn haproxy_gate(
         &mut self,
         batch: &Batch<'_>,
         timeout: Duration,
     ) -> Result<String, String> {
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            self.read_haproxy_hosts(batch, deadline).await?;
+            let (findings, carriers_hosts) = self.vip_findings();
+            if findings.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(findings.join("; "));
+            }
+            self.progress.waiting(
+                None,
+                "one CARP MASTER per VIP",
+                started.elapsed(),
+                &findings.join(", "),
+            );
+            for host in carriers_hosts {
+                self.backends_seen.remove(&host);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(backends_line(
+            batch
+                .hosts
+                .iter()
+                .filter_map(|host| self.backends_seen.get(host.name.as_str()))
+                .flat_map(|seen| &seen.backends),
+        ))
+    }
+
+    /// Reads the batch's hosts with haproxy jails that are not read yet.
+    async fn read_haproxy_hosts(
+        &mut self,
+        batch: &Batch<'_>,
+        deadline: Instant,
+    ) -> Result<(), String> {
         let seen = &self.backends_seen;
+        let carp_interface = self.inventory.cluster.carp.interface.as_str();
         let stacks: Vec<(&HostRun<'a, R>, Vec<&Jail>)> = batch
             .hosts
             .iter()
@@ -133,20 +173,49 @@ impl<'a, R: Remote> Engine<'a, R> {
             .iter()
             .map(|(run, _)| run.name().to_owned())
             .collect();
-        let work = stacks
-            .iter()
-            .map(|(run, jails)| wait_for_backends(run, jails, deadline, &self.progress));
+        let work = stacks.iter().map(|(run, jails)| {
+            wait_for_backends(run, jails, carp_interface, deadline, &self.progress)
+        });
         let results = at_most(self.forks, work).await;
         for (name, result) in names.into_iter().zip(results) {
             self.backends_seen.insert(name, result?);
         }
-        Ok(backends_line(
-            batch
-                .hosts
-                .iter()
-                .filter_map(|host| self.backends_seen.get(host.name.as_str()))
-                .flatten(),
-        ))
+        Ok(())
+    }
+
+    /// What is wrong with the VIPs whose carriers' hosts have all been read, as
+    /// `VIP ADDRESS: finding` lines, and those hosts (to read them again).
+    fn vip_findings(&self) -> (Vec<String>, Vec<String>) {
+        let mut findings = Vec::new();
+        let mut hosts = Vec::new();
+        for (service, vip) in &self.inventory.cluster.vips {
+            let mut carriers = Vec::new();
+            let mut carrier_hosts = Vec::new();
+            for jail in carp::members(self.inventory, *service) {
+                let Some((host, _)) = self.inventory.find_jail(jail.name.as_str()) else {
+                    continue;
+                };
+                let Some(seen) = self.backends_seen.get(host.name.as_str()) else {
+                    carriers.clear();
+                    break;
+                };
+                carrier_hosts.push(host.name.to_string());
+                if let Some(Ok(vhids)) = seen.carp.get(jail.name.as_str()) {
+                    carriers.push(crate::carp::Carrier {
+                        jail: jail.name.as_str(),
+                        state: vhids.iter().find(|v| v.vhid == vip.vhid).map(|v| v.state),
+                        // The backends wait read its stats socket.
+                        haproxy_answers: true,
+                    });
+                }
+            }
+            let found = crate::carp::judge(&carriers);
+            if !found.is_empty() {
+                findings.extend(found.iter().map(|f| format!("VIP {}: {f}", vip.address)));
+                hosts.extend(carrier_hosts);
+            }
+        }
+        (findings, hosts)
     }
 
     /// Waits until every declared node is up (answers on its own address and is
@@ -222,20 +291,32 @@ async fn cluster_health<R: Remote>(
         .map_err(|e| format!("{}: {e}", node.name))
 }
 
-/// Polls the stats of a host's haproxy jails (one round trip each time) until
-/// every backend server is UP or `deadline` passes: (service, server, up).
+/// What a haproxy gate read on one host: its backend servers and the CARP
+/// vhids of its haproxy jails.
+pub(super) struct HostSeen {
+    pub backends: Vec<Backend>,
+    pub carp: HostCarp,
+}
+
+/// Polls the stats and CARP states of a host's haproxy jails (one round trip
+/// each time) until every backend server is UP or `deadline` passes.
 async fn wait_for_backends<R: Remote>(
     run: &HostRun<'_, R>,
     jails: &[&Jail],
+    carp_interface: &str,
     deadline: Instant,
     progress: &Progress,
-) -> Result<Vec<Backend>, String> {
+) -> Result<HostSeen, String> {
     let remote = run.connected()?;
     let started = Instant::now();
     loop {
-        let stats = haproxy::read_stats(remote, jails.iter().map(|j| j.name.as_str()))
-            .await
-            .map_err(|e| e.to_string())?;
+        let (stats, carp) = haproxy::read_stats_and_carp(
+            remote,
+            jails.iter().map(|j| j.name.as_str()),
+            carp_interface,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let mut seen = Vec::new();
         let mut problems = Vec::new();
         let mut in_maintenance = Vec::new();
@@ -259,7 +340,10 @@ async fn wait_for_backends<R: Remote>(
             }
         }
         if problems.is_empty() {
-            return Ok(seen);
+            return Ok(HostSeen {
+                backends: seen,
+                carp,
+            });
         }
         // haelk's configuration never disables a server: MAINT is an
         // administrator's or an interrupted drain's. The inventory says the node

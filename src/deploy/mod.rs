@@ -212,7 +212,7 @@ struct Engine<'a, R> {
     elasticsearch: HashMap<String, Arc<elasticsearch::Client>>,
     /// What a haproxy gate of the running play saw on each host it passed on:
     /// the play's closing gate over every host does not read them again.
-    backends_seen: BTreeMap<String, Vec<gates::Backend>>,
+    backends_seen: BTreeMap<String, gates::HostSeen>,
 }
 
 impl<'a, R: Remote> Engine<'a, R> {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::carp;
 use crate::desired::{DesiredState, HostState};
 use crate::elasticsearch::{Health, Node, NodeStats};
 use crate::facts::HostFacts;
@@ -18,8 +19,6 @@ use crate::haproxy::{HostCarp, HostStats};
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::kibana::KibanaStatus;
 use crate::plan::{self, Step};
-
-use super::carp;
 
 /// Everything gathered, before any judgement: the input of [`Estate::build`].
 #[derive(Debug, Clone, Default)]
@@ -699,40 +698,23 @@ impl Builder<'_> {
                 .find_jail(jail)
                 .map_or_else(String::new, |(host, _)| host.name.to_string())
         };
-        match finding {
-            carp::Finding::NoMaster => self.problem(
-                format!("{vip}: no carrier is CARP MASTER: nothing answers for the VIP"),
-                format!(
-                    "check that {interface} is up in the carriers and that they share the password and vhid: haelk deploy {}",
-                    self.inventory.source.display()
-                ),
+        let fix = match &finding {
+            carp::Finding::NoMaster => format!(
+                "check that {interface} is up in the carriers and that they share the password and vhid: haelk deploy {}",
+                self.inventory.source.display()
             ),
-            carp::Finding::SplitBrain(masters) => self.problem(
-                format!(
-                    "{vip}: {} are all CARP MASTER (split brain): the carriers do not hear each other",
-                    masters.join(", ")
-                ),
-                "check the network between the carriers (one bridge, one subnet, multicast 224.0.0.18) and that they share the CARP password and vhid",
+            carp::Finding::SplitBrain(_) => "check the network between the carriers (one bridge, one subnet, multicast 224.0.0.18) and that they share the CARP password and vhid".to_owned(),
+            carp::Finding::MasterWithoutHaproxy(jail) => format!(
+                "start its haproxy: {}; or hand the VIP over: {}",
+                self.deploy(&host_of(jail)),
+                freebsd::jail_carp_backup(jail, &interface, vhid)
             ),
-            carp::Finding::MasterWithoutHaproxy(jail) => {
-                let fix = format!(
-                    "start its haproxy: {}; or hand the VIP over: {}",
-                    self.deploy(&host_of(jail)),
-                    freebsd::jail_carp_backup(jail, &interface, vhid)
-                );
-                self.problem(
-                    format!("{vip}: the CARP MASTER {jail} has no haproxy answering: clients of the VIP get no answer"),
-                    fix,
-                );
-            }
-            carp::Finding::MissingVhid(jail) => {
-                let fix = self.deploy(&host_of(jail));
-                self.problem(
-                    format!("{vip}: {jail} has no vhid {vhid} on {interface}: it does not carry the VIP"),
-                    fix,
-                );
-            }
-        }
+            carp::Finding::MissingVhid(jail) => format!(
+                "give {interface} vhid {vhid}: {}",
+                self.deploy(&host_of(jail))
+            ),
+        };
+        self.problem(format!("{vip}: {finding}"), fix);
     }
 
     fn frontend(&mut self, host: &Host, jail: &Jail, seen: &ObservedHost) -> FrontendRow {

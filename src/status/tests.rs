@@ -681,8 +681,8 @@ fn a_carrier_without_the_vip_vhid_is_named_with_its_host_deploy() {
     assert_eq!(
         vip_problems(&lab, &observed),
         [
-            "VIP 198.51.100.10 (vhid 1): lab2-haproxy-es has no vhid 1 on vnet0: it does not carry the VIP \
-          => haelk deploy inventories/lab.yaml --limit lab2"
+            "VIP 198.51.100.10 (vhid 1): lab2-haproxy-es has no vhid for the VIP: it does not carry it \
+          => give vnet0 vhid 1: haelk deploy inventories/lab.yaml --limit lab2"
         ]
     );
 }

@@ -1,6 +1,7 @@
 //! Who holds each VIP: the CARP states of its carriers judged into findings
-//! (pure). Only carriers whose interface was read take part; a host or jail that
-//! could not be read is reported on its own line already.
+//! (pure), for `haelk status` and for deploy's closing haproxy gate. Only carriers
+//! whose interface was read take part; a host or jail that could not be read is
+//! reported on its own.
 
 use crate::freebsd::CarpState;
 
@@ -25,6 +26,26 @@ pub enum Finding<'a> {
     MasterWithoutHaproxy(&'a str),
     /// The carrier's interface has no vhid for the VIP.
     MissingVhid(&'a str),
+}
+
+impl std::fmt::Display for Finding<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoMaster => f.write_str("no carrier is CARP MASTER: nothing answers for the VIP"),
+            Self::SplitBrain(masters) => write!(
+                f,
+                "{} are all CARP MASTER (split brain): the carriers do not hear each other",
+                masters.join(", ")
+            ),
+            Self::MasterWithoutHaproxy(jail) => write!(
+                f,
+                "the CARP MASTER {jail} has no haproxy answering: clients of the VIP get no answer"
+            ),
+            Self::MissingVhid(jail) => {
+                write!(f, "{jail} has no vhid for the VIP: it does not carry it")
+            }
+        }
+    }
 }
 
 /// The one MASTER among the carriers; `None` when there is none, or several.
