@@ -705,7 +705,7 @@ pub fn jail_ifconfig(jail: &str, interface: &str) -> String {
 }
 
 /// A CARP member's state, as carp(4) names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CarpState {
     /// Not taking part (the interface is down, or the vhid was just added).
@@ -716,6 +716,7 @@ pub enum CarpState {
 }
 
 impl CarpState {
+    /// The word ifconfig(8) prints.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Init => "INIT",
@@ -767,6 +768,21 @@ pub fn parse_carp_status(ifconfig: &str) -> Vec<CarpVhid> {
         .collect()
 }
 
+/// `jexec JAIL ifconfig INTERFACE vhid VHID state backup`: the jail gives up
+/// being CARP master of VHID (the other members elect a new one).
+pub fn jail_carp_backup(jail: &str, interface: &str, vhid: u8) -> String {
+    join([
+        "jexec",
+        jail,
+        "ifconfig",
+        interface,
+        "vhid",
+        &vhid.to_string(),
+        "state",
+        "backup",
+    ])
+}
+
 #[cfg(test)]
 mod carp_tests {
     use super::*;
@@ -789,6 +805,10 @@ mod carp_tests {
             "jexec 9fbb-haproxy ifconfig vnet0"
         );
         assert_eq!(jail_ifconfig("a b", "vnet0"), "jexec 'a b' ifconfig vnet0");
+        assert_eq!(
+            jail_carp_backup("9fbb-haproxy", "vnet0", 1),
+            "jexec 9fbb-haproxy ifconfig vnet0 vhid 1 state backup"
+        );
     }
 
     #[test]
@@ -819,19 +839,4 @@ mod carp_tests {
         assert!(parse_carp_status("\tcarp: DEMOTED vhid 1 advbase 1 advskew 0\n").is_empty());
         assert!(parse_carp_status("\tcarp: MASTER vhid 1\n").is_empty());
     }
-}
-
-/// `jexec JAIL ifconfig INTERFACE vhid VHID state backup`: the jail gives up
-/// being CARP master of VHID (the other members elect a new one).
-pub fn jail_carp_backup(jail: &str, interface: &str, vhid: u8) -> String {
-    join([
-        "jexec",
-        jail,
-        "ifconfig",
-        interface,
-        "vhid",
-        &vhid.to_string(),
-        "state",
-        "backup",
-    ])
 }

@@ -6,7 +6,6 @@
 //! should have) -> plan -> execution over a `Remote`. [`render`] and [`lint`]
 //! stop before any I/O beyond reading the inventory, templates and secrets.
 
-pub mod carp;
 pub mod cli;
 pub mod commands;
 pub mod deploy;
@@ -30,6 +29,7 @@ pub mod shell;
 pub mod status;
 pub mod templates;
 pub mod units;
+pub mod vip;
 pub mod yaml;
 
 #[cfg(test)]

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use super::drain::set_server_state;
 use super::watch::DeployWatch;
 use super::{Engine, HostRun, Progress, Stop, at_most};
-use crate::desired::carp;
 use crate::elasticsearch::rolling::Watch;
 use crate::elasticsearch::{self, liveness};
 use crate::haproxy::{self, AdminState, HostCarp};
-use crate::inventory::{Jail, Role};
+use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::kibana;
 use crate::playbook::{Batch, Play};
 use crate::remote::Remote;
 use crate::units::human_duration;
+use crate::vip;
 
 /// How often a gate polls while it waits.
 pub(super) const POLL: Duration = Duration::from_millis(500);
@@ -118,24 +118,28 @@ impl<'a, R: Remote> Engine<'a, R> {
     ) -> Result<String, String> {
         let started = Instant::now();
         let deadline = started + timeout;
+        let mut again: Vec<String> = Vec::new();
         loop {
-            self.read_haproxy_hosts(batch, deadline).await?;
+            self.read_haproxy_hosts(batch, &again, deadline).await?;
             let (findings, carriers_hosts) = self.vip_findings();
             if findings.is_empty() {
                 break;
             }
+            let findings = findings.join("; ");
             if Instant::now() >= deadline {
-                return Err(findings.join("; "));
+                return Err(findings);
             }
             self.progress.waiting(
                 None,
                 "one CARP MASTER per VIP",
                 started.elapsed(),
-                &findings.join(", "),
+                &findings,
             );
-            for host in carriers_hosts {
-                self.backends_seen.remove(&host);
+            // Every carrier of those VIPs is read again, in the batch or not.
+            for host in &carriers_hosts {
+                self.backends_seen.remove(host);
             }
+            again = carriers_hosts;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         Ok(backends_line(
@@ -147,17 +151,26 @@ impl<'a, R: Remote> Engine<'a, R> {
         ))
     }
 
-    /// Reads the batch's hosts with haproxy jails that are not read yet.
+    /// Reads the hosts with haproxy jails of the batch, and those named in
+    /// `also`, that are not read yet.
     async fn read_haproxy_hosts(
         &mut self,
         batch: &Batch<'_>,
+        also: &[String],
         deadline: Instant,
     ) -> Result<(), String> {
         let seen = &self.backends_seen;
         let carp_interface = self.inventory.cluster.carp.interface.as_str();
+        let inventory: &'a Inventory = self.inventory;
+        let extra = inventory.hosts.iter().filter(|h| {
+            also.iter().any(|name| h.name.as_str() == name)
+                && !batch.hosts.iter().any(|b| b.name == h.name)
+        });
         let stacks: Vec<(&HostRun<'a, R>, Vec<&Jail>)> = batch
             .hosts
             .iter()
+            .copied()
+            .chain(extra)
             .filter(|host| !seen.contains_key(host.name.as_str()))
             .filter_map(|host| {
                 let run = self.hosts.iter().find(|r| r.host.name == host.name)?;
@@ -189,32 +202,35 @@ impl<'a, R: Remote> Engine<'a, R> {
         let mut findings = Vec::new();
         let mut hosts = Vec::new();
         for (service, vip) in &self.inventory.cluster.vips {
-            let mut carriers = Vec::new();
-            let mut carrier_hosts = Vec::new();
-            for jail in carp::members(self.inventory, *service) {
-                let Some((host, _)) = self.inventory.find_jail(jail.name.as_str()) else {
-                    continue;
-                };
-                let Some(seen) = self.backends_seen.get(host.name.as_str()) else {
-                    carriers.clear();
-                    break;
-                };
-                carrier_hosts.push(host.name.to_string());
-                if let Some(Ok(vhids)) = seen.carp.get(jail.name.as_str()) {
-                    carriers.push(crate::carp::Carrier {
+            let members: Vec<(&Host, &Jail)> = self
+                .inventory
+                .jails_with_role(Role::Haproxy)
+                .filter(|(_, jail)| jail.fronts == Some(*service))
+                .collect();
+            let carriers: Option<Vec<vip::Carrier<'_>>> = members
+                .iter()
+                .map(|(host, jail)| {
+                    let seen = self.backends_seen.get(host.name.as_str())?;
+                    let read = seen.carp.get(jail.name.as_str())?;
+                    Some(vip::Carrier {
                         jail: jail.name.as_str(),
-                        state: vhids.iter().find(|v| v.vhid == vip.vhid).map(|v| v.state),
+                        host: host.name.as_str(),
+                        seen: vip::Seen::of(read, vip.vhid),
                         // The backends wait read its stats socket.
                         haproxy_answers: true,
-                    });
-                }
-            }
-            let found = crate::carp::judge(&carriers);
+                    })
+                })
+                .collect();
+            // Judged once every carrier has been read in this play.
+            let Some(carriers) = carriers else { continue };
+            let found = vip::judge(members.len(), &carriers);
             if !found.is_empty() {
                 findings.extend(found.iter().map(|f| format!("VIP {}: {f}", vip.address)));
-                hosts.extend(carrier_hosts);
+                hosts.extend(carriers.iter().map(|c| c.host.to_owned()));
             }
         }
+        hosts.sort();
+        hosts.dedup();
         (findings, hosts)
     }
 
@@ -294,7 +310,9 @@ async fn cluster_health<R: Remote>(
 /// What a haproxy gate read on one host: its backend servers and the CARP
 /// vhids of its haproxy jails.
 pub(super) struct HostSeen {
+    /// Every backend server of its haproxy jails.
     pub backends: Vec<Backend>,
+    /// The CARP vhids of its haproxy jails' VIP interface.
     pub carp: HostCarp,
 }
 

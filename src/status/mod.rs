@@ -3,7 +3,7 @@
 //!
 //! [`gather`] does the I/O (facts, haproxy stats and CARP states, Elasticsearch and
 //! Kibana APIs, all hosts at once); [`model`] judges what was seen against the
-//! inventory into an [`Estate`] (pure; [`crate::carp`] decides who holds each VIP); [`render`] draws it as tables (pure). `--format json`
+//! inventory into an [`Estate`] (pure; [`crate::vip`] judges who holds each VIP); [`render`] draws it as tables (pure). `--format json`
 //! prints the [`Estate`] itself (docs/status.md documents its shape).
 
 pub mod gather;

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::carp;
-use crate::desired::{DesiredState, HostState};
+use crate::desired::{self, DesiredState, HostState};
 use crate::elasticsearch::{Health, Node, NodeStats};
 use crate::facts::HostFacts;
 use crate::freebsd::{self, CarpState};
@@ -19,6 +18,7 @@ use crate::haproxy::{HostCarp, HostStats};
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::kibana::KibanaStatus;
 use crate::plan::{self, Step};
+use crate::vip;
 
 /// Everything gathered, before any judgement: the input of [`Estate::build`].
 #[derive(Debug, Clone, Default)]
@@ -40,8 +40,9 @@ pub struct ObservedHost {
     pub facts: Result<HostFacts, String>,
     /// `show stat` of its haproxy jails; `None` when it has none (or is unreachable).
     pub haproxy: Option<Result<HostStats, String>>,
-    /// The CARP vhids on its haproxy jails' VIP interface, by jail; empty when
-    /// they could not be read (`haproxy` says why).
+    /// The CARP vhids on its haproxy jails' VIP interface, by jail (`Err`: why
+    /// a jail's could not be read); empty when the host's script failed
+    /// (`haproxy` says why).
     pub carp: HostCarp,
 }
 
@@ -660,12 +661,13 @@ impl Builder<'_> {
                     .filter(|j| j.role == Role::Haproxy && j.fronts == Some(*service))
                 {
                     let mut row = self.frontend(host, jail, seen);
-                    if let Some(Ok(vhids)) = seen.carp.get(jail.name.as_str()) {
-                        let state = vhids.iter().find(|v| v.vhid == vip.vhid).map(|v| v.state);
-                        row.carp = state;
-                        carriers.push(carp::Carrier {
+                    if let Some(read) = seen.carp.get(jail.name.as_str()) {
+                        let carp = vip::Seen::of(read, vip.vhid);
+                        row.carp = carp.state();
+                        carriers.push(vip::Carrier {
                             jail: jail.name.as_str(),
-                            state,
+                            host: host.name.as_str(),
+                            seen: carp,
                             haproxy_answers: row.error.is_none(),
                         });
                     }
@@ -676,10 +678,11 @@ impl Builder<'_> {
                 continue;
             }
             let label = format!("VIP {} (vhid {})", vip.address, vip.vhid);
-            for finding in carp::judge(&carriers) {
+            let members = desired::carp::members(self.inventory, *service).count();
+            for finding in vip::judge(members, &carriers) {
                 self.carp_problem(&label, vip.vhid, finding);
             }
-            let master = carp::the_master(&carriers).map(str::to_owned);
+            let master = vip::the_master(&carriers).map(str::to_owned);
             sections.push(VipSection {
                 service: *service,
                 vip: format!("{}:{}", vip.address, vip.port),
@@ -691,27 +694,28 @@ impl Builder<'_> {
         sections
     }
 
-    fn carp_problem(&mut self, vip: &str, vhid: u8, finding: carp::Finding<'_>) {
-        let interface = self.inventory.cluster.carp.interface.clone();
-        let host_of = |jail: &str| {
-            self.inventory
-                .find_jail(jail)
-                .map_or_else(String::new, |(host, _)| host.name.to_string())
-        };
+    fn carp_problem(&mut self, vip: &str, vhid: u8, finding: vip::Finding<'_>) {
+        let interface = &self.inventory.cluster.carp.interface;
         let fix = match &finding {
-            carp::Finding::NoMaster => format!(
+            vip::Finding::NoMaster => format!(
                 "check that {interface} is up in the carriers and that they share the password and vhid: haelk deploy {}",
                 self.inventory.source.display()
             ),
-            carp::Finding::SplitBrain(_) => "check the network between the carriers (one bridge, one subnet, multicast 224.0.0.18) and that they share the CARP password and vhid".to_owned(),
-            carp::Finding::MasterWithoutHaproxy(jail) => format!(
-                "start its haproxy: {}; or hand the VIP over: {}",
-                self.deploy(&host_of(jail)),
-                freebsd::jail_carp_backup(jail, &interface, vhid)
+            vip::Finding::SplitBrain(_) => "check the network between the carriers (one bridge, one subnet, multicast 224.0.0.18) and that they share the CARP password and vhid".to_owned(),
+            vip::Finding::MasterWithoutHaproxy(carrier) => format!(
+                "start its haproxy: {}; or hand the VIP over, on {}: {}",
+                self.deploy(carrier.host),
+                carrier.host,
+                freebsd::jail_carp_backup(carrier.jail, interface, vhid)
             ),
-            carp::Finding::MissingVhid(jail) => format!(
+            vip::Finding::MissingVhid(carrier) => format!(
                 "give {interface} vhid {vhid}: {}",
-                self.deploy(&host_of(jail))
+                self.deploy(carrier.host)
+            ),
+            vip::Finding::Unreadable(carrier) => format!(
+                "check that {} has the interface {interface} (cluster.carp.interface): {}",
+                carrier.jail,
+                self.deploy(carrier.host)
             ),
         };
         self.problem(format!("{vip}: {finding}"), fix);

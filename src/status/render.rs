@@ -298,8 +298,9 @@ impl Painter {
             let label = format!("{} {} vhid {}", vip.service.as_str(), vip.vip, vip.vhid);
             for frontend in &vip.frontends {
                 let carp = match frontend.carp {
-                    // The one master is as it should be; more than one is a split brain.
-                    Some(CarpState::Master) if vip.master.is_some() => {
+                    // The one master, with its haproxy answering, is as it should
+                    // be; more than one is a split brain.
+                    Some(CarpState::Master) if vip.master.is_some() && frontend.error.is_none() => {
                         self.cell("MASTER", Tone::Good)
                     }
                     Some(CarpState::Backup) => self.cell("BACKUP", Tone::Plain),

@@ -668,7 +668,7 @@ fn a_master_whose_haproxy_is_down_black_holes_the_vip_and_the_fix_hands_it_over(
         [
             "VIP 198.51.100.10 (vhid 1): the CARP MASTER lab1-haproxy-es has no haproxy answering: \
           clients of the VIP get no answer => start its haproxy: haelk deploy inventories/lab.yaml \
-          --limit lab1; or hand the VIP over: jexec lab1-haproxy-es ifconfig vnet0 vhid 1 state backup"
+          --limit lab1; or hand the VIP over, on lab1: jexec lab1-haproxy-es ifconfig vnet0 vhid 1 state backup"
         ]
     );
 }
@@ -681,8 +681,35 @@ fn a_carrier_without_the_vip_vhid_is_named_with_its_host_deploy() {
     assert_eq!(
         vip_problems(&lab, &observed),
         [
-            "VIP 198.51.100.10 (vhid 1): lab2-haproxy-es has no vhid for the VIP: it does not carry it \
+            "VIP 198.51.100.10 (vhid 1): lab2-haproxy-es does not carry it: its interface has no such vhid \
           => give vnet0 vhid 1: haelk deploy inventories/lab.yaml --limit lab2"
         ]
     );
+}
+
+#[test]
+fn a_carrier_whose_interface_cannot_be_read_is_named_and_no_master_is_not_claimed() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    host_mut(&mut observed, "lab1").carp.insert(
+        "lab1-haproxy-es".to_owned(),
+        Err("ifconfig: interface vnet0 does not exist".to_owned()),
+    );
+    assert_eq!(
+        vip_problems(&lab, &observed),
+        [
+            "VIP 198.51.100.10 (vhid 1): the CARP state of lab1-haproxy-es cannot be read: \
+          ifconfig: interface vnet0 does not exist => check that lab1-haproxy-es has the \
+          interface vnet0 (cluster.carp.interface): haelk deploy inventories/lab.yaml --limit lab1"
+        ]
+    );
+}
+
+#[test]
+fn without_every_carrier_reached_no_master_is_not_claimed() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    // lab1, which holds both VIPs, cannot be reached; lab2's carriers are BACKUP.
+    host_mut(&mut observed, "lab1").facts = Err("connection refused".to_owned());
+    assert_eq!(vip_problems(&lab, &observed), Vec::<String>::new());
 }
