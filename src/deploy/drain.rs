@@ -11,7 +11,8 @@ use crate::remote::Remote;
 use crate::units::human_duration;
 
 impl<'a, R: Remote> Engine<'a, R> {
-    /// The servers of `service`'s backend in MAINT in some haproxy in front of it.
+    /// The servers of `service`'s backend in MAINT in some haproxy in front of it
+    /// that answers.
     pub(super) async fn servers_in_maintenance(
         &self,
         service: Role,
@@ -24,7 +25,12 @@ impl<'a, R: Remote> Engine<'a, R> {
                 .await
                 .map_err(|e| e.to_string())?;
             for (jail, answer) in stats {
-                let states = answer.map_err(|e| format!("{jail}: {e}"))?;
+                // A haproxy that does not answer holds no MAINT: that state lives
+                // in the running process only, and the haproxy play starts it again.
+                let Ok(states) = answer else {
+                    tracing::debug!(jail, "stats socket does not answer: no server in MAINT");
+                    continue;
+                };
                 servers.extend(
                     states
                         .into_iter()

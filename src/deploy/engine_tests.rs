@@ -486,22 +486,66 @@ async fn restarting_engine<'w>(
     master: &str,
     health: &str,
 ) -> Engine<'w, ScriptedRemote> {
+    es_engine(world, master, health, ServiceAction::Restart, stats_up).await
+}
+
+/// An engine whose every Elasticsearch node has `action` to do, over a cluster
+/// of `health` whose elected master is `master`; hosts answer `show stat` with
+/// `stats`.
+async fn es_engine<'w>(
+    world: &'w World,
+    master: &str,
+    health: &str,
+    action: ServiceAction,
+    stats: fn(&Host) -> String,
+) -> Engine<'w, ScriptedRemote> {
     let mut nodes = std::collections::BTreeMap::new();
     for jail in ES_JAILS {
         nodes.insert(jail, es_node(jail, master, health).await);
     }
     world.engine(
-        |host| {
+        move |host| {
             let jail = format!("{}-elasticsearch", host.name);
-            let remote =
-                ScriptedRemote::new(host.name.as_str()).answer("show stat", ok(&stats_up(host)));
+            let remote = ScriptedRemote::new(host.name.as_str())
+                .answer("show stat", ok(&stats(host)))
+                .answer("haelk:cluster-uuid", ok(""));
             match nodes.get(jail.as_str()) {
                 Some(node) => remote.with_tunnel(*node),
                 None => remote,
             }
         },
-        |host| es_plan(host, ServiceAction::Restart, true),
+        move |host| es_plan(host, action, true),
     )
+}
+
+#[tokio::test]
+async fn a_stopped_haproxy_does_not_stop_the_elasticsearch_play_the_haproxy_play_starts_it() {
+    // lab1-haproxy-es's haproxy is stopped: its socket refuses. It holds no
+    // server in MAINT, so the Elasticsearch play goes on (the haproxy play,
+    // later, starts it again).
+    fn lab1_haproxy_stopped(host: &Host) -> String {
+        let stats = stats_up(host);
+        let Some((before, after)) = stats.split_once("@@haelk haproxy lab1-haproxy-es\n") else {
+            return stats;
+        };
+        // Its rows end where the next jail's section begins.
+        let rest = after.find("@@haelk").map_or("", |i| &after[i..]);
+        format!(
+            "{before}@@haelk haproxy lab1-haproxy-es\n\
+             nc: /var/run/haproxy.sock: Connection refused\ncannot read the haproxy stats socket\n{rest}"
+        )
+    }
+    let world = World::new(&format!("{HOSTS_PLAY}{ES_PLAY}"), None);
+    let mut engine = es_engine(
+        &world,
+        "lab1-elasticsearch",
+        "green",
+        ServiceAction::None,
+        lab1_haproxy_stopped,
+    )
+    .await;
+    let result = engine.play(world.play("elasticsearch")).await;
+    assert!(result.is_ok(), "{:?}", engine.summary().errors());
 }
 
 #[tokio::test]
