@@ -1,6 +1,8 @@
 """A lab host's boot and shutdown, run inside the host's namespaces by `labctl`.
 
-boot: what FreeBSD's rc does for the network and jails: `cloned_interfaces` are
+boot: what loader(8) does first - every `NAME_load="YES"` of /boot/loader.conf is
+loaded (`kldload -n NAME`) - then what FreeBSD's rc does for the network and jails:
+`cloned_interfaces` are
 created, each `ifconfig_IF` (and `ifconfig_IF_aliasN`) of /etc/rc.conf is applied to
 the interfaces that exist, `defaultrouter` becomes the default route, and with
 `jail_enable=YES` `service jail start` starts `jail_list` (or every conf).
@@ -29,8 +31,12 @@ def sh(argv):
 
 
 def boot():
-    rc = parse_rc("/etc/rc.conf")
     failed = 0
+    # The kernel starts with what loader.conf loads (carp for the jails' CARP lines).
+    for key, value in parse_rc("/boot/loader.conf").items():
+        if key.endswith("_load") and rc_yes(value):
+            failed |= sh(["kldload", "-n", key[: -len("_load")]]) != 0
+    rc = parse_rc("/etc/rc.conf")
     for ifname in rc.get("cloned_interfaces", "").split():
         failed |= sh(["ifconfig", ifname, "create"]) != 0
     names = subprocess.run(["ifconfig", "-l"], env=ENV, capture_output=True,
