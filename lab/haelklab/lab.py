@@ -13,7 +13,8 @@ import time
 import yaml
 
 from haelklab import paths, basetar, net, sessions
-from haelklab.procs import alive, mount_ns, pids_in_namespaces, proc_ref, stop_namespaces, stop_pids
+from haelklab.procs import (alive, kill_all, mount_ns, pids_in_namespaces, pids_of_host, proc_ref,
+                            stop_namespaces, stop_pids)
 
 ZFS_FUSE = "/usr/sbin/zfs-fuse"
 POOL_SIZE = 1 << 30
@@ -336,6 +337,49 @@ def reboot(host):
     print(f"{host}: rebooted")
 
 
+def power_off(host):
+    """`labctl power-off HOST`: a power cut. The cable goes dead first, so nothing the
+    dying host would still send (a CARP advertisement, a TCP reset) reaches anyone;
+    then every process of the host and of its jails is SIGKILLed: no rc.shutdown, no
+    `jail -r`, no clean stop of anything. Files and ZFS keep what was written.
+    `labctl power-on HOST` boots it."""
+    record = load_record()
+    entry = host_entry(record, host)
+    if not alive(entry.get("sshd")) and not alive(entry.get("holder")):
+        raise LabError(f"{host} is not running")
+    try:
+        net.set_cable(host, False)
+    except net.NetError as e:
+        raise LabError(str(e)) from None
+    if not kill_all(lambda: pids_of_host(host_dir(host))):
+        raise LabError(f"{host}: processes survive SIGKILL: {pids_of_host(host_dir(host))}")
+    entry.pop("holder", None)
+    save_record(record)
+    print(f"{host}: power cut (cable dead, every process of the host and its jails killed)")
+
+
+def power_on(host):
+    """`labctl power-on HOST`: the host boots as after `reboot`, from what is on disk -
+    a fresh network namespace with its cable in, sshd, rc.conf's network, its jails."""
+    record = load_record()
+    entry = host_entry(record, host)
+    if alive(entry.get("sshd")) or alive(entry.get("holder")):
+        raise LabError(f"{host} is running (labctl power-off {host} first)")
+    ensure_sshd(record, host, entry["address"])
+    print(f"{host}: powered on")
+
+
+def set_cable(host, plugged):
+    """`labctl unplug HOST` / `labctl plug HOST`: the host's cable out of the switch
+    or back in; the host and its jails keep running (a partition, not a crash)."""
+    host_entry(load_record(), host)
+    try:
+        net.set_cable(host, plugged)
+    except net.NetError as e:
+        raise LabError(str(e)) from None
+    print(f"{host}: cable {'plugged in' if plugged else 'pulled out'}")
+
+
 def write_known_hosts(hosts):
     lines = []
     for host, address, _pool in hosts:
@@ -574,8 +618,10 @@ def status():
     for host, entry in record["hosts"].items():
         up_ = alive(entry.get("sshd"))
         ok = ok and up_
+        unplugged = up_ and not net.cable_plugged(host)
+        ok = ok and not unplugged
         print(f"{host:8}  {entry['address']:12}  sshd {'running' if up_ else 'STOPPED'}"
-              f"  pool {entry.get('pool')}")
+              f"  pool {entry.get('pool')}{'  cable UNPLUGGED' if unplugged else ''}")
     return 0 if ok else 1
 
 

@@ -11,6 +11,7 @@ namespace per host, all on 198.51.100.0/24 (RFC 5737 TEST-NET-2).
 Nothing is added to the root namespace's other interfaces, and every name made here is
 recorded (lab.json `net`) before it is made, so `down` removes exactly that.
 """
+import json
 import os
 import subprocess
 
@@ -95,6 +96,19 @@ def fresh_host(record, save, host, address):
     if netns_exists(ns):
         remove_netns(ns)
     _add_member(record, save, ns, UPLINK, address, GATEWAY)
+
+
+def set_cable(host, plugged):
+    """HOST's cable into the switch: its switch port down is a cable pulled out (em0
+    loses its carrier, nothing the host or its jails send reaches anyone), up plugs
+    it back in. Addresses and routes stay, as on a real host."""
+    ip("link", "set", _port(host_netns(host)), "up" if plugged else "down")
+
+
+def cable_plugged(host):
+    """False while HOST's cable is pulled out (its switch port administratively down)."""
+    link = json.loads(ip("-j", "link", "show", "dev", _port(host_netns(host))).stdout)[0]
+    return "UP" in link["flags"]
 
 
 def remove_netns(ns):

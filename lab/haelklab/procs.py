@@ -1,7 +1,8 @@
 """Processes the lab started: identified by PID *and* start time, found by the mount
 namespace they live in, and stopped with SIGTERM then SIGKILL.
 
-Used by `labctl down` (every lab namespace) and `jail -r` (one jail's namespaces).
+Used by `labctl down` (every lab namespace), `jail -r` (one jail's namespaces) and
+`labctl power-off` (every process of one host, found by the host directory it sees).
 A namespace is recorded by its nsfs identity (`mnt:[INODE]`), and the kernel reuses
 those inodes once a namespace is gone, so membership also needs the lab's mark: every
 lab namespace (a host's, or a jail's made from it) has the host's state directory
@@ -46,6 +47,45 @@ def has_lab_mark(pid):
             return any(line.split()[4] == paths.SELF for line in f)
     except (OSError, IndexError):
         return False
+
+
+def pids_of_host(host_dir):
+    """PIDs (other than ours) of one lab host: its sshd and sessions, its jails'
+    processes and their network namespaces' holders - every process that sees
+    HOST_DIR bound at paths.SELF (see the module doc)."""
+    try:
+        mine = os.stat(host_dir)
+    except OSError:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                # /proc/PID/root resolves in the process's own mount namespace.
+                seen = os.stat(f"/proc/{entry}/root{paths.SELF}")
+            except OSError:
+                continue
+            if (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino) and has_lab_mark(entry):
+                found.append(int(entry))
+    return found
+
+
+def kill_all(find, rounds=5):
+    """SIGKILL every PID find() returns, again while new ones appear (a process may
+    fork between the listing and the kill); True when find() returns none."""
+    for _ in range(rounds):
+        pids = find()
+        if not pids:
+            return True
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 5
+        while time.time() < deadline and any(start_time(p) is not None for p in pids):
+            time.sleep(0.02)
+    return not find()
 
 
 def pids_in_namespaces(namespaces):

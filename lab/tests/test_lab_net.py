@@ -1,12 +1,15 @@
 """The networked lab: hosts and VNET jails are network namespaces on 198.51.100.0/24,
 epairs are veth pairs on the hosts' bridges, traffic between hosts goes over the lab
-switch only; pkg -j refuses a jail without address, route or resolver; a host reboots."""
+switch only; pkg -j refuses a jail without address, route or resolver; a host reboots;
+a power cut kills a host and its jails at once and power-on boots it from its files; an
+unplugged host keeps running where nothing reaches it."""
 import json
 import socket
 import subprocess
 import time
 
 from conftest import GATEWAY, HOSTS, make_vnet_jail, paths, ssh, write
+from haelklab import procs
 
 LABCTL = f"{paths.LABDIR}/labctl"
 PORT = 18300
@@ -142,10 +145,7 @@ def test_reboot_runs_the_hosts_rc_network_and_jails(jail_name):
     host = "lab4"
     name = jail_name(host, "boot")
     make_vnet_jail(host, name, 76, "198.51.100.176", start=False)
-    before = ssh(host, "cat /etc/rc.conf", check=True).stdout
-    write(host, "/etc/rc.conf", before + 'cloned_interfaces="bridge0"\n'
-          'ifconfig_bridge0="addm em0 up"\njail_enable="YES"\n'
-          f'jail_list="{name}"\n')
+    before = boots_with_jail(host, name)
     try:
         ssh(host, "ifconfig bridge7 create", check=True)
         ssh(host, "kldload -n carp", check=True)
@@ -164,6 +164,85 @@ def test_reboot_runs_the_hosts_rc_network_and_jails(jail_name):
         write(host, "/etc/rc.conf", before)
         ssh(host, f"jls -j {name} >/dev/null 2>&1 && service jail stop {name}")
         ssh(host, "ifconfig bridge0 >/dev/null 2>&1 && ifconfig bridge0 destroy")
+
+
+def labctl(*args):
+    result = subprocess.run([LABCTL, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def host_pids(host):
+    return procs.pids_of_host(f"{paths.STATE}/hosts/{host}")
+
+
+def sshd_answers(host):
+    return subprocess.run(["timeout", "3", "bash", "-c",
+                           f"exec 3<>/dev/tcp/{HOSTS[host]}/22"]).returncode == 0
+
+
+def boots_with_jail(host, name):
+    """HOST's rc.conf makes bridge0 and starts jail NAME at boot; the old rc.conf."""
+    before = ssh(host, "cat /etc/rc.conf", check=True).stdout
+    write(host, "/etc/rc.conf", before + 'cloned_interfaces="bridge0"\n'
+          'ifconfig_bridge0="addm em0 up"\njail_enable="YES"\n'
+          f'jail_list="{name}"\n')
+    return before
+
+
+def test_a_power_cut_kills_the_host_and_its_jails_at_once_and_power_on_boots_them(jail_name):
+    host = "lab4"
+    name = jail_name(host, "cut")
+    make_vnet_jail(host, name, 78, "198.51.100.178")
+    before = boots_with_jail(host, name)
+    try:
+        listen_in(host, name, "first")
+        assert ask("198.51.100.178") == "first"
+        others = host_pids("lab3")
+        assert host_pids(host) and others
+        labctl("power-off", host)
+        # Nothing of the host is left: its sshd, sessions, jail, listener, holders.
+        assert host_pids(host) == []
+        assert ask("198.51.100.178", timeout=2) is None
+        assert not sshd_answers(host)
+        assert "STOPPED" in subprocess.run([LABCTL, "status"], capture_output=True,
+                                           text=True).stdout
+        # The other hosts did not notice.
+        assert set(others) <= set(host_pids("lab3"))
+        labctl("power-on", host)
+        # Booted from its files: rc.conf's bridge, and the jail rc.conf lists.
+        assert ssh(host, f"jls -j {name} name", check=True).stdout.strip() == name
+        assert "member: em0" in ssh(host, "ifconfig bridge0", check=True).stdout
+        listen_in(host, name, "again")
+        assert ask("198.51.100.178") == "again"
+    finally:
+        write(host, "/etc/rc.conf", before)
+        ssh(host, f"jls -j {name} >/dev/null 2>&1 && service jail stop {name}")
+        ssh(host, "ifconfig bridge0 >/dev/null 2>&1 && ifconfig bridge0 destroy")
+
+
+def test_an_unplugged_host_keeps_running_where_nothing_reaches_it(jail_name):
+    host = "lab4"
+    name = jail_name(host, "cable")
+    make_vnet_jail(host, name, 79, "198.51.100.179")
+    listen_in(host, name, "here")
+    assert ask("198.51.100.179") == "here"
+    running = host_pids(host)
+    labctl("unplug", host)
+    try:
+        assert ask("198.51.100.179", timeout=2) is None
+        assert not sshd_answers(host)
+        status = subprocess.run([LABCTL, "status"], capture_output=True, text=True)
+        assert status.returncode == 1 and "cable UNPLUGGED" in status.stdout
+        # A partition, not a crash: every process of the host still runs.
+        assert set(running) <= set(host_pids(host))
+    finally:
+        labctl("plug", host)
+    deadline = time.monotonic() + 10
+    while ask("198.51.100.179") != "here" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ask("198.51.100.179") == "here"
+    assert sshd_answers(host)
 
 
 def test_a_reboot_leaves_other_hosts_jails_running_whatever_ids_it_recorded(jail_name):

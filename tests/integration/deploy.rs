@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::labkit::{
-    Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab, on_host,
-    repo, reset_lab, stdout, text,
+    Client, ES_VIP, EditedInventory, KIBANA_VIP, deploy, document_count, haelk, http, lab, labctl,
+    on_host, repo, reset_lab, stdout, text,
 };
 
 const ES_NODES: [(&str, &str); 3] = [
@@ -222,11 +222,7 @@ fn a_connection_killed_mid_deploy_fails_that_host_and_the_next_deploy_finishes()
     let (code, seen) = deploy_watching(&inventory.path(), |line| {
         if !killed && line.starts_with("play elasticsearch") {
             // lab3's node restarts after lab1's and lab2's: cut lab3 off now.
-            let output = Command::new(repo().join("lab/labctl"))
-                .args(["kill-sessions", "lab3"])
-                .output()
-                .expect("labctl runs");
-            assert!(output.status.success(), "{}", text(&output));
+            labctl(&["kill-sessions", "lab3"]);
             killed = true;
         }
     });

@@ -1,15 +1,16 @@
 //! Shared by the tests against the local lab: one test at a time ([`lab`]), shell
-//! on a lab host, plain HTTP to the VIPs, and taking the lab back to empty hosts.
+//! on a lab host, `labctl` faults, plain HTTP to the VIPs, clients and probes that
+//! use them under a fault, and taking the lab back to empty hosts.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const HOSTS: [&str; 4] = ["lab1", "lab2", "lab3", "lab4"];
 pub const ES_VIP: &str = "198.51.100.10:9200";
@@ -121,6 +122,20 @@ pub fn on_host(host: &str, script: &str) -> String {
     stdout(&output)
 }
 
+/// Runs `lab/labctl ARGS` (a fault: `power-off HOST`, `unplug HOST`, ...) and
+/// insists it succeeds.
+pub fn labctl(args: &[&str]) {
+    let output = Command::new(repo().join("lab/labctl"))
+        .args(args)
+        .output()
+        .expect("labctl runs");
+    assert!(
+        output.status.success(),
+        "labctl {args:?}: {}",
+        text(&output)
+    );
+}
+
 /// An HTTP/1.1 request with `Connection: close`: (status, body).
 pub fn http(
     address: &str,
@@ -128,8 +143,22 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    http_within(address, method, path, body, Duration::from_secs(10))
+}
+
+/// [`http`] that gives up on connecting, and on each read, after `timeout`.
+fn http_within(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    let socket: SocketAddr = address
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let mut stream = TcpStream::connect_timeout(&socket, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
     let body = body.unwrap_or("");
     write!(
         stream,
@@ -284,8 +313,84 @@ pub fn source_n(body: &str) -> Option<usize> {
 }
 
 pub fn document_count(index: &str) -> usize {
-    let (status, body) = http(ES_VIP, "GET", &format!("/{index}/_count"), None).expect("count");
-    assert_eq!(status, 200, "{body}");
-    let value: serde_json::Value = serde_json::from_str(&body).expect("json");
-    value["count"].as_u64().expect("count") as usize
+    try_document_count(index)
+        .unwrap_or_else(|| panic!("GET /{index}/_count through the ES VIP failed"))
+}
+
+/// The index's document count through the ES VIP, or None if it did not answer.
+pub fn try_document_count(index: &str) -> Option<usize> {
+    let (status, body) = http(ES_VIP, "GET", &format!("/{index}/_count"), None).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+    (status == 200)
+        .then(|| value["count"].as_u64())
+        .flatten()
+        .map(|n| n as usize)
+}
+
+/// Asks a VIP for one path every 100 ms until finished (for ten minutes at most),
+/// recording when each answer came and whether it was a 200.
+pub struct Probe {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Samples>,
+}
+
+impl Probe {
+    const EVERY: Duration = Duration::from_millis(100);
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    const AT_MOST: Duration = Duration::from_secs(600);
+
+    pub fn start(address: &'static str, path: &'static str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while !flag.load(Ordering::Relaxed) && started.elapsed() < Self::AT_MOST {
+                let answered = http_within(address, "GET", path, None, Self::TIMEOUT)
+                    .is_ok_and(|(status, _)| status == 200);
+                samples.push((Instant::now(), answered));
+                std::thread::sleep(Self::EVERY);
+            }
+            Samples(samples)
+        });
+        Self { stop, thread }
+    }
+
+    pub fn finish(self) -> Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("probe thread")
+    }
+}
+
+/// What a [`Probe`] saw: (when, answered with a 200) in order.
+pub struct Samples(Vec<(Instant, bool)>);
+
+impl Samples {
+    pub fn failed(&self) -> usize {
+        self.0.iter().filter(|(_, ok)| !ok).count()
+    }
+
+    /// The longest time without an answer: from the last answer before a run of
+    /// failures to the first answer after it (zero when nothing failed).
+    pub fn longest_gap(&self) -> Duration {
+        let mut longest = Duration::ZERO;
+        let mut last_answer: Option<Instant> = None;
+        let mut failing = false;
+        for &(at, ok) in &self.0 {
+            match (ok, last_answer) {
+                (true, Some(before)) if failing => longest = longest.max(at - before),
+                _ => {}
+            }
+            if ok {
+                last_answer = Some(at);
+            }
+            failing = !ok;
+        }
+        longest
+    }
+
+    /// True when the last `n` requests were all answered.
+    pub fn answers_at_the_end(&self, n: usize) -> bool {
+        self.0.len() >= n && self.0[self.0.len() - n..].iter().all(|(_, ok)| *ok)
+    }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod deploy;
 mod elasticsearch;
+mod failover;
 mod lab;
 mod labkit;
 mod lint;

@@ -3,18 +3,18 @@
 //! master's haproxy stopped, a host whose sshd is down, a file edited by hand. Each test takes the lab, converges it, breaks one thing, checks the
 //! report and the exit status, and leaves the lab converged again.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::labkit::{deploy, haelk, http, lab, on_host, repo, stdout, text};
+use crate::labkit::{deploy, haelk, http, lab, labctl, on_host, stdout, text};
 
 const INVENTORY: &str = "inventories/lab.yaml";
 const ES_VIP: &str = "198.51.100.10:9200";
 
 /// `haelk status --format json`: the exit code and the document.
-fn status_json(extra: &[&str]) -> (Option<i32>, Value) {
+pub fn status_json(extra: &[&str]) -> (Option<i32>, Value) {
     let mut args = vec!["status", INVENTORY, "--format", "json"];
     args.extend_from_slice(extra);
     let output = haelk(&args);
@@ -72,7 +72,7 @@ fn problems(estate: &Value) -> String {
 }
 
 /// Asserts the whole estate is healthy, in the table and in the JSON.
-fn assert_healthy() {
+pub fn assert_healthy() {
     let output = status_table();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(stdout(&output).contains("Healthy"), "{}", text(&output));
@@ -290,18 +290,6 @@ impl Drop for SshdStopped {
     fn drop(&mut self) {
         labctl(&["start-sshd", self.0]);
     }
-}
-
-fn labctl(args: &[&str]) {
-    let output = Command::new(repo().join("lab/labctl"))
-        .args(args)
-        .output()
-        .expect("labctl runs");
-    assert!(
-        output.status.success(),
-        "labctl {args:?}: {}",
-        text(&output)
-    );
 }
 
 #[test]
