@@ -1,10 +1,14 @@
-//! CARP failover on the local lab (issue 13): the host whose haproxy jails hold
-//! both VIPs loses its power while clients use them. The VIPs must move to the
-//! other host on their own (CARP, no haelk involved), the clients must be served
-//! again through the same addresses, `status` must say where the VIPs went and
-//! what is missing, and after power-on one deploy must bring the estate back to
-//! healthy. How long the VIPs were silent is printed, not asserted (figures are
-//! the bench's job: `bench/carp-failover`).
+//! The VIPs under faults and changes, with clients using them (issue 13).
+//!
+//! - A power cut of the host whose haproxy jails hold both VIPs: the VIPs move to
+//!   the other host on their own (CARP, no haelk involved), the clients are served
+//!   again through the same addresses, `status` says where the VIPs went and what
+//!   is missing, and after power-on one deploy brings the estate back to healthy.
+//! - A template change that reloads every haproxy, under load: not one failed
+//!   request (a reload is seamless and does not move a VIP).
+//!
+//! How long the VIPs were silent is printed, not asserted (figures are the
+//! bench's job: `bench/carp-failover`).
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -12,7 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::labkit::{
-    Client, ES_VIP, KIBANA_VIP, Probe, document_count, lab, labctl, try_document_count,
+    Client, ES_VIP, EditedInventory, KIBANA_VIP, Probe, document_count, lab, labctl, on_host, repo,
+    try_document_count,
 };
 use crate::restart::deploy_without_failure;
 use crate::status::{assert_healthy, status_json};
@@ -132,4 +137,70 @@ fn a_power_cut_of_the_host_holding_the_vips_moves_them_and_deploy_brings_the_hos
     labctl(&["power-on", &holder]);
     deploy_without_failure(INVENTORY);
     assert_healthy();
+}
+
+const HAPROXY_JAILS: [(&str, &str); 4] = [
+    ("lab1", "lab1-haproxy-es"),
+    ("lab1", "lab1-haproxy-kibana"),
+    ("lab2", "lab2-haproxy-es"),
+    ("lab2", "lab2-haproxy-kibana"),
+];
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_template_change_reloads_every_haproxy_under_load_without_a_failed_request() {
+    let _lab = lab();
+    deploy_without_failure(INVENTORY);
+    let (_, estate) = status_json(&[]);
+    let masters_before = vip_masters(&estate);
+    let builtin = std::fs::read_to_string(repo().join("templates/haproxy.conf.tera"))
+        .expect("the built-in haproxy template");
+    let changed = builtin.replace("timeout http-keep-alive 10s", "timeout http-keep-alive 9s");
+    assert_ne!(
+        changed, builtin,
+        "the template has the line this test changes"
+    );
+    let inventory = EditedInventory::new(|text| format!("templates: templates\n{text}"));
+    inventory.write("templates/haproxy.conf.tera", &changed);
+
+    let index = format!("reload-{}", std::process::id());
+    let client = Client::start(index.clone());
+    let es = Probe::start(ES_VIP, "/");
+    let kibana = Probe::start(KIBANA_VIP, "/api/status");
+    let printed = deploy_without_failure(&inventory.path());
+    sleep(Duration::from_secs(2));
+    let es = es.finish();
+    let kibana = kibana.finish();
+    let (written, failures) = client.finish();
+    eprintln!(
+        "reload figures: ES VIP longest gap {:.1?} ({} failed), Kibana VIP longest gap \
+         {:.1?} ({} failed); client: {written} writes, {} failed requests",
+        es.longest_gap(),
+        es.failed(),
+        kibana.longest_gap(),
+        kibana.failed(),
+        failures.len()
+    );
+    for (host, jail) in HAPROXY_JAILS {
+        let conf = on_host(
+            host,
+            &format!("cat /var/tmp/haelk-lab/mnt/{host}/{jail}/usr/local/etc/haproxy.conf"),
+        );
+        assert!(
+            conf.contains("timeout http-keep-alive 9s"),
+            "{jail}: {printed}"
+        );
+    }
+    assert_eq!(es.failed(), 0, "ES VIP requests failed during the reloads");
+    assert_eq!(
+        kibana.failed(),
+        0,
+        "Kibana VIP requests failed during the reloads"
+    );
+    assert_eq!(failures, Vec::<String>::new(), "the client saw failures");
+    assert_eq!(document_count(&index), written);
+    // A reload moves no VIP.
+    let (_, estate) = status_json(&[]);
+    assert_eq!(vip_masters(&estate), masters_before);
+    deploy_without_failure(INVENTORY);
 }

@@ -249,6 +249,17 @@ impl EditedInventory {
     pub fn path(&self) -> String {
         self.dir.path().join("lab.yaml").display().to_string()
     }
+
+    /// Writes a file next to the inventory (a template override, ...).
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.dir.path().join(relative);
+        fs::create_dir_all(
+            path.parent()
+                .expect("a file under the inventory's directory"),
+        )
+        .expect("mkdir");
+        fs::write(path, contents).expect("write next to the inventory");
+    }
 }
 
 /// A client that indexes a document and reads it back through the ES VIP, again
