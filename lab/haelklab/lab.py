@@ -642,6 +642,19 @@ def ssh(host, command):
     os.execvp("ssh", argv)
 
 
+def console(host, command):
+    """`labctl console HOST CMD...`: run CMD (a shell line) on HOST's console - in its
+    namespaces, not over the network, so it works while the host is unplugged (as a
+    serial console or IPMI does)."""
+    record = load_record()
+    entry = host_entry(record, host)
+    if not alive(entry.get("sshd")):
+        raise LabError(f"{host} is not running")
+    os.execvp("nsenter", ["nsenter", "-t", str(entry["sshd"]["pid"]), "-m", "-u", "-n",
+                          "env", f"PATH={paths.SESSION_PATH}", f"HAELK_LAB_HOST={host}",
+                          "/bin/sh", "-c", " ".join(command)])
+
+
 def kill_sessions(host):
     """SIGKILL HOST's SSH sessions, keep its listener (see haelklab/sessions.py)."""
     record = load_record()

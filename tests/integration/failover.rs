@@ -4,6 +4,10 @@
 //!   the other host on their own (CARP, no haelk involved), the clients are served
 //!   again through the same addresses, `status` says where the VIPs went and what
 //!   is missing, and after power-on one deploy brings the estate back to healthy.
+//! - The VIP host cut off the network (its cable out, everything on it running):
+//!   the other side, with the master quorum, takes the VIPs and goes on serving
+//!   reads and writes; the cut-off node refuses writes; once the cable is back the
+//!   estate is healthy again with every acknowledged document present.
 //! - A template change that reloads every haproxy, under load: not one failed
 //!   request (a reload is seamless and does not move a VIP).
 //!
@@ -16,8 +20,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::labkit::{
-    Client, ES_VIP, EditedInventory, KIBANA_VIP, Probe, document_count, lab, labctl, on_host, repo,
-    try_document_count,
+    Client, ES_VIP, EditedInventory, KIBANA_VIP, Probe, document_count, lab, labctl, on_console,
+    on_host, repo, try_document_count,
 };
 use crate::restart::deploy_without_failure;
 use crate::status::{assert_healthy, status_json};
@@ -70,15 +74,7 @@ fn wait_for_masters_off(gone: &str, within: Duration) -> (Option<i32>, Value) {
 fn a_power_cut_of_the_host_holding_the_vips_moves_them_and_deploy_brings_the_host_back() {
     let _lab = lab();
     deploy_without_failure(INVENTORY);
-    let (_, estate) = status_json(&[]);
-    let masters = vip_masters(&estate);
-    let holder = host_of(masters[0].1.as_deref().expect("the ES VIP has a master")).to_owned();
-    assert!(
-        masters
-            .iter()
-            .all(|(_, m)| m.as_deref().map(host_of) == Some(holder.as_str())),
-        "one host holds both VIPs after a deploy: {masters:?}"
-    );
+    let holder = vip_host();
 
     let index = format!("failover-{}", std::process::id());
     let client = Client::start(index.clone());
@@ -136,6 +132,127 @@ fn a_power_cut_of_the_host_holding_the_vips_moves_them_and_deploy_brings_the_hos
 
     labctl(&["power-on", &holder]);
     deploy_without_failure(INVENTORY);
+    assert_healthy();
+}
+
+/// The master-eligible data nodes of inventories/lab.yaml and their addresses.
+const ES_ADDRESSES: [(&str, &str); 2] = [
+    ("lab1-elasticsearch", "198.51.100.114"),
+    ("lab2-elasticsearch", "198.51.100.124"),
+];
+
+/// The VIPs' host (both VIPs on one host, as after every deploy).
+fn vip_host() -> String {
+    let (_, estate) = status_json(&[]);
+    let masters = vip_masters(&estate);
+    let holder = host_of(masters[0].1.as_deref().expect("the ES VIP has a master")).to_owned();
+    assert!(
+        masters
+            .iter()
+            .all(|(_, m)| m.as_deref().map(host_of) == Some(holder.as_str())),
+        "one host holds both VIPs after a deploy: {masters:?}"
+    );
+    holder
+}
+
+/// Waits (at most `within`) for `probe()` to return Some.
+fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_host_cut_off_the_network_loses_the_vips_refuses_writes_and_heals_with_every_document() {
+    let _lab = lab();
+    deploy_without_failure(INVENTORY);
+    let holder = vip_host();
+    let index = format!("partition-{}", std::process::id());
+    let client = Client::start(index.clone());
+    let es = Probe::start(ES_VIP, "/");
+    let kibana = Probe::start(KIBANA_VIP, "/api/status");
+    sleep(Duration::from_secs(2));
+    labctl(&["unplug", &holder]);
+
+    // The side with the master quorum serves writes through the VIP.
+    let during = wait_for(
+        "the ES VIP answers from the other side",
+        Duration::from_secs(60),
+        || try_document_count(&index),
+    );
+    wait_for(
+        "writes go on after the cut",
+        Duration::from_secs(60),
+        || try_document_count(&index).filter(|&n| n > during),
+    );
+    // The cut-off node refuses a write, once it knows it has lost the master.
+    let node = format!("{holder}-elasticsearch");
+    let address = ES_ADDRESSES
+        .iter()
+        .find(|(jail, _)| *jail == node)
+        .map(|(_, address)| *address)
+        .expect("the VIP host has an Elasticsearch node");
+    let write = format!(
+        "jexec {node} curl -s -m 15 -X PUT -H 'Content-Type: application/json' \
+         'http://{address}:9200/{index}/_doc/cut-off?timeout=2s' -d '{{\"n\":0}}'"
+    );
+    let mut answers = Vec::new();
+    let refused = wait_for(
+        "the cut-off node refuses writes",
+        Duration::from_secs(60),
+        || {
+            let answer = on_console(&holder, &write);
+            answers.push(answer.clone());
+            answer.contains("no master").then_some(answer)
+        },
+    );
+    assert!(
+        !answers.iter().any(|a| a.contains(r#""result":"created""#)),
+        "the cut-off node accepted a write: {answers:?}"
+    );
+
+    labctl(&["plug", &holder]);
+    wait_for(
+        "a healthy estate after the cable is back",
+        Duration::from_secs(120),
+        || (status_json(&[]).0 == Some(0)).then_some(()),
+    );
+    sleep(Duration::from_secs(2));
+    let es = es.finish();
+    let kibana = kibana.finish();
+    let (written, failures) = client.finish();
+    eprintln!(
+        "partition figures: ES VIP gaps {:.1?} ({} failed), Kibana VIP gaps {:.1?} \
+         ({} failed); client: {written} writes, {} failed requests; the cut-off node: {}",
+        es.gaps(),
+        es.failed(),
+        kibana.gaps(),
+        kibana.failed(),
+        failures.len(),
+        refused.trim()
+    );
+    assert!(
+        es.answers_at_the_end(10),
+        "the ES VIP answers after healing"
+    );
+    assert!(
+        kibana.answers_at_the_end(10),
+        "the Kibana VIP answers after healing"
+    );
+    assert_eq!(
+        document_count(&index),
+        written,
+        "every acknowledged write is there after healing"
+    );
+    let (status, body) =
+        crate::labkit::http(ES_VIP, "GET", &format!("/{index}/_doc/cut-off"), None).expect("get");
+    assert_eq!(status, 404, "the refused write is nowhere: {body}");
     assert_healthy();
 }
 

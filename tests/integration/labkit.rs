@@ -136,6 +136,21 @@ pub fn labctl(args: &[&str]) {
     );
 }
 
+/// Runs a shell script on a lab host's console (`labctl console`: in the host's
+/// namespaces, not over the network, so it reaches an unplugged host): its stdout.
+pub fn on_console(host: &str, script: &str) -> String {
+    let output = Command::new(repo().join("lab/labctl"))
+        .args(["console", host, script])
+        .output()
+        .expect("labctl console runs");
+    assert!(
+        output.status.success(),
+        "{host}: {script}: {}",
+        text(&output)
+    );
+    stdout(&output)
+}
+
 /// An HTTP/1.1 request with `Connection: close`: (status, body).
 pub fn http(
     address: &str,
@@ -381,23 +396,27 @@ impl Samples {
         self.0.iter().filter(|(_, ok)| !ok).count()
     }
 
-    /// The longest time without an answer: from the last answer before a run of
-    /// failures to the first answer after it (zero when nothing failed).
-    pub fn longest_gap(&self) -> Duration {
-        let mut longest = Duration::ZERO;
+    /// Every time without an answer, in order: from the last answer before a
+    /// run of failures to the first answer after it.
+    pub fn gaps(&self) -> Vec<Duration> {
+        let mut gaps = Vec::new();
         let mut last_answer: Option<Instant> = None;
         let mut failing = false;
         for &(at, ok) in &self.0 {
-            match (ok, last_answer) {
-                (true, Some(before)) if failing => longest = longest.max(at - before),
-                _ => {}
-            }
             if ok {
+                if let Some(before) = last_answer.filter(|_| failing) {
+                    gaps.push(at - before);
+                }
                 last_answer = Some(at);
             }
             failing = !ok;
         }
-        longest
+        gaps
+    }
+
+    /// The longest of [`Samples::gaps`] (zero when nothing failed).
+    pub fn longest_gap(&self) -> Duration {
+        self.gaps().into_iter().max().unwrap_or_default()
     }
 
     /// True when the last `n` requests were all answered.
