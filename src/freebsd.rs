@@ -296,6 +296,7 @@ mod tests {
             on_change: OnChange::Reload,
             first_start_only_keys: Vec::new(),
             copy_of: None,
+            apply: None,
         }
     }
 
@@ -416,6 +417,7 @@ mod tests {
             on_change: OnChange::Nothing,
             first_start_only_keys: Vec::new(),
             copy_of: None,
+            apply: None,
         };
         let script = write_file_atomically(&target, root);
         let status = std::process::Command::new("/bin/sh")
@@ -783,9 +785,64 @@ pub fn jail_carp_backup(jail: &str, interface: &str, vhid: u8) -> String {
     ])
 }
 
+/// `jexec JAIL sysctl -f FILE`: the sysctl values of FILE (a path inside the
+/// jail) set in the jail's VNET, as its `/etc/rc` sets them at start.
+pub fn jail_sysctl_file(jail: &str, file: &str) -> String {
+    join(["jexec", jail, "sysctl", "-f", file])
+}
+
+/// What deploy adds to a CARP master's demotion to hand its VIPs over:
+/// carp(4)'s most (CARP_MAXSKEW), so any peer advertises better.
+pub const CARP_HANDOVER_DEMOTION: u8 = 240;
+
+/// `jexec JAIL sysctl net.inet.carp.demotion=240`: carp(4) adds it to the jail's
+/// VNET demotion, which each of its vhids adds to its advskew; a preempting
+/// peer then takes the VIP at once.
+pub fn jail_carp_demote(jail: &str) -> String {
+    join([
+        "jexec",
+        jail,
+        "sysctl",
+        &format!("net.inet.carp.demotion={CARP_HANDOVER_DEMOTION}"),
+    ])
+}
+
+/// Lifts [`jail_carp_demote`]'s demotion while it is in force (the jail's
+/// demotion is at least that much; a restarted jail's VNET starts at 0), so a
+/// deploy that demoted and was cut off is finished by the next one.
+pub fn jail_carp_undemote(jail: &str) -> String {
+    let read = join(["jexec", jail, "sysctl", "-n", "net.inet.carp.demotion"]);
+    let lift = join([
+        "jexec",
+        jail,
+        "sysctl",
+        &format!("net.inet.carp.demotion=-{CARP_HANDOVER_DEMOTION}"),
+    ]);
+    format!(
+        "if [ \"$({read} 2>/dev/null || echo 0)\" -ge {CARP_HANDOVER_DEMOTION} ]; then {lift} >&2; fi"
+    )
+}
+
 #[cfg(test)]
 mod carp_tests {
     use super::*;
+
+    #[test]
+    fn a_handover_demotes_by_the_most_and_lifts_only_while_that_is_in_force() {
+        assert_eq!(
+            jail_carp_demote("j1"),
+            "jexec j1 sysctl net.inet.carp.demotion=240"
+        );
+        assert_eq!(
+            jail_carp_undemote("j1"),
+            "if [ \"$(jexec j1 sysctl -n net.inet.carp.demotion 2>/dev/null || echo 0)\" -ge 240 ]; \
+             then jexec j1 sysctl net.inet.carp.demotion=-240 >&2; fi"
+        );
+        assert_eq!(
+            jail_sysctl_file("j1", "/etc/sysctl.conf"),
+            "jexec j1 sysctl -f /etc/sysctl.conf"
+        );
+    }
 
     /// What FreeBSD 14's ifconfig prints for a VNET jail's interface with one vhid.
     const VNET0: &str = "vnet0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\

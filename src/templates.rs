@@ -30,10 +30,11 @@ pub enum TemplateName {
     JailConf,
     JailRcConf,
     ResolvConf,
+    SysctlConf,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 7] = [
+    pub const ALL: [TemplateName; 8] = [
         TemplateName::ElasticsearchYml,
         TemplateName::HeapOptions,
         TemplateName::KibanaYml,
@@ -41,6 +42,7 @@ impl TemplateName {
         TemplateName::JailConf,
         TemplateName::JailRcConf,
         TemplateName::ResolvConf,
+        TemplateName::SysctlConf,
     ];
 
     /// The file name, in `templates/` and in an override directory.
@@ -53,6 +55,7 @@ impl TemplateName {
             TemplateName::JailConf => "jail.conf.tera",
             TemplateName::JailRcConf => "rc.conf.tera",
             TemplateName::ResolvConf => "resolv.conf.tera",
+            TemplateName::SysctlConf => "sysctl.conf.tera",
         }
     }
 
@@ -67,6 +70,7 @@ impl TemplateName {
             TemplateName::JailConf => include_str!("../templates/jail.conf.tera"),
             TemplateName::JailRcConf => include_str!("../templates/rc.conf.tera"),
             TemplateName::ResolvConf => include_str!("../templates/resolv.conf.tera"),
+            TemplateName::SysctlConf => include_str!("../templates/sysctl.conf.tera"),
         }
     }
 }

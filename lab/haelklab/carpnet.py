@@ -207,6 +207,12 @@ class Net:
         with open(path) as f:
             return json.load(f)["daemon"]
 
+    def log(self, name, vhid):
+        """What NAME's ucarp for VHID has logged."""
+        with open(os.path.join(self.members[name]["state_dir"], "carp",
+                               f"{IFNAME}-vhid{vhid}.log")) as f:
+            return f.read()
+
     def power_cut(self, name, vhid):
         """NAME's speaker killed with SIGKILL and its link down, like a host losing power."""
         ref = self.speaker(name, vhid)

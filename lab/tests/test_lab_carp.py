@@ -130,8 +130,13 @@ def test_a_returning_preferred_member_preempts_only_with_preemption(net, preempt
 
 def test_demotion_moves_the_vip_and_undoing_it_with_preemption_brings_it_back(net):
     pair(net, preempt=True)
+    net.listen("a", VIP, PORT)
+    net.listen("b", VIP, PORT)
+    probe = net.probe("c", VIP, PORT, 40, background=True)
     assert net.call("a", "demote", 200) == 200
     assert net.wait_state("b", 1, "MASTER", BOUND) is not None
+    failed, longest = carpnet.gap(carpnet.finish_probe(probe, 40, 0.1, 0.5))
+    print(f"\nCARP handover on demotion: {failed} failed connections, longest gap {longest} s")
     assert net.wait_state("a", 1, "BACKUP", BOUND) is not None
     only_holder(net, "b")
     # ifconfig still prints the configured advskew; the counter is separate (as on FreeBSD).
@@ -222,3 +227,15 @@ def test_carp_alias_lines_ifconfig_rejects_are_rejected(line, message):
     with pytest.raises(carp.Fail) as e:
         carp.parse_alias(line.split())
     assert e.value.message == message
+
+
+@pytest.mark.parametrize("preempt", [False, True])
+def test_a_demoted_master_advertises_its_new_skew_at_once_and_a_preempting_peer_takes_over(
+        net, preempt):
+    pair(net, preempt=preempt)
+    assert net.call("a", "demote", 240) == 240
+    assert net.wait_state("b", 1, "MASTER", BOUND) is not None
+    # b heard a's demoted advertisement: with preemption it took over on it (ucarp's
+    # carp_master_down on a slower master); without, only once a fell silent.
+    assert ("Putting MASTER down - preemption" in net.log("b", 1)) == preempt
+    only_holder(net, "b")

@@ -31,6 +31,15 @@ def test_the_ports_headers_order_elasticsearch_kibana_haproxy_after_the_network(
     assert order.index("DAEMON") < order.index("kibana") < order.index("LOGIN") < order.index("haproxy")
 
 
+def test_sysctl_runs_before_netif_and_sysctl_lastload_after_login_in_any_jail(tmp_path):
+    scripts = rc.all_scripts(str(tmp_path))
+    for vnet in (True, False):
+        order = names(rc.rcorder(scripts, skip=rc.skip_keywords(vnet=vnet)))
+        assert order.index("sysctl") < order.index("LOGIN") < order.index("sysctl_lastload")
+    order = names(rc.rcorder(scripts, skip=rc.skip_keywords(vnet=True)))
+    assert order.index("sysctl") < order.index("netif")  # CARP aliases see its preempt
+
+
 def test_a_jail_without_vnet_skips_the_network_scripts(tmp_path):
     scripts = [rc.Script(*e) for e in rc.BASE_SCRIPTS] + port_scripts(tmp_path, ["haproxy"])
     order = names(rc.rcorder(scripts, skip=rc.skip_keywords(vnet=False)))

@@ -2,7 +2,8 @@
 //! ([`ScriptedRemote`]) and loopback stand-ins of the Elasticsearch API, no
 //! lab: the host_ready gate's wait and timeout, `--forks` over a play, the
 //! haproxy play's gates reading each host once, finding an Elasticsearch node,
-//! the Elasticsearch play (refusing a rolling restart when the cluster is not
+//! the CARP handover before a master's haproxy restarts (and the refusal to
+//! restart it when no peer takes its VIP), the Elasticsearch play (refusing a rolling restart when the cluster is not
 //! green, the elected master never first, a failing host stopping only its own
 //! work in its batch), and a `--limit`ed host play checking every host.
 
@@ -216,22 +217,36 @@ fn stats_up(host: &Host) -> String {
 }
 
 /// [`stats_up`] and the `ifconfig vnet0` of each haproxy jail, CARP `state` on
-/// its VIP's vhid (1: Elasticsearch, 2: Kibana, as in inventories/lab.yaml).
+/// its VIP's vhid.
 fn stats_and_carp(host: &Host, state: &str) -> String {
+    stats_and_carp_of(host, |_| state.to_owned())
+}
+
+/// [`stats_and_carp`] with each jail's own state.
+fn stats_and_carp_of(host: &Host, state: impl Fn(&str) -> String) -> String {
     let mut out = stats_up(host);
     for jail in host.jails.iter().filter(|j| j.role == Role::Haproxy) {
-        let vhid = if jail.fronts == Some(Role::Kibana) {
-            2
-        } else {
-            1
-        };
         out.push_str(&format!(
-            "@@haelk carp {}\nvnet0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
-             \tcarp: {state} vhid {vhid} advbase 1 advskew 0\n",
-            jail.name
+            "@@haelk carp {}\n{}",
+            jail.name,
+            carp_ifconfig(jail, &state(jail.name.as_str()))
         ));
     }
     out
+}
+
+/// A haproxy jail's `ifconfig vnet0`: CARP `state` on its VIP's vhid (1:
+/// Elasticsearch, 2: Kibana, as in inventories/lab.yaml).
+fn carp_ifconfig(jail: &crate::inventory::Jail, state: &str) -> String {
+    let vhid = if jail.fronts == Some(Role::Kibana) {
+        2
+    } else {
+        1
+    };
+    format!(
+        "vnet0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
+         \tcarp: {state} vhid {vhid} advbase 1 advskew 0\n"
+    )
 }
 
 /// A haproxy play over both haproxy hosts (a reload each), the hosts answering
@@ -264,6 +279,166 @@ fn haproxy_reload_engine<'w>(
             ..one_step(host)
         },
     )
+}
+
+/// The scripted CARP of the lab's haproxy jails: lab1's carriers are MASTER
+/// unless demoted, lab2's take the VIP while their lab1 peer is demoted (if
+/// `peers_preempt`); a haproxy restart lifts its jail's demotion.
+#[derive(Clone, Default)]
+struct ScriptedCarp {
+    demoted: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    peers_preempt: bool,
+}
+
+impl ScriptedCarp {
+    fn state(&self, jail: &str) -> String {
+        let demoted = self.demoted.lock().unwrap();
+        let master = match jail.strip_prefix("lab2-") {
+            Some(service) => self.peers_preempt && demoted.contains(&format!("lab1-{service}")),
+            None => !demoted.contains(jail),
+        };
+        if master { "MASTER" } else { "BACKUP" }.to_owned()
+    }
+
+    /// The JAIL of `jexec JAIL ...` in `script`.
+    fn jail_of(script: &str) -> String {
+        script
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A host whose haproxy jails restart (and lift their demotion) and whose
+    /// CARP follows `self`.
+    fn remote(&self, host: &Host) -> ScriptedRemote {
+        let (stats, single, demote, restart) =
+            (self.clone(), self.clone(), self.clone(), self.clone());
+        let jails: Vec<crate::inventory::Jail> = host.jails.clone();
+        let host = host.clone();
+        ScriptedRemote::new(host.name.as_str())
+            .answer_with(
+                |script| script.contains("show stat"),
+                move |_| ok(&stats_and_carp_of(&host, |jail| stats.state(jail))),
+            )
+            .answer_with(
+                |script| script.starts_with("jexec") && script.ends_with("ifconfig vnet0"),
+                move |script| {
+                    let name = Self::jail_of(script);
+                    let jail = jails.iter().find(|j| j.name.as_str() == name).unwrap();
+                    ok(&carp_ifconfig(jail, &single.state(&name)))
+                },
+            )
+            .answer_with(
+                |script| script.ends_with("sysctl net.inet.carp.demotion=240"),
+                move |script| {
+                    demote.demoted.lock().unwrap().insert(Self::jail_of(script));
+                    ok("")
+                },
+            )
+            .answer_with(
+                |script| script.contains("net.inet.carp.demotion=-240"),
+                move |script| {
+                    let jail = script
+                        .split_whitespace()
+                        .skip_while(|w| *w != "-j")
+                        .nth(1)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| Self::jail_of(script.trim_start_matches("if [ \"$(")));
+                    restart.demoted.lock().unwrap().remove(&jail);
+                    ok("")
+                },
+            )
+    }
+}
+
+/// A haproxy play that restarts every haproxy jail, on hosts scripted by `carp`.
+fn haproxy_restart_engine<'w>(world: &'w World, carp: &ScriptedCarp) -> Engine<'w, ScriptedRemote> {
+    let carp = carp.clone();
+    world.engine(
+        move |host| carp.remote(host),
+        |host| HostPlan {
+            jails: host
+                .jails
+                .iter()
+                .filter(|j| j.role == Role::Haproxy)
+                .map(|jail| JailPlan {
+                    name: jail.name.clone(),
+                    root: "/jails/x".into(),
+                    service: "haproxy".into(),
+                    writes: Vec::new(),
+                    action: ServiceAction::Restart,
+                    was_running: true,
+                })
+                .collect(),
+            prepare: Vec::new(),
+            ..one_step(host)
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_master_haproxy_hands_its_vip_to_a_peer_before_it_restarts_and_takes_it_back() {
+    let world = World::new(&format!("{HOSTS_PLAY}{HAPROXY_PLAY}"), None);
+    let carp = ScriptedCarp {
+        peers_preempt: true,
+        ..ScriptedCarp::default()
+    };
+    let mut engine = haproxy_restart_engine(&world, &carp);
+    let result = engine.play(world.play("haproxy")).await;
+    assert!(result.is_ok(), "{:?}", engine.summary().errors());
+    let lab1 = World::remote(&engine, "lab1");
+    for jail in ["lab1-haproxy-es", "lab1-haproxy-kibana"] {
+        let demoted = lab1
+            .iter()
+            .position(|s| *s == format!("jexec {jail} sysctl net.inet.carp.demotion=240"))
+            .unwrap_or_else(|| panic!("{jail} was not demoted: {lab1:#?}"));
+        let restarted = lab1
+            .iter()
+            .position(|s| s.contains(&format!("service -j {jail} haproxy restart")))
+            .expect("restarted");
+        assert!(demoted < restarted, "demoted first: {lab1:#?}");
+        // Between the two, the play read the peer's CARP: it held the VIP.
+        let peer = jail.replace("lab1", "lab2");
+        let lab2 = World::remote(&engine, "lab2");
+        assert!(
+            lab2.contains(&format!("jexec {peer} ifconfig vnet0")),
+            "{lab2:#?}"
+        );
+    }
+    // The restart lifted the demotion: lab1 is MASTER again.
+    assert!(carp.demoted.lock().unwrap().is_empty());
+    // lab2's carriers were BACKUP: restarted without a handover.
+    let lab2 = World::remote(&engine, "lab2");
+    assert!(
+        !lab2
+            .iter()
+            .any(|s| s.ends_with("net.inet.carp.demotion=240")),
+        "{lab2:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_master_whose_peer_never_takes_the_vip_is_not_restarted_and_is_undemoted() {
+    let world = World::new(&format!("{HOSTS_PLAY}{HAPROXY_PLAY}"), None);
+    let carp = ScriptedCarp::default();
+    let mut engine = haproxy_restart_engine(&world, &carp);
+    let Err(stop) = engine.play(world.play("haproxy")).await else {
+        panic!("a restart went ahead without a handover");
+    };
+    let text = format!("{stop:?}");
+    assert!(
+        text.contains("no other carrier of VIP")
+            && text.contains("not stopping its haproxy")
+            && text.contains("(demotion lifted)"),
+        "{text}"
+    );
+    let lab1 = World::remote(&engine, "lab1");
+    assert!(
+        !lab1.iter().any(|s| s.contains("haproxy restart")),
+        "{lab1:#?}"
+    );
+    assert!(carp.demoted.lock().unwrap().is_empty(), "lifted again");
 }
 
 const HAPROXY_PLAY: &str = "  - { name: haproxy, target: haproxy, serial: 1, gate: haproxy_backends_up, gate_timeout: 1s }\n";

@@ -16,6 +16,7 @@ mod elasticsearch_play;
 mod engine_tests;
 mod es_clients;
 mod gates;
+mod handover;
 mod host_play;
 mod plays;
 mod report;

@@ -90,6 +90,9 @@ impl<'a, R: Remote> Engine<'a, R> {
         self.backends_seen.clear();
         for batch in play.batches(self.inventory) {
             let jails: Vec<&Jail> = batch.jails.iter().map(|(_, j)| *j).collect();
+            if role == Role::Haproxy {
+                self.hand_over_vips(&jails, play.gate_timeout).await?;
+            }
             if self.run_jail_scripts(&jails).await? {
                 // The batch's hosts just changed: read them, whatever was seen before.
                 for host in &batch.hosts {

@@ -10,8 +10,8 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use super::{
-    ClusterPhase, Dataset, DesiredState, HostBridge, HostState, JailState, ManagedFile, OnChange,
-    carp, epair,
+    Apply, ClusterPhase, Dataset, DesiredState, HostBridge, HostState, JailState, ManagedFile,
+    OnChange, carp, epair,
 };
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::secret::Secrets;
@@ -21,6 +21,9 @@ use crate::templates::{TemplateName, Templates};
 const ELASTICSEARCH_CONFIG_DIR: &str = "/usr/local/etc/elasticsearch";
 const KIBANA_YML: &str = "/usr/local/etc/kibana/kibana.yml";
 const HAPROXY_CONF: &str = "/usr/local/etc/haproxy.conf";
+/// A haproxy jail's sysctl values (its VNET's CARP settings).
+pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+
 /// The resolver configuration, on the host and in every jail.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -165,7 +168,10 @@ impl Builder<'_> {
             Role::Kibana => (&cluster.kibana.package, vec![self.kibana_yml(jail, &root)?]),
             Role::Haproxy => (
                 &cluster.haproxy.package,
-                vec![self.haproxy_conf(jail, &root)?],
+                vec![
+                    self.haproxy_conf(jail, &root)?,
+                    self.sysctl_conf(jail, &root)?,
+                ],
             ),
         };
         files.push(self.jail_rc_conf(host, jail, epair, &root)?);
@@ -238,6 +244,7 @@ impl Builder<'_> {
                 on_change: OnChange::Restart,
                 first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
                 copy_of: None,
+                apply: None,
             },
             ManagedFile {
                 path: config_dir.join("jvm.options.d/heap.options"),
@@ -254,6 +261,7 @@ impl Builder<'_> {
                 on_change: OnChange::Restart,
                 first_start_only_keys: Vec::new(),
                 copy_of: None,
+                apply: None,
             },
         ])
     }
@@ -290,6 +298,7 @@ impl Builder<'_> {
             on_change: OnChange::Restart,
             first_start_only_keys: Vec::new(),
             copy_of: None,
+            apply: None,
         })
     }
 
@@ -331,6 +340,7 @@ impl Builder<'_> {
             on_change: OnChange::Reload,
             first_start_only_keys: Vec::new(),
             copy_of: None,
+            apply: None,
         })
     }
 
@@ -387,6 +397,7 @@ impl Builder<'_> {
             on_change: OnChange::Restart,
             first_start_only_keys: Vec::new(),
             copy_of: None,
+            apply: None,
         })
     }
 
@@ -414,6 +425,26 @@ impl Builder<'_> {
             on_change: OnChange::Nothing,
             first_start_only_keys: Vec::new(),
             copy_of,
+            apply: None,
+        })
+    }
+
+    /// A haproxy jail's `/etc/sysctl.conf`: CARP preemption (docs/design.md, CARP).
+    fn sysctl_conf(&self, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let context = SysctlConf {
+            jail_name: jail.name.as_str(),
+        };
+        Ok(ManagedFile {
+            path: in_jail(root, SYSCTL_CONF),
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o644,
+            content: self.render(TemplateName::SysctlConf, &context)?,
+            // haproxy does not read it; the values are applied where they live.
+            on_change: OnChange::Nothing,
+            first_start_only_keys: Vec::new(),
+            copy_of: None,
+            apply: Some(Apply::Sysctl),
         })
     }
 
@@ -436,6 +467,7 @@ impl Builder<'_> {
             on_change: OnChange::RestartJail,
             first_start_only_keys: Vec::new(),
             copy_of: None,
+            apply: None,
         })
     }
 }
@@ -574,6 +606,11 @@ struct JailRcConf<'a> {
 struct ResolvConf<'a> {
     jail_name: &'a str,
     nameservers: Vec<Ipv4Addr>,
+}
+
+#[derive(Serialize)]
+struct SysctlConf<'a> {
+    jail_name: &'a str,
 }
 
 #[derive(Serialize)]

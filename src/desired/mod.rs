@@ -152,6 +152,16 @@ pub struct ManagedFile {
     /// Top-level keys the service reads only at its very first start
     /// (`cluster.initial_master_nodes`): a change confined to them needs nothing.
     pub first_start_only_keys: Vec<String>,
+    /// What makes a rewrite of the file live in a running jail, besides (and
+    /// before) the service's action; a stopped jail reads it when it starts.
+    pub apply: Option<Apply>,
+}
+
+/// A command that applies a rewritten file in its running jail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    /// `sysctl -f FILE` in the jail (its VNET's sysctls, such as carp(4)'s).
+    Sysctl,
 }
 
 impl ManagedFile {
@@ -243,6 +253,7 @@ mod tests {
             on_change: OnChange::Restart,
             first_start_only_keys: vec!["cluster.initial_master_nodes".into()],
             copy_of: None,
+            apply: None,
         }
     }
 

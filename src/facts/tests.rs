@@ -21,6 +21,7 @@ fn managed(path: impl Into<PathBuf>, owner: &str, group: &str, mode: u32) -> Man
         on_change: OnChange::Reload,
         first_start_only_keys: Vec::new(),
         copy_of: None,
+        apply: None,
     }
 }
 

@@ -120,7 +120,12 @@ impl JailPlan {
     /// The changes, as `--dry-run` lists them.
     pub fn steps(&self) -> Vec<Step> {
         let mut steps: Vec<Step> = self.writes.iter().cloned().map(Step::Write).collect();
-        steps.extend(script::action_commands(self).into_iter().map(Step::Command));
+        steps.extend(
+            script::apply_commands(self)
+                .into_iter()
+                .chain(script::action_commands(self))
+                .map(Step::Command),
+        );
         steps
     }
 
@@ -335,10 +340,14 @@ impl Planner<'_> {
             .iter()
             .find(|f| f.path == freebsd::jail_conf_path(jail.name.as_str()));
         let rc_conf = jail.root.join("etc/rc.conf");
+        let sysctl_conf = jail.root.join("etc/sysctl.conf");
         let resolv_conf = jail.root.join("etc/resolv.conf");
-        // Files the jail needs before it starts (its jail.conf and rc.conf) or
-        // before `pkg -j` runs in it (its resolv.conf).
-        let is_boot_file = |file: &&ManagedFile| file.path == rc_conf || file.path == resolv_conf;
+        // Files the jail needs before it starts (its jail.conf, rc.conf and
+        // sysctl.conf, which its /etc/rc reads) or before `pkg -j` runs in it
+        // (its resolv.conf).
+        let is_boot_file = |file: &&ManagedFile| {
+            file.path == rc_conf || file.path == sysctl_conf || file.path == resolv_conf
+        };
         let boot_files = jail_conf
             .into_iter()
             .chain(jail.files.iter().filter(is_boot_file));

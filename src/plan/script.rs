@@ -6,7 +6,10 @@
 //! 'start' ...") on standard output with exit status 0, so every start is followed
 //! by a `status` check that fails the script.
 
+use std::path::Path;
+
 use super::{JailPlan, ServiceAction, Step};
+use crate::desired::Apply;
 use crate::freebsd;
 use crate::shell::quote;
 
@@ -51,7 +54,10 @@ pub(crate) fn jail_script(plan: &JailPlan) -> String {
             &write.passwd_root,
         ));
     }
-    for command in action_commands(plan) {
+    for command in apply_commands(plan)
+        .into_iter()
+        .chain(action_commands(plan))
+    {
         script.push_str(&command);
         script.push('\n');
     }
@@ -60,6 +66,23 @@ pub(crate) fn jail_script(plan: &JailPlan) -> String {
         script.push('\n');
     }
     script
+}
+
+/// The commands that make the rewritten files live in the running jail
+/// ([`crate::desired::Apply`]), before its service's action.
+pub(crate) fn apply_commands(plan: &JailPlan) -> Vec<String> {
+    plan.writes
+        .iter()
+        .filter_map(|write| {
+            let Apply::Sysctl = write.file.apply?;
+            let in_jail = write.file.path.strip_prefix(&plan.root).ok()?;
+            let in_jail = Path::new("/").join(in_jail);
+            Some(format!(
+                "{} >&2",
+                freebsd::jail_sysctl_file(plan.name.as_str(), &in_jail.to_string_lossy())
+            ))
+        })
+        .collect()
 }
 
 /// The commands of the jail's action, each verified.
@@ -85,6 +108,9 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
         ServiceAction::Restart => configtest
             .into_iter()
             .chain([run("restart"), service_status_check(jail, service)])
+            // The play may have demoted this CARP master before the restart
+            // (deploy/handover.rs): haproxy serves again, so it takes its VIP back.
+            .chain((service == "haproxy").then(|| freebsd::jail_carp_undemote(jail)))
             .collect(),
         ServiceAction::RestartJail => vec![
             format!("{} >&2", freebsd::jail_service("restart", jail)),

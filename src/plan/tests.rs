@@ -483,3 +483,93 @@ fn a_stopped_jail_without_its_packages_gets_its_service_files_after_pkg() {
     );
     assert_eq!(plan.jails[0].writes.len(), 2);
 }
+
+/// The lab1 haproxy jail fronting Elasticsearch and its `/etc/sysctl.conf`.
+fn haproxy_sysctl_conf(host: &HostState) -> (&desired::JailState, &ManagedFile) {
+    let jail = host
+        .jails
+        .iter()
+        .find(|j| j.role == Role::Haproxy && j.name.as_str().ends_with("-es"))
+        .unwrap();
+    let file = jail
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("etc/sysctl.conf"))
+        .unwrap();
+    (jail, file)
+}
+
+#[test]
+fn a_running_haproxy_jail_gets_its_changed_sysctl_values_live_without_touching_haproxy() {
+    let host = lab_host("lab1");
+    let mut facts = crate::testing::converged_facts(&host);
+    let (haproxy, sysctl_conf) = haproxy_sysctl_conf(&host);
+    assert!(sysctl_conf.content.contains("\nnet.inet.carp.preempt=1\n"));
+    facts.files.remove(&sysctl_conf.path);
+    let plan = plan_host(&host, &facts).unwrap();
+    assert!(plan.prepare.is_empty(), "{:?}", commands(&plan.prepare));
+    let jail = plan.jail(haproxy.name.as_str()).unwrap();
+    assert_eq!(jail.writes.len(), 1);
+    assert_eq!(jail.action, ServiceAction::None, "haproxy does not read it");
+    assert_eq!(
+        action_commands_of(jail),
+        [format!(
+            "jexec {} sysctl -f /etc/sysctl.conf >&2",
+            haproxy.name
+        )]
+    );
+    let script = jail.script();
+    let written = script.find("mv -f").unwrap();
+    let applied = script.find("sysctl -f").unwrap();
+    assert!(written < applied, "{script}");
+}
+
+#[test]
+fn a_stopped_haproxy_jail_gets_its_sysctl_values_before_its_rc_reads_them() {
+    let host = lab_host("lab1");
+    let mut facts = crate::testing::converged_facts(&host);
+    let (haproxy, sysctl_conf) = haproxy_sysctl_conf(&host);
+    facts.files.remove(&sysctl_conf.path);
+    let jail = facts.jails.get_mut(haproxy.name.as_str()).unwrap();
+    jail.running = false;
+    for running in jail.services.values_mut() {
+        *running = false;
+    }
+    let plan = plan_host(&host, &facts).unwrap();
+    let prepare = commands(&plan.prepare);
+    let written = prepare
+        .iter()
+        .position(|c| *c == format!("write {}", sysctl_conf.path.display()))
+        .unwrap();
+    let started = prepare
+        .iter()
+        .position(|c| c.ends_with(&format!("service jail start {}", haproxy.name)))
+        .unwrap();
+    assert!(written < started, "{prepare:?}");
+    let jail = plan.jail(haproxy.name.as_str()).unwrap();
+    assert!(!jail.script().contains("sysctl"), "its /etc/rc applies it");
+}
+
+#[test]
+fn a_haproxy_restart_lifts_the_handover_demotion_once_haproxy_runs_and_a_jail_restart_does_not() {
+    let plan = |service: &str, action| JailPlan {
+        name: Name::new("j1").unwrap(),
+        root: "/jails/j1".into(),
+        service: service.into(),
+        writes: Vec::new(),
+        action,
+        was_running: true,
+    };
+    let haproxy = action_commands_of(&plan("haproxy", ServiceAction::Restart));
+    let undemote = crate::freebsd::jail_carp_undemote("j1");
+    assert_eq!(haproxy.last(), Some(&undemote), "{haproxy:#?}");
+    assert!(haproxy[haproxy.len() - 2].contains("haproxy status"));
+    for (service, action) in [
+        ("haproxy", ServiceAction::RestartJail),
+        ("haproxy", ServiceAction::Reload),
+        ("kibana", ServiceAction::Restart),
+    ] {
+        let commands = action_commands_of(&plan(service, action));
+        assert!(!commands.contains(&undemote), "{service} {action:?}");
+    }
+}

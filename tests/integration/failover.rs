@@ -8,6 +8,10 @@
 //!   the other side, with the master quorum, takes the VIPs and goes on serving
 //!   reads and writes; the cut-off node refuses writes; once the cable is back the
 //!   estate is healthy again with every acknowledged document present.
+//! - A change that restarts every haproxy, under load: each CARP master hands
+//!   its VIP to its peer before its haproxy stops (the deploy says so), and
+//!   takes it back once haproxy runs again (preemption, from the jails'
+//!   sysctl.conf), so the VIPs end where the inventory prefers them.
 //! - A template change that reloads every haproxy, under load: not one failed
 //!   request (a reload is seamless and does not move a VIP).
 //!
@@ -20,8 +24,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::labkit::{
-    Client, ES_VIP, EditedInventory, KIBANA_VIP, Probe, document_count, lab, labctl, on_console,
-    on_host, repo, try_document_count,
+    Client, ES_VIP, EditedInventory, KIBANA_VIP, Probe, Samples, document_count, lab, labctl,
+    on_console, on_host, repo, try_document_count,
 };
 use crate::restart::deploy_without_failure;
 use crate::status::{assert_healthy, status_json};
@@ -69,6 +73,75 @@ fn wait_for_masters_off(gone: &str, within: Duration) -> (Option<i32>, Value) {
     }
 }
 
+/// Clients on both VIPs during an event: one writing and reading documents
+/// through the ES VIP, and a probe on each VIP.
+struct Load {
+    index: String,
+    client: Client,
+    es: Probe,
+    kibana: Probe,
+}
+
+/// What a [`Load`] saw.
+struct Seen {
+    index: String,
+    es: Samples,
+    kibana: Samples,
+    written: usize,
+    failures: Vec<String>,
+}
+
+impl Load {
+    fn start(event: &str) -> Self {
+        let index = format!("{event}-{}", std::process::id());
+        Self {
+            client: Client::start(index.clone()),
+            es: Probe::start(ES_VIP, "/"),
+            kibana: Probe::start(KIBANA_VIP, "/api/status"),
+            index,
+        }
+    }
+
+    /// Stops the clients and prints their figures as `EVENT figures: ...`.
+    fn finish(self, event: &str) -> Seen {
+        let es = self.es.finish();
+        let kibana = self.kibana.finish();
+        let (written, failures) = self.client.finish();
+        eprintln!(
+            "{event} figures: ES VIP gaps {:.1?} ({} failed), Kibana VIP gaps {:.1?} \
+             ({} failed); client: {written} writes, {} failed requests",
+            es.gaps(),
+            es.failed(),
+            kibana.gaps(),
+            kibana.failed(),
+            failures.len()
+        );
+        Seen {
+            index: self.index,
+            es,
+            kibana,
+            written,
+            failures,
+        }
+    }
+}
+
+impl Seen {
+    /// Both VIPs answer again, and every write the client saw acknowledged is there.
+    fn assert_served_again_with_every_write(&self) {
+        assert!(self.es.answers_at_the_end(10), "the ES VIP answers again");
+        assert!(
+            self.kibana.answers_at_the_end(10),
+            "the Kibana VIP answers again"
+        );
+        assert_eq!(
+            document_count(&self.index),
+            self.written,
+            "every acknowledged write is there"
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs the local lab: lab/labctl up"]
 fn a_power_cut_of_the_host_holding_the_vips_moves_them_and_deploy_brings_the_host_back() {
@@ -76,10 +149,7 @@ fn a_power_cut_of_the_host_holding_the_vips_moves_them_and_deploy_brings_the_hos
     deploy_without_failure(INVENTORY);
     let holder = vip_host();
 
-    let index = format!("failover-{}", std::process::id());
-    let client = Client::start(index.clone());
-    let es = Probe::start(ES_VIP, "/");
-    let kibana = Probe::start(KIBANA_VIP, "/api/status");
+    let load = Load::start("power-cut");
     sleep(Duration::from_secs(2));
     labctl(&["power-off", &holder]);
     let cut = Instant::now();
@@ -93,42 +163,20 @@ fn a_power_cut_of_the_host_holding_the_vips_moves_them_and_deploy_brings_the_hos
         "{problems}"
     );
     // The clients are served again through the same addresses.
-    let served = Instant::now() + Duration::from_secs(60);
-    let before = loop {
-        if let Some(count) = try_document_count(&index) {
-            break count;
-        }
-        assert!(Instant::now() < served, "the ES VIP does not answer");
-        sleep(Duration::from_secs(1));
-    };
+    let before = wait_for("the ES VIP answers", Duration::from_secs(60), || {
+        try_document_count(&load.index)
+    });
     sleep(Duration::from_secs(3));
-    let es = es.finish();
-    let kibana = kibana.finish();
-    let (written, failures) = client.finish();
-    assert!(es.answers_at_the_end(10), "the ES VIP answers again");
-    assert!(
-        kibana.answers_at_the_end(10),
-        "the Kibana VIP answers again"
-    );
-    assert!(
-        written > before,
-        "writes go on after the cut ({before} -> {written})"
-    );
-    assert_eq!(
-        document_count(&index),
-        written,
-        "every acknowledged write survives the power cut"
-    );
     eprintln!(
-        "failover figures: VIPs named off {holder} by status {moved_after:.1?} after the cut; \
-         ES VIP longest gap {:.1?} ({} requests failed), Kibana VIP longest gap {:.1?} \
-         ({} failed); client: {written} writes, {} failed requests",
-        es.longest_gap(),
-        es.failed(),
-        kibana.longest_gap(),
-        kibana.failed(),
-        failures.len()
+        "power-cut figures: status named the VIPs off {holder} {moved_after:.1?} after the cut"
     );
+    let seen = load.finish("power-cut");
+    assert!(
+        seen.written > before,
+        "writes go on after the cut ({before} -> {})",
+        seen.written
+    );
+    seen.assert_served_again_with_every_write();
 
     labctl(&["power-on", &holder]);
     deploy_without_failure(INVENTORY);
@@ -173,10 +221,8 @@ fn a_host_cut_off_the_network_loses_the_vips_refuses_writes_and_heals_with_every
     let _lab = lab();
     deploy_without_failure(INVENTORY);
     let holder = vip_host();
-    let index = format!("partition-{}", std::process::id());
-    let client = Client::start(index.clone());
-    let es = Probe::start(ES_VIP, "/");
-    let kibana = Probe::start(KIBANA_VIP, "/api/status");
+    let load = Load::start("partition");
+    let index = load.index.clone();
     sleep(Duration::from_secs(2));
     labctl(&["unplug", &holder]);
 
@@ -224,32 +270,12 @@ fn a_host_cut_off_the_network_loses_the_vips_refuses_writes_and_heals_with_every
         || (status_json(&[]).0 == Some(0)).then_some(()),
     );
     sleep(Duration::from_secs(2));
-    let es = es.finish();
-    let kibana = kibana.finish();
-    let (written, failures) = client.finish();
     eprintln!(
-        "partition figures: ES VIP gaps {:.1?} ({} failed), Kibana VIP gaps {:.1?} \
-         ({} failed); client: {written} writes, {} failed requests; the cut-off node: {}",
-        es.gaps(),
-        es.failed(),
-        kibana.gaps(),
-        kibana.failed(),
-        failures.len(),
+        "partition figures: the cut-off node answered {}",
         refused.trim()
     );
-    assert!(
-        es.answers_at_the_end(10),
-        "the ES VIP answers after healing"
-    );
-    assert!(
-        kibana.answers_at_the_end(10),
-        "the Kibana VIP answers after healing"
-    );
-    assert_eq!(
-        document_count(&index),
-        written,
-        "every acknowledged write is there after healing"
-    );
+    load.finish("partition")
+        .assert_served_again_with_every_write();
     let (status, body) =
         crate::labkit::http(ES_VIP, "GET", &format!("/{index}/_doc/cut-off"), None).expect("get");
     assert_eq!(status, 404, "the refused write is nowhere: {body}");
@@ -280,24 +306,10 @@ fn a_template_change_reloads_every_haproxy_under_load_without_a_failed_request()
     let inventory = EditedInventory::new(|text| format!("templates: templates\n{text}"));
     inventory.write("templates/haproxy.conf.tera", &changed);
 
-    let index = format!("reload-{}", std::process::id());
-    let client = Client::start(index.clone());
-    let es = Probe::start(ES_VIP, "/");
-    let kibana = Probe::start(KIBANA_VIP, "/api/status");
+    let load = Load::start("reload");
     let printed = deploy_without_failure(&inventory.path());
     sleep(Duration::from_secs(2));
-    let es = es.finish();
-    let kibana = kibana.finish();
-    let (written, failures) = client.finish();
-    eprintln!(
-        "reload figures: ES VIP longest gap {:.1?} ({} failed), Kibana VIP longest gap \
-         {:.1?} ({} failed); client: {written} writes, {} failed requests",
-        es.longest_gap(),
-        es.failed(),
-        kibana.longest_gap(),
-        kibana.failed(),
-        failures.len()
-    );
+    let seen = load.finish("reload");
     for (host, jail) in HAPROXY_JAILS {
         let conf = on_host(
             host,
@@ -308,16 +320,76 @@ fn a_template_change_reloads_every_haproxy_under_load_without_a_failed_request()
             "{jail}: {printed}"
         );
     }
-    assert_eq!(es.failed(), 0, "ES VIP requests failed during the reloads");
     assert_eq!(
-        kibana.failed(),
+        seen.es.failed(),
+        0,
+        "ES VIP requests failed during the reloads"
+    );
+    assert_eq!(
+        seen.kibana.failed(),
         0,
         "Kibana VIP requests failed during the reloads"
     );
-    assert_eq!(failures, Vec::<String>::new(), "the client saw failures");
-    assert_eq!(document_count(&index), written);
+    assert_eq!(
+        seen.failures,
+        Vec::<String>::new(),
+        "the client saw failures"
+    );
+    seen.assert_served_again_with_every_write();
     // A reload moves no VIP.
     let (_, estate) = status_json(&[]);
     assert_eq!(vip_masters(&estate), masters_before);
+    deploy_without_failure(INVENTORY);
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_change_that_restarts_every_haproxy_hands_each_vip_over_first_and_back_after() {
+    let _lab = lab();
+    deploy_without_failure(INVENTORY);
+    let (_, estate) = status_json(&[]);
+    let preferred = vip_masters(&estate);
+    let holder = vip_host();
+    let builtin = std::fs::read_to_string(repo().join("templates/rc.conf.tera"))
+        .expect("the built-in rc.conf template");
+    let changed = format!(
+        "{builtin}{{% if service == \"haproxy\" %}}\nhaproxy_flags_note=\"rolled\"\n{{% endif %}}"
+    );
+    let inventory = EditedInventory::new(|text| format!("templates: templates\n{text}"));
+    inventory.write("templates/rc.conf.tera", &changed);
+
+    let load = Load::start("handover");
+    let printed = deploy_without_failure(&inventory.path());
+    sleep(Duration::from_secs(2));
+    let seen = load.finish("handover");
+    for (host, jail) in HAPROXY_JAILS {
+        let restarted = format!("  {jail}: write 1 file, restart");
+        assert!(printed.contains(&restarted), "{jail} restarted: {printed}");
+        // The VIPs' host is MASTER when its turn comes; the other may be too, if its
+        // turn comes before preemption gave the VIP back (timing), and then it hands over.
+        let handed = printed.contains(&format!("  {jail}: CARP MASTER handed to"));
+        if host == holder {
+            assert!(handed, "{jail} handed over first: {printed}");
+        }
+    }
+    for line in printed
+        .lines()
+        .filter(|l| l.contains("CARP MASTER handed to"))
+    {
+        let (jail, peer) = line
+            .trim()
+            .split_once(": CARP MASTER handed to ")
+            .expect("a handover line names the jail and its peer");
+        let host_of = |j: &str| j.split('-').next().map(str::to_owned);
+        assert_ne!(
+            host_of(jail),
+            host_of(peer),
+            "handed to another host: {line}"
+        );
+    }
+    seen.assert_served_again_with_every_write();
+    // Preemption gave every VIP back to its preferred carrier.
+    let (_, estate) = status_json(&[]);
+    assert_eq!(vip_masters(&estate), preferred);
     deploy_without_failure(INVENTORY);
 }

@@ -414,11 +414,6 @@ impl Samples {
         gaps
     }
 
-    /// The longest of [`Samples::gaps`] (zero when nothing failed).
-    pub fn longest_gap(&self) -> Duration {
-        self.gaps().into_iter().max().unwrap_or_default()
-    }
-
     /// True when the last `n` requests were all answered.
     pub fn answers_at_the_end(&self, n: usize) -> bool {
         self.0.len() >= n && self.0[self.0.len() - n..].iter().all(|(_, ok)| *ok)

@@ -1,12 +1,14 @@
 """CARP in the lab: one real CARP speaker (Debian's ucarp) per vhid, in a jail's network namespace.
 
 The ifconfig stand-in calls these functions inside the jail's network namespace for an
-`inet VIP/32 vhid N advskew S pass P alias` line, `ifconfig IF vhid N state backup`, the
-`net.inet.carp.demotion` sysctl and jail removal. Each vhid gets one ucarp daemon, started
-with exactly the configured vhid, advbase, advskew, password and preemption, its source
-address the interface's primary inet address. ucarp speaks the CARP protocol (IP protocol
-112 to 224.0.0.18, HMAC-SHA1 of the password, vhid and VIP), so members of one vhid elect one
-master over the lab's bridge, and a wrong password or vhid means they never hear each other.
+`inet VIP/32 vhid N advskew S pass P alias` line (preemption from the namespace's
+net.inet.carp.preempt), `ifconfig IF vhid N state backup` and jail removal; the sysctl
+stand-in for `net.inet.carp.preempt` and `net.inet.carp.demotion`. Each vhid gets one ucarp
+daemon, started with exactly the configured vhid, advbase, advskew, password and preemption,
+its source address the interface's primary inet address. ucarp speaks the CARP protocol
+(IP protocol 112 to 224.0.0.18, HMAC-SHA1 of the password, vhid and VIP), so members of one
+vhid elect one master over the lab's bridge, and a wrong password or vhid means they never
+hear each other.
 
 Files under STATE_DIR/carp/ (the caller gives a directory private to the jail):
   IF-vhidN.json   the parameters and the daemon (PID + start time; a password digest only)
@@ -14,6 +16,7 @@ Files under STATE_DIR/carp/ (the caller gives a directory private to the jail):
   IF-vhidN.state  MASTER or BACKUP, written by carp-vip-up / carp-vip-down (ucarp runs them)
   IF-vhidN.log    ucarp's messages
   demotion        the namespace's net.inet.carp.demotion counter
+  preempt         the namespace's net.inet.carp.preempt (the integer written; nonzero is on)
 
 Differences from FreeBSD's carp(4), by construction:
 - FreeBSD configures the VIP on every member and only the master answers for it; here only
@@ -25,9 +28,11 @@ Differences from FreeBSD's carp(4), by construction:
 - `state master` cannot be forced: ucarp has no signal for it (refused with a message).
 - The demotion counter has no live equivalent in ucarp: changing it restarts the speakers
   whose effective advskew (advskew + demotion, within 0..240 as FreeBSD's DEMOTE_ADVSKEW)
-  changes. A restarted master goes silent, so its peer takes the VIP after 3 * advbase
-  whatever the peer's preemption; on FreeBSD a demoted master keeps it unless the peer
-  preempts.
+  changes. A master being demoted first sends the advertisement with its new skew that
+  carp(4) sends at once, and keeps the VIP until a preferred master advertises (carpad.py),
+  so a preempting peer takes over on it, as on FreeBSD.
+  The restarted speaker then starts as BACKUP: without preemption on the peer the VIP still
+  moves, after 3 * advbase of silence, where on FreeBSD the demoted master would keep it.
 - A dead daemon (killed) shows as INIT: it takes no part in CARP any more.
 """
 import fcntl
@@ -42,6 +47,7 @@ import subprocess
 import time
 
 from haelklab import procs
+from haelklab.freebsd import carpad
 from haelklab.freebsd.common import Fail
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,13 +97,23 @@ def _records(state_dir):
     return sorted((r for r in found if r), key=lambda r: (r["ifname"], r["vhid"]))
 
 
-def demotion(state_dir):
-    """The namespace's net.inet.carp.demotion counter (0 unless demote() changed it)."""
+def _counter(state_dir, name):
     try:
-        with open(os.path.join(carp_dir(state_dir), "demotion")) as f:
+        with open(os.path.join(carp_dir(state_dir), name)) as f:
             return int(f.read().strip() or 0)
     except (OSError, ValueError):
         return 0
+
+
+def demotion(state_dir):
+    """The namespace's net.inet.carp.demotion counter (0 unless demote() changed it)."""
+    return _counter(state_dir, "demotion")
+
+
+def preempt(state_dir):
+    """The namespace's net.inet.carp.preempt (0 unless set_preempt() changed it): the
+    integer last written, as FreeBSD's SYSCTL_INT keeps it; nonzero means preemption."""
+    return _counter(state_dir, "preempt")
 
 
 def effective_skew(advskew, demoted):
@@ -344,9 +360,25 @@ def demote(state_dir, delta):
             skew = effective_skew(record["advskew"], new)
             base = _base(state_dir, record["ifname"], record["vhid"])
             if skew != record["skew"] and procs.alive(record.get("daemon")):
+                if skew > record["skew"] and _state_file(base) == "MASTER":
+                    _advertise_demoted(record, base, skew)
                 _stop(record, base)
                 _start(dict(record, skew=skew), base)
     return new
+
+
+def _advertise_demoted(record, base, skew):
+    """What carp(4) does the moment a MASTER is demoted: it advertises the new skew at once
+    and stays MASTER, holding the VIP, until a preferred master advertises (a preempting
+    peer takes over on that advertisement). The speaker is stopped first so that it cannot
+    answer the peer's takeover by reasserting itself; _stop() then removes the VIP. Without
+    such a peer the wait ends after a master-down interval."""
+    procs.stop_pids([record["daemon"]["pid"]], timeout=5.0)
+    with open(base + ".pass") as f:
+        password = f.read().rstrip("\n")
+    args = (record["srcip"], record["vhid"], record["advbase"], skew, password, record["vip"])
+    carpad.send(*args)
+    carpad.wait_for_preferred(*args, timeout=3 * record["advbase"] + 1)
 
 
 def update(state_dir, ifname, vhid, **changes):
@@ -364,10 +396,13 @@ def update(state_dir, ifname, vhid, **changes):
     return configure(state_dir, ifname, vhid, **params)
 
 
-def set_preempt(state_dir, preempt):
-    """`sysctl net.inet.carp.preempt=0|1` in this namespace: every speaker follows it."""
+def set_preempt(state_dir, value):
+    """`sysctl net.inet.carp.preempt=VALUE` in this namespace: VALUE is kept (preempt()
+    reads it back) and every speaker follows it, on for any nonzero VALUE."""
+    with _lock(state_dir):
+        _write(os.path.join(carp_dir(state_dir), "preempt"), f"{int(value)}\n")
     return {f"{r['ifname']} vhid {r['vhid']}": update(state_dir, r["ifname"], r["vhid"],
-                                                      preempt=bool(preempt))
+                                                      preempt=bool(int(value)))
             for r in _records(state_dir)}
 
 

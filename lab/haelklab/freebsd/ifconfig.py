@@ -116,9 +116,10 @@ def set_moved(member, bridge):
             table[member] = bridge
 
 
-def carp_state_dir():
-    """Where this namespace's CARP speakers are recorded: per jail, under the host's run dir."""
-    d = os.path.join(run_dir(), "carp-" + (current_jail() or "host"))
+def carp_state_dir(host=False):
+    """Where this namespace's CARP speakers and sysctls are recorded: per jail, under the
+    host's run dir (with HOST, the host's own, whatever jail this runs in)."""
+    d = os.path.join(run_dir(), "carp-" + ("host" if host else current_jail() or "host"))
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -252,8 +253,11 @@ def inet(name, words):
         params = carp.parse_alias(words)
         if "carp" not in read_state("kld", {"loaded": []})["loaded"]:
             raise Fail("ifconfig: SIOCAIFADDR: Protocol not supported")
-        carp.configure(carp_state_dir(), name, params["vhid"], params["advskew"],
-                       params["password"], params["vip"], advbase=params["advbase"])
+        # Preemption is not a parameter of the vhid: the VNET's net.inet.carp.preempt.
+        state_dir = carp_state_dir()
+        carp.configure(state_dir, name, params["vhid"], params["advskew"],
+                       params["password"], params["vip"], advbase=params["advbase"],
+                       preempt=bool(carp.preempt(state_dir)))
         return
     rest = [w for w in words[1:] if w not in ("alias", "up")]
     if "netmask" in rest:

@@ -4,7 +4,9 @@ jail root's directories over the absolute paths, records the namespace so
 
 The jail's own /etc/rc.conf is created empty if missing, so writes to it can
 never reach the host's rc.conf; so is its /etc/resolv.conf, which the jail's
-processes read as on FreeBSD (not the host's).
+processes read as on FreeBSD (not the host's). Its /etc/sysctl.conf (an empty file
+if it has none) is bound over the Linux host's, where the host has one, so `sysctl -f
+/etc/sysctl.conf` in the jail reads the jail's.
 """
 import fcntl
 import json
@@ -19,10 +21,12 @@ from haelklab.freebsd import userdb  # noqa: E402
 BINDS = [("usr/local/etc", "/usr/local/etc"), ("usr/local/www", "/usr/local/www"),
          ("var/db", "/var/db"), ("var/log", "/var/log"),
          ("var/run", "/run"), ("tmp", "/tmp"), ("etc/rc.conf", "/etc/rc.conf"),
-         ("etc/resolv.conf", "/etc/resolv.conf")]
+         ("etc/resolv.conf", "/etc/resolv.conf"), ("etc/sysctl.conf", "/etc/sysctl.conf")]
 # Files the jail may lack: an empty stand-in is bound instead (the jail's resolver then
 # has no nameserver, as a FreeBSD jail without /etc/resolv.conf; never the host's).
-OPTIONAL_FILES = {"etc/resolv.conf"}
+OPTIONAL_FILES = {"etc/resolv.conf", "etc/sysctl.conf"}
+# Bound only where the Linux host has a file to bind over (a Debian may ship none).
+IF_TARGET_EXISTS = {"etc/sysctl.conf"}
 
 
 def record_namespace(spec):
@@ -68,6 +72,8 @@ def main():
     root = spec["root"]
     record_namespace(spec)
     for rel, target in BINDS:
+        if rel in IF_TARGET_EXISTS and not os.path.isfile(target):
+            continue
         source = os.path.join(root, rel)
         if rel in OPTIONAL_FILES:
             if not os.path.isfile(source):

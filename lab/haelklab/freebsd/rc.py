@@ -2,20 +2,23 @@
 and `exec.stop = "/bin/sh /etc/rc.shutdown"` do on FreeBSD, run inside the jail.
 
 rc: the rc.d scripts are ordered by rcorder(8) from their `# PROVIDE:`, `# REQUIRE:`,
-`# BEFORE:` and `# KEYWORD:` lines - the base system's (a few placeholders and the
-network scripts, BASE_SCRIPTS) and the ports' in /usr/local/etc/rc.d - skipping
+`# BEFORE:` and `# KEYWORD:` lines - the base system's (a few placeholders, sysctl and
+the network scripts, BASE_SCRIPTS) and the ports' in /usr/local/etc/rc.d - skipping
 those with the `nojail` keyword (and `nojailvnet` in a jail without VNET), then run
-in that order: `netif` configures the interfaces from the jail's /etc/rc.conf as
-network.subr does (`ifconfig_IF_name` renames, `ifconfig_IF` and each
-`ifconfig_IF_aliasN` given to ifconfig with the value expanded unquoted by sh, then
-`ifconfig IF up`), `routing` adds `defaultrouter` with route(8), and each port's
+in that order: `sysctl` (early: netif requires it) applies the jail's /etc/sysctl.conf
+and /etc/sysctl.conf.local with `sysctl -i -f` (so CARP aliases start with the jail's
+net.inet.carp.preempt), `sysctl_lastload` (after LOGIN) applies them again with
+`sysctl -f`, as FreeBSD 14's rc.d scripts do; `netif` configures the interfaces from
+the jail's /etc/rc.conf as network.subr does (`ifconfig_IF_name` renames, `ifconfig_IF`
+and each `ifconfig_IF_aliasN` given to ifconfig with the value expanded unquoted by sh,
+then `ifconfig IF up`), `routing` adds `defaultrouter` with route(8), and each port's
 script whose NAME_enable is YES starts its service (the lab's rc-script stand-in in
 service.py). A failing step prints its error and rc goes on; rc exits 0 as /etc/rc
 does. rc.shutdown: the scripts with the `shutdown` keyword, in reverse rcorder
 order, each stopping its service if it runs.
 
-The network commands run the lab's `ifconfig` and `route` stand-ins by name (PATH),
-so this works on whatever those stand-ins model.
+The sysctl and network commands run the lab's `sysctl`, `ifconfig` and `route` stand-ins
+by name (PATH), so this works on whatever those stand-ins model.
 """
 import os
 import re
@@ -26,17 +29,20 @@ from haelklab.freebsd.common import Fail, current_jail, find_jail, parse_rc, rc_
 
 RC_D = "/usr/local/etc/rc.d"
 # (name, PROVIDE, REQUIRE, BEFORE, KEYWORD) of the base /etc/rc.d scripts the ports'
-# scripts name: the placeholders and the network scripts, with their real keywords;
+# scripts name: the placeholders, sysctl and the network scripts, with their real keywords;
 # their REQUIRE lists are cut down to the scripts kept here.
 BASE_SCRIPTS = [
     ("FILESYSTEMS", ["FILESYSTEMS"], [], [], []),
-    ("netif", ["netif"], ["FILESYSTEMS"], [], ["nojailvnet"]),
+    ("sysctl", ["sysctl"], [], [], []),
+    ("netif", ["netif"], ["FILESYSTEMS", "sysctl"], [], ["nojailvnet"]),
     ("routing", ["routing"], ["netif"], [], ["nojailvnet"]),
     ("NETWORKING", ["NETWORKING", "NETWORK"], ["netif", "routing"], [], []),
     ("SERVERS", ["SERVERS"], ["NETWORKING"], [], []),
     ("DAEMON", ["DAEMON"], ["NETWORKING", "SERVERS"], [], []),
     ("LOGIN", ["LOGIN"], ["DAEMON"], [], []),
+    ("sysctl_lastload", ["sysctl_lastload"], ["LOGIN"], ["jail"], []),
 ]
+SYSCTL_FILES = ("etc/sysctl.conf", "etc/sysctl.conf.local")
 HEADER = re.compile(r"^#\s*(PROVIDE|REQUIRE|BEFORE|KEYWORD):(.*)$")
 
 
@@ -179,6 +185,17 @@ def netif_start(rc):
         sh_run('ifconfig "$1" up', ifname)
 
 
+def sysctl_start(last=False):
+    """rc.d/sysctl (and, LAST, rc.d/sysctl_lastload): `sysctl -i -f` (`-f` in the last
+    pass) of the jail's /etc/sysctl.conf and /etc/sysctl.conf.local, those readable, its
+    output dropped and its errors shown - by the lab's sysctl stand-in."""
+    root = os.environ.get("HAELK_LAB_JAIL_ROOT") or "/"
+    for rel in SYSCTL_FILES:
+        path = os.path.join(root, rel)
+        if os.access(path, os.R_OK):
+            sh_run(f'sysctl {"-f" if last else "-i -f"} "$1" >/dev/null', path)
+
+
 def routing_start(rc):
     gateway = rc.get("defaultrouter", "NO")
     if gateway and gateway.upper() != "NO":
@@ -197,6 +214,9 @@ def port_script(script):
 
 def start_services(order, rc):
     for script in order:
+        if script.name in ("sysctl", "sysctl_lastload") and script.path is None:
+            sysctl_start(last=script.name == "sysctl_lastload")
+            continue
         if script.name == "netif":
             netif_start(rc)
             continue
