@@ -823,6 +823,49 @@ pub fn jail_carp_undemote(jail: &str) -> String {
     )
 }
 
+/// What a haproxy jail's CARP watch adds to the demotion while its haproxy does not
+/// answer: one less than [`CARP_HANDOVER_DEMOTION`], so [`jail_carp_undemote`]'s
+/// lift (at least 240 in force) never takes the watch's demotion away; a demoted
+/// carrier still advertises worse than every peer with a derived advskew below 240.
+pub const CARP_WATCH_DEMOTION: u8 = CARP_HANDOVER_DEMOTION - 1;
+
+/// The CARP watch script in a haproxy jail (`templates/carp-watch.sh.tera`).
+pub const CARP_WATCH_SCRIPT: &str = "/usr/local/etc/haelk/carp-watch.sh";
+
+/// The pidfile of the watch's daemon(8) supervisor.
+const CARP_WATCH_PIDFILE: &str = "/var/run/haelk_carpwatch.pid";
+
+/// `daemon -f -r -P PIDFILE -t haelk-carpwatch sh SCRIPT`, as the jail's
+/// `/etc/rc.local` runs it: detached, its output dropped, restarted a second after
+/// it exits, stopped (with its child) by a SIGTERM to the supervisor.
+pub fn carp_watch_daemon() -> String {
+    join([
+        "daemon",
+        "-f",
+        "-r",
+        "-P",
+        CARP_WATCH_PIDFILE,
+        "-t",
+        "haelk-carpwatch",
+        "sh",
+        CARP_WATCH_SCRIPT,
+    ])
+}
+
+/// Restarts the CARP watch in a running jail, with the script as it is now: stops
+/// the supervisor if one runs (its child lifts a demotion it holds), waits for it to
+/// exit (bounded: 10 s), and starts [`carp_watch_daemon`].
+pub fn jail_carp_watch_restart(jail: &str) -> String {
+    let pidfile = quote(CARP_WATCH_PIDFILE);
+    let restart = format!(
+        "pkill -F {pidfile} 2>/dev/null; n=0; \
+         while pgrep -F {pidfile} >/dev/null 2>&1 && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; \
+         {}",
+        carp_watch_daemon()
+    );
+    join(["jexec", jail, "sh", "-c", &restart])
+}
+
 #[cfg(test)]
 mod carp_tests {
     use super::*;

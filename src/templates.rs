@@ -31,10 +31,12 @@ pub enum TemplateName {
     JailRcConf,
     ResolvConf,
     SysctlConf,
+    CarpWatch,
+    RcLocal,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 8] = [
+    pub const ALL: [TemplateName; 10] = [
         TemplateName::ElasticsearchYml,
         TemplateName::HeapOptions,
         TemplateName::KibanaYml,
@@ -43,6 +45,8 @@ impl TemplateName {
         TemplateName::JailRcConf,
         TemplateName::ResolvConf,
         TemplateName::SysctlConf,
+        TemplateName::CarpWatch,
+        TemplateName::RcLocal,
     ];
 
     /// The file name, in `templates/` and in an override directory.
@@ -56,6 +60,8 @@ impl TemplateName {
             TemplateName::JailRcConf => "rc.conf.tera",
             TemplateName::ResolvConf => "resolv.conf.tera",
             TemplateName::SysctlConf => "sysctl.conf.tera",
+            TemplateName::CarpWatch => "carp-watch.sh.tera",
+            TemplateName::RcLocal => "rc.local.tera",
         }
     }
 
@@ -71,6 +77,8 @@ impl TemplateName {
             TemplateName::JailRcConf => include_str!("../templates/rc.conf.tera"),
             TemplateName::ResolvConf => include_str!("../templates/resolv.conf.tera"),
             TemplateName::SysctlConf => include_str!("../templates/sysctl.conf.tera"),
+            TemplateName::CarpWatch => include_str!("../templates/carp-watch.sh.tera"),
+            TemplateName::RcLocal => include_str!("../templates/rc.local.tera"),
         }
     }
 }

@@ -50,7 +50,12 @@ def test_shutdown_keeps_only_the_shutdown_keyword_in_start_order(tmp_path):
     scripts = [rc.Script(*e) for e in rc.BASE_SCRIPTS] + port_scripts(
         tmp_path, ["haproxy", "kibana", "elasticsearch"])
     order = names(rc.rcorder(scripts, keep=["shutdown"], skip=rc.skip_keywords(vnet=True)))
-    assert order == ["elasticsearch", "kibana", "haproxy"]  # rc.shutdown runs it reversed
+    assert order == ["elasticsearch", "local", "kibana", "haproxy"]  # run reversed
+
+
+def test_rc_local_runs_after_the_daemons_and_before_login(tmp_path):
+    order = names(rc.rcorder(rc.all_scripts(str(tmp_path)), skip=rc.skip_keywords(vnet=True)))
+    assert order.index("DAEMON") < order.index("local") < order.index("LOGIN")
 
 
 def test_require_and_before_between_local_scripts_and_missing_providers(tmp_path):

@@ -16,6 +16,7 @@ use super::{
 use crate::inventory::{Host, Inventory, Jail, Role};
 use crate::secret::Secrets;
 use crate::templates::{TemplateName, Templates};
+use crate::{freebsd, haproxy};
 
 /// Where each service's configuration lives inside its jail.
 const ELASTICSEARCH_CONFIG_DIR: &str = "/usr/local/etc/elasticsearch";
@@ -23,6 +24,8 @@ const KIBANA_YML: &str = "/usr/local/etc/kibana/kibana.yml";
 const HAPROXY_CONF: &str = "/usr/local/etc/haproxy.conf";
 /// A haproxy jail's sysctl values (its VNET's CARP settings).
 pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+/// What rc.d/local runs at a jail's start: a haproxy jail's CARP watch.
+const RC_LOCAL: &str = "/etc/rc.local";
 
 /// The resolver configuration, on the host and in every jail.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -171,6 +174,8 @@ impl Builder<'_> {
                 vec![
                     self.haproxy_conf(jail, &root)?,
                     self.sysctl_conf(jail, &root)?,
+                    self.carp_watch(jail, &root)?,
+                    self.rc_local(jail, &root)?,
                 ],
             ),
         };
@@ -429,6 +434,49 @@ impl Builder<'_> {
         })
     }
 
+    /// A haproxy jail's CARP watch script (docs/design.md, CARP).
+    fn carp_watch(&self, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let context = CarpWatch {
+            jail_name: jail.name.as_str(),
+            stats_socket: haproxy::STATS_SOCKET,
+            demotion: freebsd::CARP_WATCH_DEMOTION,
+            interval: 1,
+            misses: 2,
+        };
+        Ok(self.carp_watch_file(
+            in_jail(root, freebsd::CARP_WATCH_SCRIPT),
+            self.render(TemplateName::CarpWatch, &context)?,
+        ))
+    }
+
+    /// A haproxy jail's `/etc/rc.local`, which starts its CARP watch.
+    fn rc_local(&self, jail: &Jail, root: &Path) -> Result<ManagedFile> {
+        let context = RcLocal {
+            jail_name: jail.name.as_str(),
+            carp_watch: freebsd::carp_watch_daemon(),
+        };
+        Ok(self.carp_watch_file(
+            in_jail(root, RC_LOCAL),
+            self.render(TemplateName::RcLocal, &context)?,
+        ))
+    }
+
+    /// A file of the CARP watch: read by sh when the watch starts, so a rewrite
+    /// restarts the watch (haproxy is not involved).
+    fn carp_watch_file(&self, path: PathBuf, content: String) -> ManagedFile {
+        ManagedFile {
+            path,
+            owner: "root".into(),
+            group: "wheel".into(),
+            mode: 0o644,
+            content,
+            on_change: OnChange::Nothing,
+            first_start_only_keys: Vec::new(),
+            copy_of: None,
+            apply: Some(Apply::CarpWatch),
+        }
+    }
+
     /// A haproxy jail's `/etc/sysctl.conf`: CARP preemption (docs/design.md, CARP).
     fn sysctl_conf(&self, jail: &Jail, root: &Path) -> Result<ManagedFile> {
         let context = SysctlConf {
@@ -611,6 +659,23 @@ struct ResolvConf<'a> {
 #[derive(Serialize)]
 struct SysctlConf<'a> {
     jail_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct CarpWatch<'a> {
+    jail_name: &'a str,
+    stats_socket: &'a str,
+    demotion: u8,
+    /// Seconds between two checks of haproxy.
+    interval: u32,
+    /// Failed checks in a row before the jail is demoted.
+    misses: u32,
+}
+
+#[derive(Serialize)]
+struct RcLocal<'a> {
+    jail_name: &'a str,
+    carp_watch: String,
 }
 
 #[derive(Serialize)]

@@ -162,6 +162,9 @@ pub struct ManagedFile {
 pub enum Apply {
     /// `sysctl -f FILE` in the jail (its VNET's sysctls, such as carp(4)'s).
     Sysctl,
+    /// The jail's CARP watch restarted with its script and command line as written
+    /// (`freebsd::jail_carp_watch_restart`).
+    CarpWatch,
 }
 
 impl ManagedFile {

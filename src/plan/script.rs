@@ -70,19 +70,29 @@ pub(crate) fn jail_script(plan: &JailPlan) -> String {
 
 /// The commands that make the rewritten files live in the running jail
 /// ([`crate::desired::Apply`]), before its service's action.
+/// A command that two rewritten files both need (the CARP watch's script and its
+/// rc.local) is run once.
 pub(crate) fn apply_commands(plan: &JailPlan) -> Vec<String> {
-    plan.writes
-        .iter()
-        .filter_map(|write| {
-            let Apply::Sysctl = write.file.apply?;
-            let in_jail = write.file.path.strip_prefix(&plan.root).ok()?;
-            let in_jail = Path::new("/").join(in_jail);
-            Some(format!(
-                "{} >&2",
-                freebsd::jail_sysctl_file(plan.name.as_str(), &in_jail.to_string_lossy())
-            ))
-        })
-        .collect()
+    let jail = plan.name.as_str();
+    let mut commands: Vec<String> = Vec::new();
+    for write in &plan.writes {
+        let command = match write.file.apply {
+            None => continue,
+            Some(Apply::Sysctl) => {
+                let Ok(in_jail) = write.file.path.strip_prefix(&plan.root) else {
+                    continue;
+                };
+                let in_jail = Path::new("/").join(in_jail);
+                freebsd::jail_sysctl_file(jail, &in_jail.to_string_lossy())
+            }
+            Some(Apply::CarpWatch) => freebsd::jail_carp_watch_restart(jail),
+        };
+        let command = format!("{command} >&2");
+        if !commands.contains(&command) {
+            commands.push(command);
+        }
+    }
+    commands
 }
 
 /// The commands of the jail's action, each verified.

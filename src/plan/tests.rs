@@ -484,8 +484,12 @@ fn a_stopped_jail_without_its_packages_gets_its_service_files_after_pkg() {
     assert_eq!(plan.jails[0].writes.len(), 2);
 }
 
-/// The lab1 haproxy jail fronting Elasticsearch and its `/etc/sysctl.conf`.
-fn haproxy_sysctl_conf(host: &HostState) -> (&desired::JailState, &ManagedFile) {
+/// The lab1 haproxy jail fronting Elasticsearch and its file whose path ends with
+/// `suffix`.
+fn haproxy_file<'a>(
+    host: &'a HostState,
+    suffix: &str,
+) -> (&'a desired::JailState, &'a ManagedFile) {
     let jail = host
         .jails
         .iter()
@@ -494,9 +498,55 @@ fn haproxy_sysctl_conf(host: &HostState) -> (&desired::JailState, &ManagedFile) 
     let file = jail
         .files
         .iter()
-        .find(|f| f.path.ends_with("etc/sysctl.conf"))
+        .find(|f| f.path.ends_with(suffix))
         .unwrap();
     (jail, file)
+}
+
+/// The lab1 haproxy jail fronting Elasticsearch and its `/etc/sysctl.conf`.
+fn haproxy_sysctl_conf(host: &HostState) -> (&desired::JailState, &ManagedFile) {
+    haproxy_file(host, "etc/sysctl.conf")
+}
+
+#[test]
+fn a_running_haproxy_jail_restarts_its_carp_watch_once_when_its_files_change() {
+    let host = lab_host("lab1");
+    let mut facts = crate::testing::converged_facts(&host);
+    let (haproxy, script_file) = haproxy_file(&host, "usr/local/etc/haelk/carp-watch.sh");
+    let (_, rc_local) = haproxy_file(&host, "etc/rc.local");
+    assert!(rc_local.content.contains(&freebsd::carp_watch_daemon()));
+    assert!(script_file.content.contains("net.inet.carp.demotion=239"));
+    facts.files.remove(&script_file.path);
+    facts.files.remove(&rc_local.path);
+    let plan = plan_host(&host, &facts).unwrap();
+    let jail = plan.jail(haproxy.name.as_str()).unwrap();
+    assert_eq!(jail.writes.len(), 2);
+    assert_eq!(
+        jail.action,
+        ServiceAction::None,
+        "haproxy does not read them"
+    );
+    assert_eq!(
+        action_commands_of(jail),
+        [format!(
+            "{} >&2",
+            freebsd::jail_carp_watch_restart(haproxy.name.as_str())
+        )]
+    );
+}
+
+#[test]
+fn a_stopped_haproxy_jail_gets_its_carp_watch_from_its_rc() {
+    let host = lab_host("lab1");
+    let mut facts = crate::testing::converged_facts(&host);
+    let (haproxy, rc_local) = haproxy_file(&host, "etc/rc.local");
+    facts.files.remove(&rc_local.path);
+    let jail = facts.jails.get_mut(haproxy.name.as_str()).unwrap();
+    jail.running = false;
+    let plan = plan_host(&host, &facts).unwrap();
+    assert!(commands(&plan.prepare).contains(&format!("write {}", rc_local.path.display())));
+    let jail = plan.jail(haproxy.name.as_str()).unwrap();
+    assert!(!jail.script().contains("carpwatch"), "rc.d/local starts it");
 }
 
 #[test]

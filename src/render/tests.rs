@@ -25,7 +25,7 @@ fn snapshot_name(path: &str) -> String {
 #[test]
 fn every_file_of_the_example_inventory() {
     let tree = render_phase(&example(), ClusterPhase::Formed);
-    assert_eq!(tree.len(), 39);
+    assert_eq!(tree.len(), 47);
     insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
         for (path, content) in tree.files() {
             insta::assert_snapshot!(snapshot_name(path), content);

@@ -14,6 +14,9 @@
 //!   sysctl.conf), so the VIPs end where the inventory prefers them.
 //! - A template change that reloads every haproxy, under load: not one failed
 //!   request (a reload is seamless and does not move a VIP).
+//! - haproxy killed on the master, its host up: the jail's CARP watch demotes it,
+//!   the peer takes the VIP and serves; deploy starts haproxy again, the watch
+//!   lifts the demotion and preemption brings the VIP back.
 //!
 //! How long the VIPs were silent is printed, not asserted (figures are the
 //! bench's job: `bench/carp-failover`).
@@ -380,7 +383,6 @@ fn a_change_that_restarts_every_haproxy_hands_each_vip_over_first_and_back_after
             .trim()
             .split_once(": CARP MASTER handed to ")
             .expect("a handover line names the jail and its peer");
-        let host_of = |j: &str| j.split('-').next().map(str::to_owned);
         assert_ne!(
             host_of(jail),
             host_of(peer),
@@ -392,4 +394,55 @@ fn a_change_that_restarts_every_haproxy_hands_each_vip_over_first_and_back_after
     let (_, estate) = status_json(&[]);
     assert_eq!(vip_masters(&estate), preferred);
     deploy_without_failure(INVENTORY);
+}
+
+#[test]
+#[ignore = "needs the local lab: lab/labctl up"]
+fn a_haproxy_killed_on_the_master_hands_its_vip_over_and_gets_it_back_once_deployed() {
+    let _lab = lab();
+    deploy_without_failure(INVENTORY);
+    let (_, estate) = status_json(&[]);
+    let preferred = vip_masters(&estate);
+    let holder = vip_host();
+    let jail = format!("{holder}-haproxy-es");
+    let es_master = |estate: &Value| vip_masters(estate)[0].1.clone();
+
+    let load = Load::start("haproxy-killed");
+    sleep(Duration::from_secs(2));
+    // A crash: haproxy killed (the lab started it) by the PID in its pidfile.
+    on_host(
+        &holder,
+        &format!("jexec {jail} sh -c 'kill -9 $(cat /var/run/haproxy.pid)'"),
+    );
+    let (code, estate) = wait_for(
+        "the ES VIP moves off the dead haproxy",
+        Duration::from_secs(30),
+        || {
+            let (code, estate) = status_json(&[]);
+            es_master(&estate)
+                .is_some_and(|m| host_of(&m) != holder)
+                .then_some((code, estate))
+        },
+    );
+    assert_eq!(code, Some(1), "a haproxy is down");
+    let problems = estate["problems"].to_string();
+    assert!(
+        problems.contains(&format!("{jail}: haproxy is not running")),
+        "{problems}"
+    );
+    sleep(Duration::from_secs(3));
+    let seen = load.finish("haproxy-killed");
+    seen.assert_served_again_with_every_write();
+
+    deploy_without_failure(INVENTORY);
+    // The watch lifts its demotion once haproxy answers; preemption does the rest.
+    wait_for(
+        "the VIPs are back where the inventory prefers them",
+        Duration::from_secs(30),
+        || {
+            let (_, estate) = status_json(&[]);
+            (vip_masters(&estate) == preferred).then_some(())
+        },
+    );
+    assert_healthy();
 }

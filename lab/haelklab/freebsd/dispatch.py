@@ -11,7 +11,7 @@ COMMANDS = {
     "kldload": "misc:kldload_main", "kldstat": "misc:kldstat_main",
     "ifconfig": "ifconfig:main", "freebsd-version": "misc:freebsd_version_main",
     "uname": "misc:uname_main", "zfs": "zfs:main", "route": "route:main",
-    "sysctl": "sysctl:main",
+    "sysctl": "sysctl:main", "daemon": "daemon:main",
     # A jail's /etc/rc and /etc/rc.shutdown (its exec.start / exec.stop), see rc.py.
     "rc": "rc:rc_main", "rc.shutdown": "rc:shutdown_main",
 }

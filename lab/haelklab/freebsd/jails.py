@@ -53,7 +53,7 @@ FREEBSD_PATHS = {
     "/usr/sbin/jail": "jail", "/usr/sbin/jls": "jls", "/usr/sbin/jexec": "jexec",
     "/usr/sbin/service": "service", "/usr/sbin/sysrc": "sysrc", "/usr/sbin/pkg": "pkg",
     "/usr/bin/uname": "uname", "/sbin/route": "route", "/bin/freebsd-version": "freebsd-version",
-    "/sbin/sysctl": "sysctl",
+    "/sbin/sysctl": "sysctl", "/usr/sbin/daemon": "daemon",
 }
 FREEBSD_PATH_RE = re.compile(r"(?<![\w/.-])(" + "|".join(map(re.escape, FREEBSD_PATHS)) + r")(?![\w/.-])")
 

@@ -11,11 +11,12 @@ net.inet.carp.preempt), `sysctl_lastload` (after LOGIN) applies them again with
 `sysctl -f`, as FreeBSD 14's rc.d scripts do; `netif` configures the interfaces from
 the jail's /etc/rc.conf as network.subr does (`ifconfig_IF_name` renames, `ifconfig_IF`
 and each `ifconfig_IF_aliasN` given to ifconfig with the value expanded unquoted by sh,
-then `ifconfig IF up`), `routing` adds `defaultrouter` with route(8), and each port's
+then `ifconfig IF up`), `routing` adds `defaultrouter` with route(8), `local` (after DAEMON) sources the jail's
+/etc/rc.local, and each port's
 script whose NAME_enable is YES starts its service (the lab's rc-script stand-in in
 service.py). A failing step prints its error and rc goes on; rc exits 0 as /etc/rc
 does. rc.shutdown: the scripts with the `shutdown` keyword, in reverse rcorder
-order, each stopping its service if it runs.
+order, each stopping its service if it runs (`local` sources /etc/rc.shutdown.local).
 
 The sysctl and network commands run the lab's `sysctl`, `ifconfig` and `route` stand-ins
 by name (PATH), so this works on whatever those stand-ins model.
@@ -39,10 +40,12 @@ BASE_SCRIPTS = [
     ("NETWORKING", ["NETWORKING", "NETWORK"], ["netif", "routing"], [], []),
     ("SERVERS", ["SERVERS"], ["NETWORKING"], [], []),
     ("DAEMON", ["DAEMON"], ["NETWORKING", "SERVERS"], [], []),
+    ("local", ["local"], ["DAEMON"], ["LOGIN"], ["shutdown"]),
     ("LOGIN", ["LOGIN"], ["DAEMON"], [], []),
     ("sysctl_lastload", ["sysctl_lastload"], ["LOGIN"], ["jail"], []),
 ]
 SYSCTL_FILES = ("etc/sysctl.conf", "etc/sysctl.conf.local")
+LOCAL_FILES = {"start": "etc/rc.local", "stop": "etc/rc.shutdown.local"}
 HEADER = re.compile(r"^#\s*(PROVIDE|REQUIRE|BEFORE|KEYWORD):(.*)$")
 
 
@@ -196,6 +199,15 @@ def sysctl_start(last=False):
             sh_run(f'sysctl {"-f" if last else "-i -f"} "$1" >/dev/null', path)
 
 
+def local_run(command):
+    """rc.d/local: `. /etc/rc.local` at start (`. /etc/rc.shutdown.local` at stop), when
+    the jail has the file, in a sh whose output rc shows."""
+    root = os.environ.get("HAELK_LAB_JAIL_ROOT") or "/"
+    path = os.path.join(root, LOCAL_FILES[command])
+    if os.path.isfile(path):
+        sh_run('. "$1"', path)
+
+
 def routing_start(rc):
     gateway = rc.get("defaultrouter", "NO")
     if gateway and gateway.upper() != "NO":
@@ -223,6 +235,9 @@ def start_services(order, rc):
         if script.name == "routing":
             routing_start(rc)
             continue
+        if script.name == "local" and script.path is None:
+            local_run("start")
+            continue
         rc_script = port_script(script)
         if rc_script is None or not rc_yes(rc.get(f"{script.name}_enable")):
             continue
@@ -236,6 +251,9 @@ def start_services(order, rc):
 
 def stop_services(order):
     for script in reversed(order):
+        if script.name == "local" and script.path is None:
+            local_run("stop")
+            continue
         rc_script = port_script(script)
         if rc_script is None or rc_script.pid() is None:
             continue
