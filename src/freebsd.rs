@@ -770,21 +770,6 @@ pub fn parse_carp_status(ifconfig: &str) -> Vec<CarpVhid> {
         .collect()
 }
 
-/// `jexec JAIL ifconfig INTERFACE vhid VHID state backup`: the jail gives up
-/// being CARP master of VHID (the other members elect a new one).
-pub fn jail_carp_backup(jail: &str, interface: &str, vhid: u8) -> String {
-    join([
-        "jexec",
-        jail,
-        "ifconfig",
-        interface,
-        "vhid",
-        &vhid.to_string(),
-        "state",
-        "backup",
-    ])
-}
-
 /// `jexec JAIL sysctl -f FILE`: the sysctl values of FILE (a path inside the
 /// jail) set in the jail's VNET, as its `/etc/rc` sets them at start.
 pub fn jail_sysctl_file(jail: &str, file: &str) -> String {
@@ -852,6 +837,16 @@ pub fn carp_watch_daemon() -> String {
     ])
 }
 
+/// Starts the CARP watch in a running jail unless its supervisor runs.
+pub fn jail_carp_watch_ensure(jail: &str) -> String {
+    let ensure = format!(
+        "pgrep -F {} >/dev/null 2>&1 || {}",
+        quote(CARP_WATCH_PIDFILE),
+        carp_watch_daemon()
+    );
+    join(["jexec", jail, "sh", "-c", &ensure])
+}
+
 /// Restarts the CARP watch in a running jail, with the script as it is now: stops
 /// the supervisor if one runs (its child lifts a demotion it holds), waits for it to
 /// exit (bounded: 10 s), and starts [`carp_watch_daemon`].
@@ -905,10 +900,6 @@ mod carp_tests {
             "jexec 9fbb-haproxy ifconfig vnet0"
         );
         assert_eq!(jail_ifconfig("a b", "vnet0"), "jexec 'a b' ifconfig vnet0");
-        assert_eq!(
-            jail_carp_backup("9fbb-haproxy", "vnet0", 1),
-            "jexec 9fbb-haproxy ifconfig vnet0 vhid 1 state backup"
-        );
     }
 
     #[test]

@@ -340,10 +340,8 @@ fn batch_problem(play: &Play, batch: &Batch<'_>, inventory: &Inventory) -> Optio
             None
         }
         Target::Role(Role::Haproxy) => inventory.cluster.vips.keys().find_map(|role| {
-            let carriers: Vec<&Jail> = inventory
-                .jails_with_role(Role::Haproxy)
+            let carriers: Vec<&Jail> = crate::desired::carp::members(inventory, *role)
                 .map(|(_, j)| j)
-                .filter(|j| j.fronts == Some(*role))
                 .collect();
             (carriers.len() >= 2 && carriers.iter().all(|j| in_batch(j))).then(|| {
                 format!(

@@ -137,6 +137,9 @@ def test_demotion_moves_the_vip_and_undoing_it_with_preemption_brings_it_back(ne
     assert net.wait_state("b", 1, "MASTER", BOUND) is not None
     failed, longest = carpnet.gap(carpnet.finish_probe(probe, 40, 0.1, 0.5))
     print(f"\nCARP handover on demotion: {failed} failed connections, longest gap {longest} s")
+    # b took over on a's demoted advertisement (ucarp's preemption of a slower master),
+    # not once a fell silent.
+    assert "Putting MASTER down - preemption" in net.log("b", 1)
     assert net.wait_state("a", 1, "BACKUP", BOUND) is not None
     only_holder(net, "b")
     # ifconfig still prints the configured advskew; the counter is separate (as on FreeBSD).
@@ -229,13 +232,11 @@ def test_carp_alias_lines_ifconfig_rejects_are_rejected(line, message):
     assert e.value.message == message
 
 
-@pytest.mark.parametrize("preempt", [False, True])
-def test_a_demoted_master_advertises_its_new_skew_at_once_and_a_preempting_peer_takes_over(
-        net, preempt):
-    pair(net, preempt=preempt)
+def test_without_preemption_a_demoted_master_hands_over_only_once_silent(net):
+    pair(net)
     assert net.call("a", "demote", 240) == 240
     assert net.wait_state("b", 1, "MASTER", BOUND) is not None
-    # b heard a's demoted advertisement: with preemption it took over on it (ucarp's
-    # carp_master_down on a slower master); without, only once a fell silent.
-    assert ("Putting MASTER down - preemption" in net.log("b", 1)) == preempt
+    # b heard a's demoted advertisement and, not preempting, ignored it (the lab's
+    # difference: a's restarted speaker then falls silent, so b takes over anyway).
+    assert "Putting MASTER down - preemption" not in net.log("b", 1)
     only_holder(net, "b")

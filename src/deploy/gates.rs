@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::drain::set_server_state;
 use super::watch::DeployWatch;
 use super::{Engine, HostRun, Progress, Stop, at_most};
+use crate::desired::carp;
 use crate::elasticsearch::rolling::Watch;
 use crate::elasticsearch::{self, liveness};
 use crate::haproxy::{self, AdminState, HostCarp};
@@ -202,11 +203,7 @@ impl<'a, R: Remote> Engine<'a, R> {
         let mut findings = Vec::new();
         let mut hosts = Vec::new();
         for (service, vip) in &self.inventory.cluster.vips {
-            let members: Vec<(&Host, &Jail)> = self
-                .inventory
-                .jails_with_role(Role::Haproxy)
-                .filter(|(_, jail)| jail.fronts == Some(*service))
-                .collect();
+            let members: Vec<(&Host, &Jail)> = carp::members(self.inventory, *service).collect();
             let carriers: Option<Vec<vip::Carrier<'_>>> = members
                 .iter()
                 .map(|(host, jail)| {

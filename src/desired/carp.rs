@@ -5,7 +5,7 @@
 //! useful maximum below 255), unless a jail sets `advskew:` itself. The lowest
 //! advskew is master, so the first member in the file is the preferred master.
 
-use crate::inventory::{Inventory, Jail, Role};
+use crate::inventory::{Host, Inventory, Jail, Role};
 
 /// The step between members' derived advskews: wide enough that an operator can
 /// slot a jail between two others with an explicit value.
@@ -13,12 +13,11 @@ pub const ADVSKEW_STEP: u16 = 100;
 /// The largest derived advskew.
 pub const MAX_DERIVED_ADVSKEW: u8 = 240;
 
-/// The haproxy jails carrying the VIP of `service`, in file order.
-pub fn members(inventory: &Inventory, service: Role) -> impl Iterator<Item = &Jail> {
+/// The haproxy jails carrying the VIP of `service`, with their hosts, in file order.
+pub fn members(inventory: &Inventory, service: Role) -> impl Iterator<Item = (&Host, &Jail)> {
     inventory
         .jails_with_role(Role::Haproxy)
-        .map(|(_, jail)| jail)
-        .filter(move |jail| jail.fronts == Some(service))
+        .filter(move |(_, jail)| jail.fronts == Some(service))
 }
 
 /// The advskew of the member at `position` (0-based, file order) of its VIP.
@@ -30,7 +29,7 @@ pub fn derived_advskew(position: usize) -> u8 {
 /// The advskew of haproxy jail `jail`, or `None` when it carries no VIP.
 pub fn advskew(inventory: &Inventory, jail: &Jail) -> Option<u8> {
     let service = jail.fronts?;
-    let position = members(inventory, service).position(|member| member.name == jail.name)?;
+    let position = members(inventory, service).position(|(_, member)| member.name == jail.name)?;
     Some(jail.advskew.unwrap_or_else(|| derived_advskew(position)))
 }
 
@@ -49,7 +48,7 @@ mod tests {
     fn members_of_a_vip_in_file_order_get_increasing_advskews() {
         let inventory = testing::example();
         let kibana_members: Vec<(&str, Option<u8>)> = members(&inventory, Role::Kibana)
-            .map(|j| (j.name.as_str(), advskew(&inventory, j)))
+            .map(|(_, j)| (j.name.as_str(), advskew(&inventory, j)))
             .collect();
         assert_eq!(
             kibana_members,

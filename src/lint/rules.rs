@@ -254,10 +254,7 @@ fn hosts_of<'a>(placed: &[Placed<'a>]) -> Vec<&'a Host> {
 
 /// The haproxy jails that front `role`, i.e. carry its VIP, in file order.
 fn vip_members(inventory: &Inventory, role: Role) -> Vec<Placed<'_>> {
-    inventory
-        .jails_with_role(Role::Haproxy)
-        .filter(|(_, j)| j.fronts == Some(role))
-        .collect()
+    carp::members(inventory, role).collect()
 }
 
 /// An `elasticsearch.yml` boolean from `cluster.elasticsearch.settings`, which
@@ -986,7 +983,7 @@ fn carp_advskew_tie(rule: &Rule, inventory: &Inventory) -> Vec<Diagnostic> {
             let mut by_skew: BTreeMap<u8, Vec<&Jail>> = BTreeMap::new();
             // The advskew deploy gives each member: explicit, else derived from
             // its place in the file.
-            for (position, jail) in carp::members(inventory, role).enumerate() {
+            for (position, (_, jail)) in carp::members(inventory, role).enumerate() {
                 let skew = jail
                     .advskew
                     .unwrap_or_else(|| carp::derived_advskew(position));

@@ -103,6 +103,10 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
     // haproxy's reload replaces the running process only if the new
     // configuration parses; test it first so a bad one fails here, loudly.
     let configtest = (service == "haproxy").then(|| run("configtest"));
+    // Whenever deploy (re)starts haproxy it also makes sure the jail's CARP watch
+    // runs (a rewrite of its files restarts it: apply_commands).
+    let carp_watch =
+        (service == "haproxy").then(|| format!("{} >&2", freebsd::jail_carp_watch_ensure(jail)));
     match plan.action {
         ServiceAction::None => Vec::new(),
         // The jail's /etc/rc may have started it already, with the files
@@ -113,6 +117,7 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
                 freebsd::jail_service_start_unless_running(jail, service),
                 service_status_check(jail, service),
             ])
+            .chain(carp_watch)
             .collect(),
         ServiceAction::Reload => configtest.into_iter().chain([run("reload")]).collect(),
         ServiceAction::Restart => configtest
@@ -121,13 +126,17 @@ pub(crate) fn action_commands(plan: &JailPlan) -> Vec<String> {
             // The play may have demoted this CARP master before the restart
             // (deploy/handover.rs): haproxy serves again, so it takes its VIP back.
             .chain((service == "haproxy").then(|| freebsd::jail_carp_undemote(jail)))
+            .chain(carp_watch)
             .collect(),
-        ServiceAction::RestartJail => vec![
+        ServiceAction::RestartJail => [
             format!("{} >&2", freebsd::jail_service("restart", jail)),
             // The jail's /etc/rc starts its enabled services; start it if it did not.
             freebsd::jail_service_start_unless_running(jail, service),
             service_status_check(jail, service),
-        ],
+        ]
+        .into_iter()
+        .chain(carp_watch)
+        .collect(),
     }
 }
 

@@ -546,7 +546,8 @@ fn a_stopped_haproxy_jail_gets_its_carp_watch_from_its_rc() {
     let plan = plan_host(&host, &facts).unwrap();
     assert!(commands(&plan.prepare).contains(&format!("write {}", rc_local.path.display())));
     let jail = plan.jail(haproxy.name.as_str()).unwrap();
-    assert!(!jail.script().contains("carpwatch"), "rc.d/local starts it");
+    let restart = freebsd::jail_carp_watch_restart(haproxy.name.as_str());
+    assert!(!jail.script().contains(&restart), "rc.d/local starts it");
 }
 
 #[test]
@@ -612,8 +613,8 @@ fn a_haproxy_restart_lifts_the_handover_demotion_once_haproxy_runs_and_a_jail_re
     };
     let haproxy = action_commands_of(&plan("haproxy", ServiceAction::Restart));
     let undemote = crate::freebsd::jail_carp_undemote("j1");
-    assert_eq!(haproxy.last(), Some(&undemote), "{haproxy:#?}");
-    assert!(haproxy[haproxy.len() - 2].contains("haproxy status"));
+    let at = haproxy.iter().position(|c| *c == undemote).unwrap();
+    assert!(haproxy[at - 1].contains("haproxy status"), "{haproxy:#?}");
     for (service, action) in [
         ("haproxy", ServiceAction::RestartJail),
         ("haproxy", ServiceAction::Reload),
@@ -621,5 +622,33 @@ fn a_haproxy_restart_lifts_the_handover_demotion_once_haproxy_runs_and_a_jail_re
     ] {
         let commands = action_commands_of(&plan(service, action));
         assert!(!commands.contains(&undemote), "{service} {action:?}");
+    }
+}
+
+#[test]
+fn whenever_deploy_starts_haproxy_it_makes_sure_the_carp_watch_runs() {
+    let plan = |service: &str, action| JailPlan {
+        name: Name::new("j1").unwrap(),
+        root: "/jails/j1".into(),
+        service: service.into(),
+        writes: Vec::new(),
+        action,
+        was_running: true,
+    };
+    let ensure = format!("{} >&2", crate::freebsd::jail_carp_watch_ensure("j1"));
+    for action in [
+        ServiceAction::Start,
+        ServiceAction::Restart,
+        ServiceAction::RestartJail,
+    ] {
+        let commands = action_commands_of(&plan("haproxy", action));
+        assert_eq!(commands.last(), Some(&ensure), "{action:?}: {commands:#?}");
+    }
+    for (service, action) in [
+        ("haproxy", ServiceAction::Reload),
+        ("kibana", ServiceAction::Start),
+    ] {
+        let commands = action_commands_of(&plan(service, action));
+        assert!(!commands.contains(&ensure), "{service} {action:?}");
     }
 }

@@ -226,10 +226,39 @@ pub struct FrontendRow {
     pub host: String,
     /// Why its stats could not be read.
     pub error: Option<String>,
-    /// Its CARP state for the VIP's vhid: `MASTER`, `BACKUP` or `INIT`; `None`
-    /// when its interface could not be read or has no such vhid.
-    pub carp: Option<CarpState>,
+    /// What its interface says of the VIP's vhid (`None`: not read).
+    pub carp: Option<CarpCell>,
     pub servers: Vec<ServerRow>,
+}
+
+/// A carrier's CARP state for the VIP's vhid, as status shows it. In JSON: its
+/// state (`MASTER`, `BACKUP`, `INIT`), or `null` when there is none to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarpCell {
+    State(CarpState),
+    /// The interface has no such vhid.
+    NoVhid,
+    /// The interface could not be read.
+    Unreadable,
+}
+
+impl From<vip::Seen<'_>> for CarpCell {
+    fn from(seen: vip::Seen<'_>) -> Self {
+        match seen {
+            vip::Seen::State(state) => Self::State(state),
+            vip::Seen::NoVhid => Self::NoVhid,
+            vip::Seen::Unreadable(_) => Self::Unreadable,
+        }
+    }
+}
+
+impl Serialize for CarpCell {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::State(state) => state.serialize(serializer),
+            Self::NoVhid | Self::Unreadable => serializer.serialize_none(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -663,7 +692,7 @@ impl Builder<'_> {
                     let mut row = self.frontend(host, jail, seen);
                     if let Some(read) = seen.carp.get(jail.name.as_str()) {
                         let carp = vip::Seen::of(read, vip.vhid);
-                        row.carp = carp.state();
+                        row.carp = Some(carp.into());
                         carriers.push(vip::Carrier {
                             jail: jail.name.as_str(),
                             host: host.name.as_str(),
@@ -702,11 +731,13 @@ impl Builder<'_> {
                 self.inventory.source.display()
             ),
             vip::Finding::SplitBrain(_) => "check the network between the carriers (one bridge, one subnet, multicast 224.0.0.18) and that they share the CARP password and vhid".to_owned(),
+            // With preemption `state backup` would not last: a demotion does.
             vip::Finding::MasterWithoutHaproxy(carrier) => format!(
-                "start its haproxy: {}; or hand the VIP over, on {}: {}",
+                "start its haproxy: {}; its CARP watch hands the VIP over within seconds \
+                 (is it running? pgrep -f carp-watch in the jail); by hand, on {}: {}",
                 self.deploy(carrier.host),
                 carrier.host,
-                freebsd::jail_carp_backup(carrier.jail, interface, vhid)
+                freebsd::jail_carp_demote(carrier.jail)
             ),
             vip::Finding::MissingVhid(carrier) => format!(
                 "give {interface} vhid {vhid}: {}",

@@ -10,7 +10,7 @@ use comfy_table::{
     Attribute, Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED,
 };
 
-use super::model::{Estate, JailState};
+use super::model::{CarpCell, Estate, JailState};
 
 /// How the report is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,11 +300,16 @@ impl Painter {
                 let carp = match frontend.carp {
                     // The one master, with its haproxy answering, is as it should
                     // be; more than one is a split brain.
-                    Some(CarpState::Master) if vip.master.is_some() && frontend.error.is_none() => {
+                    Some(CarpCell::State(CarpState::Master))
+                        if vip.master.is_some() && frontend.error.is_none() =>
+                    {
                         self.cell("MASTER", Tone::Good)
                     }
-                    Some(CarpState::Backup) => self.cell("BACKUP", Tone::Plain),
-                    Some(state) => self.cell(state, Tone::Bad),
+                    Some(CarpCell::State(CarpState::Backup)) => self.cell("BACKUP", Tone::Plain),
+                    Some(CarpCell::State(state)) => self.cell(state, Tone::Bad),
+                    // Both are problems of their own, with their fix.
+                    Some(CarpCell::NoVhid) => self.cell("no vhid", Tone::Bad),
+                    Some(CarpCell::Unreadable) => self.cell("unreadable", Tone::Bad),
                     None => self.cell("", Tone::Plain),
                 };
                 if let Some(error) = &frontend.error {

@@ -668,7 +668,9 @@ fn a_master_whose_haproxy_is_down_black_holes_the_vip_and_the_fix_hands_it_over(
         [
             "VIP 198.51.100.10 (vhid 1): the CARP MASTER lab1-haproxy-es has no haproxy answering: \
           clients of the VIP get no answer => start its haproxy: haelk deploy inventories/lab.yaml \
-          --limit lab1; or hand the VIP over, on lab1: jexec lab1-haproxy-es ifconfig vnet0 vhid 1 state backup"
+          --limit lab1; its CARP watch hands the VIP over within seconds (is it running? \
+          pgrep -f carp-watch in the jail); by hand, on lab1: jexec lab1-haproxy-es sysctl \
+          net.inet.carp.demotion=240"
         ]
     );
 }
@@ -703,6 +705,42 @@ fn a_carrier_whose_interface_cannot_be_read_is_named_and_no_master_is_not_claime
           interface vnet0 (cluster.carp.interface): haelk deploy inventories/lab.yaml --limit lab1"
         ]
     );
+}
+
+#[test]
+fn the_carp_cell_says_no_vhid_or_unreadable_and_json_has_null_for_both() {
+    let lab = lab();
+    let mut observed = healthy(&lab);
+    set_carp(&mut observed, "lab2-haproxy-es", vec![]);
+    host_mut(&mut observed, "lab2").carp.insert(
+        "lab2-haproxy-kibana".to_owned(),
+        Err("ifconfig: interface vnet0 does not exist".to_owned()),
+    );
+    let estate = Estate::build(&lab.inventory, &lab.desired, &observed);
+    let table = render(&estate, PLAIN);
+    let haproxy = &table[table.find("HAProxy\n").expect("the HAProxy section")..];
+    let row = |jail: &str| {
+        haproxy
+            .lines()
+            .find(|l| l.contains(jail))
+            .unwrap_or_else(|| panic!("{jail} in {table}"))
+            .to_owned()
+    };
+    assert!(row("lab2-haproxy-es").contains("no vhid"), "{table}");
+    assert!(row("lab2-haproxy-kibana").contains("unreadable"), "{table}");
+    let json = serde_json::to_value(&estate).unwrap();
+    let carp_of = |vip: usize, jail: &str| {
+        json["haproxy"][vip]["frontends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["jail"] == jail)
+            .unwrap()["carp"]
+            .clone()
+    };
+    assert_eq!(carp_of(0, "lab2-haproxy-es"), serde_json::Value::Null);
+    assert_eq!(carp_of(1, "lab2-haproxy-kibana"), serde_json::Value::Null);
+    assert_eq!(carp_of(0, "lab1-haproxy-es"), "MASTER");
 }
 
 #[test]

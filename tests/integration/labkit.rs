@@ -311,6 +311,8 @@ impl Client {
                     Ok((200 | 201, _)) => written = id,
                     other => {
                         failures.push(format!("write {id}: {other:?}"));
+                        // A refused connection fails at once: keep the pace.
+                        std::thread::sleep(Duration::from_millis(50));
                         continue;
                     }
                 }

@@ -233,7 +233,8 @@ fn a_stopped_elasticsearch_jail_is_reported_with_its_consequences_and_the_fix() 
 
 #[test]
 #[ignore = "needs the local lab: lab/labctl up"]
-fn a_carp_master_whose_haproxy_stopped_is_reported_as_black_holing_its_vip() {
+fn a_carp_master_whose_haproxy_stopped_without_its_carp_watch_is_reported_and_deploy_restores_both()
+{
     let _lab = lab();
     deploy(INVENTORY);
     let (_, estate) = status_json(&[]);
@@ -247,9 +248,19 @@ fn a_carp_master_whose_haproxy_stopped_is_reported_as_black_holing_its_vip() {
         .find(|f| f["jail"] == master.as_str())
         .unwrap();
     let host = carrier["host"].as_str().unwrap().to_owned();
+    // Its CARP watch stopped first (by the PID in its supervisor's pidfile), so
+    // nothing hands the VIP over when haproxy stops.
+    let watch = "/var/run/haelk_carpwatch.pid";
+    on_host(
+        &host,
+        &format!(
+            "jexec {master} sh -c 'pkill -F {watch}; n=0; \
+             while pgrep -F {watch} >/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done'"
+        ),
+    );
     on_host(&host, &format!("jexec {master} service haproxy stop"));
 
-    // The VIP stays where it is: nothing demotes CARP when haproxy stops.
+    // The VIP stays where it is: a black hole.
     let (code, estate) = status_json(&[]);
     let table = status_table();
     deploy(INVENTORY);
@@ -260,7 +271,7 @@ fn a_carp_master_whose_haproxy_stopped_is_reported_as_black_holing_its_vip() {
     for expected in [
         format!("VIP 198.51.100.10 (vhid 1): the CARP MASTER {master} has no haproxy answering"),
         format!("haelk deploy inventories/lab.yaml --limit {host}"),
-        format!("jexec {master} ifconfig vnet0 vhid 1 state backup"),
+        format!("jexec {master} sysctl net.inet.carp.demotion=240"),
     ] {
         assert!(problems.contains(&expected), "{expected}: {problems}");
     }
@@ -272,7 +283,8 @@ fn a_carp_master_whose_haproxy_stopped_is_reported_as_black_holing_its_vip() {
         )),
         "{table_text}"
     );
-    // The deploy above started the haproxy again.
+    // The deploy above started the haproxy again, and its CARP watch.
+    on_host(&host, &format!("jexec {master} pgrep -F {watch}"));
     assert_healthy();
 }
 
