@@ -249,6 +249,27 @@ fn carp_ifconfig(jail: &crate::inventory::Jail, state: &str) -> String {
     )
 }
 
+/// A host's plan: `action` for each of its haproxy jails, nothing else.
+fn haproxy_plays(host: &Host, action: ServiceAction) -> HostPlan {
+    HostPlan {
+        jails: host
+            .jails
+            .iter()
+            .filter(|j| j.role == Role::Haproxy)
+            .map(|jail| JailPlan {
+                name: jail.name.clone(),
+                root: "/jails/x".into(),
+                service: "haproxy".into(),
+                writes: Vec::new(),
+                action,
+                was_running: true,
+            })
+            .collect(),
+        prepare: Vec::new(),
+        ..one_step(host)
+    }
+}
+
 /// A haproxy play over both haproxy hosts (a reload each), the hosts answering
 /// with `stats`.
 fn haproxy_reload_engine<'w>(
@@ -261,23 +282,7 @@ fn haproxy_reload_engine<'w>(
                 .answer("show stat", ok(&stats(host)))
                 .answer("reload", ok(""))
         },
-        |host| HostPlan {
-            jails: host
-                .jails
-                .iter()
-                .filter(|j| j.role == Role::Haproxy)
-                .map(|jail| JailPlan {
-                    name: jail.name.clone(),
-                    root: "/jails/x".into(),
-                    service: "haproxy".into(),
-                    writes: Vec::new(),
-                    action: ServiceAction::Reload,
-                    was_running: true,
-                })
-                .collect(),
-            prepare: Vec::new(),
-            ..one_step(host)
-        },
+        |host| haproxy_plays(host, ServiceAction::Reload),
     )
 }
 
@@ -357,23 +362,7 @@ fn haproxy_restart_engine<'w>(world: &'w World, carp: &ScriptedCarp) -> Engine<'
     let carp = carp.clone();
     world.engine(
         move |host| carp.remote(host),
-        |host| HostPlan {
-            jails: host
-                .jails
-                .iter()
-                .filter(|j| j.role == Role::Haproxy)
-                .map(|jail| JailPlan {
-                    name: jail.name.clone(),
-                    root: "/jails/x".into(),
-                    service: "haproxy".into(),
-                    writes: Vec::new(),
-                    action: ServiceAction::Restart,
-                    was_running: true,
-                })
-                .collect(),
-            prepare: Vec::new(),
-            ..one_step(host)
-        },
+        |host| haproxy_plays(host, ServiceAction::Restart),
     )
 }
 

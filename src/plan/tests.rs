@@ -601,17 +601,21 @@ fn a_stopped_haproxy_jail_gets_its_sysctl_values_before_its_rc_reads_them() {
     assert!(!jail.script().contains("sysctl"), "its /etc/rc applies it");
 }
 
-#[test]
-fn a_haproxy_restart_lifts_the_handover_demotion_once_haproxy_runs_and_a_jail_restart_does_not() {
-    let plan = |service: &str, action| JailPlan {
+/// Jail j1's plan: `action` for `service`, nothing written.
+fn action_plan(service: &str, action: ServiceAction) -> JailPlan {
+    JailPlan {
         name: Name::new("j1").unwrap(),
         root: "/jails/j1".into(),
         service: service.into(),
         writes: Vec::new(),
         action,
         was_running: true,
-    };
-    let haproxy = action_commands_of(&plan("haproxy", ServiceAction::Restart));
+    }
+}
+
+#[test]
+fn a_haproxy_restart_lifts_the_handover_demotion_once_haproxy_runs_and_a_jail_restart_does_not() {
+    let haproxy = action_commands_of(&action_plan("haproxy", ServiceAction::Restart));
     let undemote = crate::freebsd::jail_carp_undemote("j1");
     let at = haproxy.iter().position(|c| *c == undemote).unwrap();
     assert!(haproxy[at - 1].contains("haproxy status"), "{haproxy:#?}");
@@ -620,35 +624,27 @@ fn a_haproxy_restart_lifts_the_handover_demotion_once_haproxy_runs_and_a_jail_re
         ("haproxy", ServiceAction::Reload),
         ("kibana", ServiceAction::Restart),
     ] {
-        let commands = action_commands_of(&plan(service, action));
+        let commands = action_commands_of(&action_plan(service, action));
         assert!(!commands.contains(&undemote), "{service} {action:?}");
     }
 }
 
 #[test]
 fn whenever_deploy_starts_haproxy_it_makes_sure_the_carp_watch_runs() {
-    let plan = |service: &str, action| JailPlan {
-        name: Name::new("j1").unwrap(),
-        root: "/jails/j1".into(),
-        service: service.into(),
-        writes: Vec::new(),
-        action,
-        was_running: true,
-    };
     let ensure = format!("{} >&2", crate::freebsd::jail_carp_watch_ensure("j1"));
     for action in [
         ServiceAction::Start,
         ServiceAction::Restart,
         ServiceAction::RestartJail,
     ] {
-        let commands = action_commands_of(&plan("haproxy", action));
+        let commands = action_commands_of(&action_plan("haproxy", action));
         assert_eq!(commands.last(), Some(&ensure), "{action:?}: {commands:#?}");
     }
     for (service, action) in [
         ("haproxy", ServiceAction::Reload),
         ("kibana", ServiceAction::Start),
     ] {
-        let commands = action_commands_of(&plan(service, action));
+        let commands = action_commands_of(&action_plan(service, action));
         assert!(!commands.contains(&ensure), "{service} {action:?}");
     }
 }
