@@ -249,27 +249,6 @@ fn carp_ifconfig(jail: &crate::inventory::Jail, state: &str) -> String {
     )
 }
 
-/// A host's plan: `action` for each of its haproxy jails, nothing else.
-fn haproxy_plays(host: &Host, action: ServiceAction) -> HostPlan {
-    HostPlan {
-        jails: host
-            .jails
-            .iter()
-            .filter(|j| j.role == Role::Haproxy)
-            .map(|jail| JailPlan {
-                name: jail.name.clone(),
-                root: "/jails/x".into(),
-                service: "haproxy".into(),
-                writes: Vec::new(),
-                action,
-                was_running: true,
-            })
-            .collect(),
-        prepare: Vec::new(),
-        ..one_step(host)
-    }
-}
-
 /// A haproxy play over both haproxy hosts (a reload each), the hosts answering
 /// with `stats`.
 fn haproxy_reload_engine<'w>(
@@ -572,17 +551,24 @@ const ES_JAILS: [&str; 3] = [
     "lab3-elasticsearch",
 ];
 
-/// `host`'s Elasticsearch jail with `action` to do (`was_running`: it serves).
-fn es_plan(host: &Host, action: ServiceAction, was_running: bool) -> HostPlan {
+/// `host`'s jails of `role` (rc service `service`), each with `action` to do
+/// (`was_running`: it serves), and nothing else.
+fn role_plan(
+    host: &Host,
+    role: Role,
+    service: &str,
+    action: ServiceAction,
+    was_running: bool,
+) -> HostPlan {
     HostPlan {
         jails: host
             .jails
             .iter()
-            .filter(|j| j.role == Role::Elasticsearch)
+            .filter(|j| j.role == role)
             .map(|jail| JailPlan {
                 name: jail.name.clone(),
                 root: format!("/jails/{}", jail.name).into(),
-                service: "elasticsearch".into(),
+                service: service.into(),
                 writes: Vec::new(),
                 action,
                 was_running,
@@ -591,6 +577,22 @@ fn es_plan(host: &Host, action: ServiceAction, was_running: bool) -> HostPlan {
         prepare: Vec::new(),
         ..one_step(host)
     }
+}
+
+/// `host`'s Elasticsearch jail with `action` to do (`was_running`: it serves).
+fn es_plan(host: &Host, action: ServiceAction, was_running: bool) -> HostPlan {
+    role_plan(
+        host,
+        Role::Elasticsearch,
+        "elasticsearch",
+        action,
+        was_running,
+    )
+}
+
+/// `host`'s haproxy jails, each with `action` to do.
+fn haproxy_plays(host: &Host, action: ServiceAction) -> HostPlan {
+    role_plan(host, Role::Haproxy, "haproxy", action, true)
 }
 
 /// One node of a formed three-node cluster whose elected master is `master`

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Engine, HostRun, Stop};
+use crate::desired::carp;
 use crate::freebsd::{self, CarpState};
 use crate::inventory::{Host, Jail, Role};
 use crate::plan::ServiceAction;
@@ -67,13 +68,14 @@ impl<'a, R: Remote> Engine<'a, R> {
         timeout: Duration,
     ) -> Result<(), String> {
         let cluster = &self.inventory.cluster;
-        let Some(vip) = jail.fronts.and_then(|service| cluster.vips.get(&service)) else {
+        let Some(service) = jail.fronts else {
             return Ok(());
         };
-        let peers: Vec<(&Host, &Jail)> = self
-            .inventory
-            .jails_with_role(Role::Haproxy)
-            .filter(|(_, peer)| peer.fronts == jail.fronts && peer.name != jail.name)
+        let Some(vip) = cluster.vips.get(&service) else {
+            return Ok(());
+        };
+        let peers: Vec<(&Host, &Jail)> = carp::members(self.inventory, service)
+            .filter(|(_, peer)| peer.name != jail.name)
             .collect();
         if peers.is_empty()
             || self.carp_state(run, jail, vip.vhid).await? != Some(CarpState::Master)
