@@ -1,4 +1,5 @@
-"""Helpers of the lab self-tests: they run against a lab that is up (lab/labctl up)."""
+"""Helpers of the lab self-tests: they run against a lab that is up (lab/labctl up),
+except the modules marked `standalone`, which need no lab (lab/run-selftests --standalone)."""
 import os
 import shlex
 import subprocess
@@ -15,6 +16,12 @@ HOSTS = {"lab1": "198.51.100.101", "lab2": "198.51.100.102", "lab3": "198.51.100
 GATEWAY = "198.51.100.1"
 SSH = ["ssh", "-i", paths.CLIENT_KEY, "-o", f"UserKnownHostsFile={paths.KNOWN_HOSTS}",
        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "standalone: needs no lab (own network namespaces, loopback, temporary "
+                   "directories), so it may run beside the lab's tests")
 
 
 def ssh(host, command, check=False, timeout=60):

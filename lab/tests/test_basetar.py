@@ -5,8 +5,12 @@ import subprocess
 import tarfile
 import tempfile
 
+import pytest
+
 from haelklab import basetar
 from haelklab.freebsd import misc
+
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
 
 
 def test_freebsd_version_names_its_userland_on_a_line_haelk_reads_and_prints_it():

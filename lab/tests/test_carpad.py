@@ -11,6 +11,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from haelklab.freebsd import carpad  # noqa: E402
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 VIP, OURS, PEER = "192.0.2.210", "192.0.2.201", "192.0.2.202"
 COUNTER = bytes(range(8))
 

@@ -15,6 +15,8 @@ from haelklab import procs  # noqa: E402
 from haelklab.freebsd import daemon  # noqa: E402
 from haelklab.freebsd.common import EX_USAGE, Fail  # noqa: E402
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 
 def run_daemon(*args):
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from haelklab.freebsd import daemon;"

@@ -27,6 +27,8 @@ from standins_harness import (  # noqa: E402
     wait_until,
 )
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 LAB_ROLES = {"n1": ["master", "data"], "n2": ["master", "data"], "n3": ["master", "voting_only"]}
 
 

@@ -19,6 +19,8 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from standins_harness import KIBANA, STANDINS, EsCluster, Processes, next_subnet, request, run_refused, wait_until  # noqa: E402
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 KEY = "k" * 32
 
 

@@ -10,6 +10,8 @@ import pytest
 from haelklab import carpnet
 from haelklab.freebsd import carp
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 
 VIP = "192.0.2.210"
 PORT = 8080

@@ -3,6 +3,8 @@ import pytest
 
 from haelklab.freebsd import jailconf
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 GOOD = '''# comment
 $base = "/jails";   // user variable
 * { mount.devfs; }

@@ -3,8 +3,12 @@ and how a jail's exec.start / exec.stop command line is run."""
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from haelklab.freebsd import pkg, rc  # noqa: E402
+
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
 
 
 def port_scripts(tmp_path, names):

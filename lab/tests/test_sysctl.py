@@ -10,6 +10,8 @@ from haelklab.freebsd import sysctl  # noqa: E402
 from haelklab.freebsd.common import Fail  # noqa: E402
 from haelklab.freebsd.sysctltree import WriteError  # noqa: E402
 
+pytestmark = pytest.mark.standalone  # needs no lab: lab/run-selftests --standalone
+
 PREEMPT, DEMOTION = "net.inet.carp.preempt", "net.inet.carp.demotion"
 
 

@@ -115,7 +115,8 @@ pub const KIBANA_DERIVED_SETTINGS: &[(&str, &str)] = &[
     ("server.publicBaseUrl", "the kibana VIP"),
     ("elasticsearch.hosts", "the elasticsearch VIP"),
     ("path.data", "the jail layout"),
-    ("pid.file", "the jail layout"),
+    // The rc script's daemon(8) writes the pidfile; a second writer races it.
+    ("pid.file", "the rc script (daemon(8) writes the pidfile)"),
     (
         "xpack.encryptedSavedObjects.encryptionKey",
         "cluster.kibana.encryption_key_file",
